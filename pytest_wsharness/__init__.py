@@ -1,0 +1,3 @@
+"""pytest-wsharness: prove that CMS realtime updates survive the proxies in between."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,92 @@
+"""Recorder: turns each flow into a :class:`ProxyRecord` and logs its fate in one line.
+
+It runs first in the addon list, so it sees the request as the client sent it; it reads what the
+behaviour addons decided from the flow's metadata once the flow has an answer or an error.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mitmproxy import http
+
+from pytest_wsharness.handshake import asks_to_upgrade
+from pytest_wsharness.proxy.records import (
+    ANSWERED_BY_PROXY,
+    REMOVED_HEADERS,
+    RESET,
+    ProxyRecord,
+    RecordSink,
+)
+
+logger = logging.getLogger("wsharness.proxy")
+_RECORD = "wsharness.record"
+
+
+class Recorder:
+    """Record every request, its answer and, for WebSockets, how the connection ended.
+
+    Args:
+        profile: the profile name to put in each record.
+        sink: where to put the records; a new one by default.
+    """
+
+    def __init__(self, profile: str = "mitmdump", sink: RecordSink | None = None) -> None:
+        self.profile = profile
+        self.sink = sink or RecordSink()
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        request = flow.request
+        record = ProxyRecord(
+            profile=self.profile,
+            request=f"{request.method} {request.path} {request.http_version}",
+            asked_to_upgrade=asks_to_upgrade(request.headers.get),
+        )
+        flow.metadata[_RECORD] = record
+        self.sink.add(record)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        record = self._finish(flow)
+        if record is None or flow.response is None:
+            return
+        record.status = flow.response.status_code
+        by_proxy = bool(flow.metadata.get(ANSWERED_BY_PROXY))
+        record.answered_by = "proxy" if by_proxy else "upstream"
+        record.forwarded = not by_proxy
+        record.upgraded = flow.websocket is not None
+        if not record.upgraded:
+            logger.info("%s: %s -> %s", record.request, record.describe(), record.status)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        record = self._finish(flow)
+        if record is not None and flow.error is not None:
+            record.error = flow.error.msg
+            logger.info("%s: %s", record.request, record.describe())
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        # Relay, do not keep: mitmproxy stores every message otherwise (#6620).
+        if flow.websocket is not None:
+            flow.websocket.messages.clear()
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        record = self._record(flow)
+        if record is None or flow.websocket is None:
+            return
+        record.close_code = int(flow.websocket.close_code) if flow.websocket.close_code else None
+        record.closed_by = "client" if flow.websocket.closed_by_client else "server"
+        logger.info("%s: %s", record.request, record.describe())
+
+    def _finish(self, flow: http.HTTPFlow) -> ProxyRecord | None:
+        record = self._record(flow)
+        if record is not None:
+            record.headers_removed = tuple(flow.metadata.get(REMOVED_HEADERS, ()))
+            record.reset = bool(flow.metadata.get(RESET))
+        return record
+
+    @staticmethod
+    def _record(flow: http.HTTPFlow) -> ProxyRecord | None:
+        record = flow.metadata.get(_RECORD)
+        return record if isinstance(record, ProxyRecord) else None
+
+
+addons = [Recorder()]

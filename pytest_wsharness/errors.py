@@ -1,0 +1,118 @@
+"""Exceptions raised by pytest-wsharness.
+
+Two families are kept apart so a reader sees at once whose fault a failure is (h11's
+LocalProtocolError vs RemoteProtocolError):
+
+* WsHarnessError
+    * UsageError (ValueError): the harness was misused or misconfigured.
+        * UnknownChoiceError: a name that is not one of the valid choices.
+        * ProfileError: a proxy profile file is malformed.
+    * HarnessTimeout (TimeoutError): an awaited event did not happen before its deadline.
+    * ProxyCrashed (RuntimeError): the proxy thread failed; re-raised in the test.
+    * OutcomeError (AssertionError): the system under test did not behave as asserted; the
+      message says what each hop saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class WsHarnessError(Exception):
+    """Base class of every exception raised by pytest-wsharness."""
+
+
+class UsageError(WsHarnessError, ValueError):
+    """The harness was called with an input it cannot accept."""
+
+
+class UnknownChoiceError(UsageError):
+    """A name that is not one of the valid choices.
+
+    Args:
+        what: what the name names, e.g. ``"proxy profile"``.
+        value: the name that was given.
+        choices: every valid name.
+    """
+
+    def __init__(self, what: str, value: object, choices: Iterable[str]) -> None:
+        self.what = what
+        self.value = value
+        self.choices = sorted(choices)
+        super().__init__(what, value, self.choices)
+
+    def __str__(self) -> str:
+        return f"unknown {self.what} {self.value!r}; valid choices: {', '.join(self.choices)}"
+
+
+class ProfileError(UsageError):
+    """A proxy profile file is malformed.
+
+    Args:
+        path: the profile file.
+        key: the key at fault (dotted for nested keys).
+        problem: what is wrong, including the valid values where there is a fixed set.
+    """
+
+    def __init__(self, path: str, key: str, problem: str) -> None:
+        self.path = path
+        self.key = key
+        self.problem = problem
+        super().__init__(path, key, problem)
+
+    def __str__(self) -> str:
+        return f"bad proxy profile {self.path}: {self.key}: {self.problem}"
+
+
+class HarnessTimeout(WsHarnessError, TimeoutError):
+    """An awaited event did not happen before its deadline.
+
+    Args:
+        waiting_for: what was awaited.
+        timeout: the deadline in seconds.
+        seen: what was seen instead, for the message.
+    """
+
+    def __init__(self, waiting_for: str, timeout: float, seen: str = "") -> None:
+        self.waiting_for = waiting_for
+        self.timeout = timeout
+        self.seen = seen
+        super().__init__(waiting_for, timeout, seen)
+
+    def __str__(self) -> str:
+        text = f"timed out after {self.timeout:.3g}s waiting for {self.waiting_for}"
+        return f"{text}; seen: {self.seen}" if self.seen else text
+
+
+class ProxyCrashed(WsHarnessError, RuntimeError):
+    """The proxy's thread raised; the original exception is the ``__cause__``.
+
+    Args:
+        profile: the profile the proxy ran.
+        error: the exception raised in the proxy thread.
+    """
+
+    def __init__(self, profile: str, error: BaseException) -> None:
+        self.profile = profile
+        self.error = error
+        super().__init__(profile, error)
+
+    def __str__(self) -> str:
+        return f"proxy {self.profile!r} failed in its thread: {self.error!r}"
+
+
+class OutcomeError(WsHarnessError, AssertionError):
+    """The system under test did not do what the test asserted.
+
+    Args:
+        expected: the outcome the test asked for.
+        explanation: what each hop saw, one clause per hop.
+    """
+
+    def __init__(self, expected: str, explanation: str) -> None:
+        self.expected = expected
+        self.explanation = explanation
+        super().__init__(expected, explanation)
+
+    def __str__(self) -> str:
+        return f"expected {self.expected}, but {self.explanation}"

@@ -1,0 +1,226 @@
+"""The one module that embeds mitmproxy.
+
+mitmproxy promises no stable embedding API, so everything that touches its master, its options
+or its connection handlers lives here, and tox tests the pinned range (11.0 on Python 3.11, 12.x
+on 3.12+). The master runs on its own event loop in a thread, with an explicit addon list,
+listening on 127.0.0.1 port 0; readiness comes from the ``running`` hook.
+
+Teardown order matters: ``master.shutdown()`` alone does not free the port (mitmproxy #6245,
+#6829), so each proxy server is stopped first, then the master is shut down, then the thread is
+joined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+import threading
+from types import TracebackType
+from mitmproxy import ctx, http
+from mitmproxy.addons import core, next_layer, proxyserver
+from mitmproxy.master import Master
+from mitmproxy.options import Options
+
+from ..addons.recorder import Recorder
+from ..errors import HarnessTimeout, ProxyCrashed
+from ..profiles import Profile
+from .records import ProxyRecord, RecordSink
+
+STARTUP_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+
+def reset_client(flow: http.HTTPFlow) -> None:
+    """Reset the client's TCP connection of ``flow`` (RST, not FIN) and kill the flow.
+
+    mitmproxy has no API for an abortive close, so this finds the client socket through the
+    proxyserver addon and sets ``SO_LINGER`` to zero before the flow is killed.
+    """
+    server = ctx.master.addons.get("proxyserver")
+    handler = server.connections.get(flow.client_conn.id) if server else None
+    transport = handler.transports.get(flow.client_conn) if handler else None
+    sock = transport.writer.get_extra_info("socket") if transport and transport.writer else None
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    flow.kill()
+
+
+class _Ready:
+    """Signals the starting thread once the master's servers listen."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+        self.port: int | None = None
+
+    def running(self) -> None:
+        addrs = ctx.master.addons.get("proxyserver").listen_addrs()
+        self.port = addrs[0][1] if addrs else None
+        self.event.set()
+
+
+class _ThreadErrors(logging.Handler):
+    """Collects the errors mitmproxy logs from one proxy thread (addon errors are only logged)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.thread_id: int | None = None
+        self.errors: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread_id:
+            return
+        if record.exc_info and record.exc_info[1] is not None:
+            self.errors.append(record.exc_info[1])
+        else:
+            self.errors.append(RuntimeError(record.getMessage()))
+
+
+class MitmProxy:
+    """A reverse proxy in front of ``upstream`` running one profile's behaviour addons.
+
+    Usable as a context manager (sync or async) or with :meth:`start` and :meth:`stop`.
+
+    Args:
+        profile: the profile whose behaviours to run.
+        upstream: the server to forward to, ``http://127.0.0.1:PORT``.
+        sink: where the proxy records what it did; a new one by default.
+        host: the address to listen on; loopback only.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        upstream: str,
+        *,
+        sink: RecordSink | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.profile = profile
+        self.upstream = upstream.rstrip("/")
+        self.sink = sink or RecordSink()
+        self.host = host
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._ready_addon = _Ready(self._ready)
+        self._errors = _ThreadErrors()
+        self._master: Master | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def url(self) -> str:
+        """The proxy's base URL, ``http://127.0.0.1:PORT``."""
+        if self._ready_addon.port is None:
+            raise RuntimeError(f"proxy {self.profile.name!r} is not running")
+        return f"http://{self.host}:{self._ready_addon.port}"
+
+    @property
+    def records(self) -> list[ProxyRecord]:
+        """What the proxy did so far, one record per request."""
+        return self.sink.snapshot()
+
+    def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Start the proxy thread and wait until it listens.
+
+        Raises:
+            ProxyCrashed: the proxy failed to start.
+            HarnessTimeout: it did not listen within ``timeout`` seconds.
+        """
+        if self._thread is not None:
+            raise RuntimeError(f"proxy {self.profile.name!r} was already started")
+        self._thread = threading.Thread(
+            target=self._run, name=f"wsharness-proxy-{self.profile.name}", daemon=True
+        )
+        logging.getLogger("mitmproxy").addHandler(self._errors)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            self.stop()
+            self.check()
+            raise HarnessTimeout(f"proxy {self.profile.name!r} to listen", timeout)
+        self.check()
+
+    def check(self) -> None:
+        """Re-raise in the caller's thread the first error the proxy thread had.
+
+        Raises:
+            ProxyCrashed: with the original error as its cause.
+        """
+        if self._errors.errors:
+            error = self._errors.errors[0]
+            raise ProxyCrashed(self.profile.name, error) from error
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop listening, close the connections, and join the thread; idempotent."""
+        thread, loop, master = self._thread, self._loop, self._master
+        try:
+            if thread is None or not thread.is_alive():
+                return
+            if loop is not None and master is not None and not loop.is_closed():
+                try:
+                    asyncio.run_coroutine_threadsafe(self._stop_servers(master), loop).result(timeout)
+                except RuntimeError:
+                    pass  # the loop ended between the check and the call: nothing to stop
+                master.shutdown()
+            thread.join(timeout)
+            if thread.is_alive():
+                raise HarnessTimeout(f"proxy {self.profile.name!r} thread to end", timeout)
+        finally:
+            logging.getLogger("mitmproxy").removeHandler(self._errors)
+
+    def __enter__(self) -> MitmProxy:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> MitmProxy:
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
+    def _run(self) -> None:
+        self._errors.thread_id = threading.get_ident()
+        try:
+            asyncio.run(self._main())
+        except BaseException as error:  # noqa: BLE001 - handed to the test thread by check()
+            self._errors.errors.append(error)
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        options = Options(
+            mode=[f"reverse:{self.upstream}@{self.host}:0"],
+            # Frames are relayed, not kept: mitmproxy would otherwise store every message (#6620).
+            websocket=True,
+        )
+        master = Master(options, event_loop=self._loop, with_termlog=False)
+        master.addons.add(
+            core.Core(),
+            proxyserver.Proxyserver(),
+            next_layer.NextLayer(),
+            Recorder(self.profile.name, self.sink),
+            *self.profile.build_addons(),
+            self._ready_addon,
+        )
+        self._master = master
+        await master.run()
+
+    @staticmethod
+    async def _stop_servers(master: Master) -> None:
+        await master.addons.get("proxyserver").servers.update([])
+

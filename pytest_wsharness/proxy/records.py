@@ -1,0 +1,90 @@
+"""What a proxy did to each request and connection, in terms a failure message can quote.
+
+Behaviour addons write their decisions into the flow's metadata under the keys below; the
+recorder turns a finished flow into one :class:`ProxyRecord`. Nothing here imports mitmproxy.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+# Keys of ``flow.metadata`` shared by the behaviour addons and the recorder.
+REMOVED_HEADERS = "wsharness.removed_headers"
+ANSWERED_BY_PROXY = "wsharness.answered_by_proxy"
+RESET = "wsharness.reset"
+
+
+@dataclass
+class ProxyRecord:
+    """One request through the proxy and, when it upgraded, the WebSocket that followed.
+
+    Attributes:
+        profile: the profile the proxy ran.
+        request: the request line as the client sent it.
+        asked_to_upgrade: the client asked for a WebSocket.
+        headers_removed: header names the proxy removed before forwarding.
+        forwarded: the request reached the upstream server.
+        status: the status the client got, ``None`` when it got no answer.
+        answered_by: ``"upstream"`` or ``"proxy"`` (the proxy made the answer itself).
+        reset: the proxy reset the client's TCP connection.
+        upgraded: a WebSocket was established through the proxy.
+        close_code: the WebSocket close code, once it closed.
+        closed_by: ``"client"`` or ``"server"``, once it closed.
+        error: the error mitmproxy reported for the flow, if any.
+    """
+
+    profile: str
+    request: str
+    asked_to_upgrade: bool
+    headers_removed: tuple[str, ...] = ()
+    forwarded: bool = False
+    status: int | None = None
+    answered_by: str | None = None
+    reset: bool = False
+    upgraded: bool = False
+    close_code: int | None = None
+    closed_by: str | None = None
+    error: str | None = None
+
+    def describe(self) -> str:
+        """Say in one clause what the proxy did, e.g. ``removed Upgrade, Connection``."""
+        parts = []
+        if self.headers_removed:
+            parts.append(f"removed {', '.join(self.headers_removed)}")
+        if self.reset:
+            parts.append("reset the connection")
+        elif self.answered_by == "proxy":
+            parts.append(f"answered {self.status} itself")
+        elif self.upgraded:
+            parts.append("tunnelled the WebSocket")
+        elif self.forwarded:
+            parts.append("forwarded the request")
+        if self.close_code is not None:
+            parts.append(f"saw close {self.close_code} from the {self.closed_by}")
+        if self.error and not self.reset:
+            parts.append(f"error: {self.error}")
+        return ", ".join(parts) or "did nothing visible"
+
+
+@dataclass
+class RecordSink:
+    """A thread-safe list of records: the proxy thread appends, the test thread reads."""
+
+    _records: list[ProxyRecord] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, record: ProxyRecord) -> None:
+        """Append a finished record."""
+        with self._lock:
+            self._records.append(record)
+
+    def snapshot(self) -> list[ProxyRecord]:
+        """Return a copy of the records so far, oldest first."""
+        with self._lock:
+            return list(self._records)
+
+    def clear(self) -> None:
+        """Forget every record."""
+        with self._lock:
+            self._records.clear()

@@ -1,0 +1,205 @@
+"""The simulated CMS realtime server: an aiohttp app, usable without pytest.
+
+    async with SimulatedCMS() as cms:
+        ...  # point a proxy or a client at cms.url
+        await cms.publish(Topic.NOTIFICATION, {"id": 1, "action": 1})
+"""
+
+from __future__ import annotations
+
+import socket
+import weakref
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from ..protocol import HEARTBEAT, Routes, Topic, encode_message
+from ..redact import redact_headers
+from .content import Content
+from .records import RequestRecord
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+PLAIN_PAGE = "<!doctype html><title>CMS</title><p>This is the realtime endpoint.</p>\n"
+
+
+class SimulatedCMS:
+    """A realtime server that behaves as the CMS does on the wire.
+
+    Args:
+        websocket_enabled: the ``UIOptions.WebSocketEnabled`` switch, reported to the UI by the
+            settings endpoint. It defaults to ``True``.
+        websocket_feature: ``False`` models IIS without the WebSocket Protocol feature (or App
+            Service with "Web sockets" off): the upgrade GET is answered like a plain page.
+        plain_get_status: the status for a GET of the endpoint that does not ask to upgrade, which
+            is what a header-stripping proxy turns the handshake into. It defaults to 200.
+        routes: the paths the server answers on.
+        host: the address to bind; loopback only.
+    """
+
+    def __init__(
+        self,
+        *,
+        websocket_enabled: bool = True,
+        websocket_feature: bool = True,
+        plain_get_status: int = 200,
+        routes: Routes | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        if not 200 <= plain_get_status <= 599:
+            raise ValueError(f"plain_get_status must be an HTTP status 200-599, got {plain_get_status!r}")
+        self.websocket_enabled = websocket_enabled
+        self.websocket_feature = websocket_feature
+        self.plain_get_status = plain_get_status
+        self.routes = routes or Routes()
+        self.host = host
+        self.content = Content()
+        self.requests: list[RequestRecord] = []
+        self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    @property
+    def url(self) -> str:
+        """The server's base URL, ``http://127.0.0.1:PORT``."""
+        if self._port is None:
+            raise RuntimeError("the simulated CMS is not running; use it as an async context manager")
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def connections(self) -> int:
+        """How many WebSocket clients are connected now."""
+        return sum(1 for ws in self._sockets if not ws.closed)
+
+    async def __aenter__(self) -> SimulatedCMS:
+        app = web.Application(middlewares=[self._record])
+        r = self.routes
+        app.add_routes(
+            [
+                web.get(r.endpoint, self._endpoint),
+                web.get(r.settings, self._settings),
+                web.get(r.unread_count, self._unread_count),
+                web.get(r.notifications, self._json(lambda: self.content.notifications)),
+                web.get(r.projects, self._json(lambda: list(self.content.projects.values()))),
+                web.get(r.projects + "/{id}", self._project),
+                web.get(r.project_items, self._json(lambda: list(self.content.project_items.values()))),
+                web.get(r.activities, self._json(lambda: self.content.activities)),
+            ]
+        )
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        # Bind first so the kernel's port is known without reaching into aiohttp's internals.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, 0))
+        self._port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close every socket and stop listening; idempotent."""
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def publish(self, topic: Topic | str, data: Any) -> int:
+        """Store an update and push it to every connected client.
+
+        Args:
+            topic: one of the CMS topics (:class:`Topic`).
+            data: an item or a list of items, each with ``id`` and ``action``.
+
+        Returns:
+            How many clients it was sent to.
+
+        Raises:
+            UnknownChoiceError: ``topic`` is not a CMS topic.
+        """
+        text = encode_message(topic, data)
+        self.content.apply(Topic.parse(str(topic)), data)
+        sent = 0
+        for ws in list(self._sockets):
+            if not ws.closed:
+                try:
+                    await ws.send_str(text)
+                    sent += 1
+                except ConnectionError:
+                    pass  # the client went away between the check and the send
+        return sent
+
+    async def close_sockets(self, code: int = 1001) -> None:
+        """Close every WebSocket with a Close frame, as a server shutting down does."""
+        for ws in list(self._sockets):
+            await ws.close(code=code)
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as error:
+            status = error.status
+            raise
+        finally:
+            self.requests.append(
+                RequestRecord(
+                    method=request.method,
+                    path=request.path_qs,
+                    version=f"{request.version.major}.{request.version.minor}",
+                    headers=redact_headers(request.headers.items()),
+                    status=status,
+                )
+            )
+
+    async def _endpoint(self, request: web.Request) -> web.StreamResponse:
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        if not (self.websocket_feature and upgrade):
+            # What a lenient app does with a GET that lost its upgrade headers: a page.
+            return web.Response(status=self.plain_get_status, text=PLAIN_PAGE, content_type="text/html")
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT and msg.data == HEARTBEAT:
+                    await ws.send_str(HEARTBEAT)
+        finally:
+            self._sockets.discard(ws)
+        return ws
+
+    async def _settings(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"enableWebSockets": self.websocket_enabled, "socketEndpoint": self.routes.endpoint}
+        )
+
+    async def _unread_count(self, request: web.Request) -> web.Response:
+        return web.json_response({"count": self.content.unread})
+
+    async def _project(self, request: web.Request) -> web.Response:
+        key: Any = request.match_info["id"]
+        if key not in self.content.projects and key.isdigit():
+            key = int(key)
+        if key not in self.content.projects:
+            raise web.HTTPNotFound(text=f"no project {request.match_info['id']!r}")
+        return web.json_response(self.content.projects[key])
+
+    @staticmethod
+    def _json(get: Callable[[], Any]) -> _Handler:
+        async def handler(request: web.Request) -> web.Response:
+            return web.json_response(get())
+
+        return handler
