@@ -26,16 +26,12 @@ import math
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from pytest_wsharness.errors import UsageError
+from ..errors import UsageError
+from ..protocol import HEARTBEAT as HEARTBEAT_TEXT
+from ..protocol import NO_CONNECTION_TEXT
 
-HEARTBEAT_TEXT = "/epi/heartbeat"
 HEARTBEAT_TIMER = "heartbeat"
 RECONNECT_TIMER = "reconnect"
-NO_CONNECTION_TEXT = (
-    "A real-time connection could not be established with the server. This may be caused by "
-    "incorrect configuration. Please see the User interface section in the user guide for "
-    "further information."
-)
 
 
 class State(enum.StrEnum):
@@ -135,7 +131,13 @@ class TimelineEntry:
 
 @dataclass(frozen=True)
 class Timings:
-    """The client's timings in seconds; ``Timings()`` is the CMS's own."""
+    """The client's timings in seconds; ``Timings()`` is the CMS's own.
+
+    Attributes:
+        heartbeat_interval: seconds between heartbeat checks.
+        reconnect_base: the attempt after failure n waits ``reconnect_base * n**2`` seconds.
+        max_reconnects: failures that still get an attempt; the next one gives up.
+    """
 
     heartbeat_interval: float = 3.0
     reconnect_base: float = 5.0
@@ -165,8 +167,11 @@ class Timings:
             raise UsageError(f"time_scale {time_scale!r} is out of range") from None
 
     def reconnect_delay(self, failures: int) -> float:
-        """Return the wait before the attempt that follows failure ``failures`` (0 after a clean
-        close)."""
+        """Return the wait before the next attempt after ``failures`` failures in a row.
+
+        Raises:
+            UsageError: if ``failures`` is outside ``0..max_reconnects``.
+        """
         if not 0 <= failures <= self.max_reconnects:
             raise UsageError(f"failures must be in 0..{self.max_reconnects}, got {failures!r}")
         return self.reconnect_base * failures**2
@@ -353,9 +358,8 @@ class CmsClientMachine:
     def _fail(self, now: float) -> list[Command]:
         self.failures += 1
         if self.failures > self.timings.max_reconnects:
-            commands = self._hide(now, Dialog.RECONNECTING) + self._show(
-                now, Dialog.RECONNECT_FAILED
-            )
+            hide = self._hide(now, Dialog.RECONNECTING)
+            commands = hide + self._show(now, Dialog.RECONNECT_FAILED)
             self._set_state(now, State.GAVE_UP)
             return commands
         commands = self._show(now, Dialog.RECONNECTING) if self.failures == 3 else []

@@ -35,15 +35,18 @@ STOP_TIMEOUT = 10.0
 def reset_client(flow: http.HTTPFlow) -> None:
     """Reset the client's TCP connection of ``flow`` (RST, not FIN) and kill the flow.
 
-    mitmproxy has no API for an abortive close, so this finds the client socket through the
-    proxyserver addon and sets ``SO_LINGER`` to zero before the flow is killed.
+    mitmproxy has no API for an abortive close, and killing a flow half-closes (FIN) first, so
+    this finds the client transport through the proxyserver addon, sets ``SO_LINGER`` to zero and
+    aborts it before the flow is killed.
     """
     server = ctx.master.addons.get("proxyserver")
     handler = server.connections.get(flow.client_conn.id) if server else None
-    transport = handler.transports.get(flow.client_conn) if handler else None
-    sock = transport.writer.get_extra_info("socket") if transport and transport.writer else None
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    io = handler.transports.get(flow.client_conn) if handler else None
+    if io is not None and io.writer is not None:
+        sock = io.writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        io.writer.transport.abort()
     flow.kill()
 
 

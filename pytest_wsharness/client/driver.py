@@ -1,0 +1,335 @@
+"""The CMS edit UI's realtime client over real sockets: the I/O layer of :mod:`.machine`.
+
+    async with CmsClient(proxy_url, time_scale=0.01) as client:
+        await client.wait_for(lambda: client.view.unread == 1, 2.0, "the badge to show 1")
+
+It loads the page (settings, badge, projects) over REST, then performs what the state machine
+commands: connect with ``websockets``, send heartbeats, arm timers, show dialogs, apply updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from ..errors import HarnessTimeout
+from ..protocol import Routes
+from .machine import (
+    CancelTimer,
+    CloseSocket,
+    CmsClientMachine,
+    Command,
+    Connect,
+    Deliver,
+    HideDialog,
+    ScheduleTimer,
+    SendText,
+    ShowDialog,
+    State,
+    Timings,
+)
+from .view import UiView
+
+OPEN_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class SocketEvent:
+    """What the client's socket saw, including what a browser would hide from the page.
+
+    Attributes:
+        t: seconds since the client was created.
+        kind: ``"handshake-failed"``, ``"open"`` or ``"close"``.
+        status: the HTTP status of a failed handshake, when there was one.
+        detail: the error, for a failed handshake.
+        code: the close code the page sees (1006 for a failed handshake or a cut connection).
+        clean: whether the close handshake completed (``wasClean``).
+    """
+
+    t: float
+    kind: str
+    status: int | None = None
+    detail: str = ""
+    code: int | None = None
+    clean: bool = False
+
+    def __str__(self) -> str:
+        if self.kind == "handshake-failed":
+            got = f"HTTP {self.status}" if self.status is not None else self.detail
+            return f"handshake failed ({got}), closed {self.code}"
+        if self.kind == "close":
+            return f"closed {self.code}" + (" cleanly" if self.clean else " without a close handshake")
+        return self.kind
+
+
+class CmsClient:
+    """One page load of the CMS edit UI, with its realtime client.
+
+    Args:
+        base_url: where the UI is served from, usually a proxy's URL.
+        routes: the CMS paths. It defaults to the CMS's own.
+        time_scale: multiplies every client timing (heartbeat, reconnect). It defaults to 1.
+        open_timeout: seconds a handshake may take. ``None`` disables the timeout.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        routes: Routes | None = None,
+        time_scale: float = 1.0,
+        open_timeout: float | None = OPEN_TIMEOUT,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.routes = routes or Routes()
+        self.timings = Timings.scaled(time_scale)
+        self.open_timeout = open_timeout
+        self.machine = CmsClientMachine(self.timings)
+        self.view = UiView()
+        self.websocket_enabled: bool | None = None
+        self.events: list[SocketEvent] = []
+        self.loads = 0
+        self._origin = 0.0
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: ClientConnection | None = None
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._changed = asyncio.Event()
+        self._errors: list[BaseException] = []
+
+    @property
+    def ws_url(self) -> str:
+        """The endpoint URL: the page URL with ``http`` rewritten to ``ws``."""
+        return "ws" + self.base_url.removeprefix("http") + self.routes.endpoint
+
+    @property
+    def state(self) -> State:
+        """The realtime client's state."""
+        return self.machine.state
+
+    async def __aenter__(self) -> CmsClient:
+        await self.load()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def load(self) -> None:
+        """Load the page: read the settings and the stores, then start the realtime client."""
+        loop = asyncio.get_running_loop()
+        if self._session is None:
+            self._origin = loop.time()
+            # trust_env=False: a CI proxy variable must not reroute the harness's own traffic.
+            self._session = aiohttp.ClientSession(trust_env=False)
+        settings = await self._get(self.routes.settings)
+        self.websocket_enabled = bool(settings.get("enableWebSockets", True))
+        unread = await self._get(self.routes.unread_count)
+        self.view.load(
+            int(unread.get("count", 0)),
+            await self._get(self.routes.projects),
+            await self._get(self.routes.project_items),
+        )
+        self.loads += 1
+        self._perform(self.machine.start(self._now(), websocket_enabled=self.websocket_enabled))
+
+    async def refresh(self) -> None:
+        """Reload the page, as an editor pressing F5 does: a new realtime client, fresh stores."""
+        await self._unload()
+        self.machine = CmsClientMachine(self.timings)
+        await self.load()
+
+    async def close(self) -> None:
+        """Unload the page and release every socket and timer; idempotent."""
+        await self._unload()
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        """Wait until ``predicate()`` is true, re-checking whenever the client changes.
+
+        Raises:
+            HarnessTimeout: it stayed false for ``timeout`` seconds; the message says what the
+                client saw.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            self._raise_errors()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise HarnessTimeout(what, timeout, self.describe())
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                pass
+        self._raise_errors()
+
+    async def settle(self, timeout: float) -> None:
+        """Wait until the first connect has an outcome (open, or a failure state)."""
+        settled = {State.CONNECTED, State.NO_CONNECTION, State.DISABLED, State.GAVE_UP}
+        await self.wait_for(lambda: self.state in settled, timeout, "the realtime client to settle")
+
+    def describe(self) -> str:
+        """Say what the client saw, for failure messages."""
+        if self.websocket_enabled is False:
+            seen = "opened no socket (WebSocketEnabled=false)"
+        elif not self.events:
+            seen = f"made {self.machine.attempts} attempt(s) with no outcome yet"
+        else:
+            seen = "; ".join(str(e) for e in self.events[-3:])
+        dialogs = ", ".join(d.value for d in self.machine.dialogs_shown) or "none"
+        return f"client {seen}; state {self.state}; dialogs: {dialogs}"
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _perform(self, commands: list[Command]) -> None:
+        for command in commands:
+            if isinstance(command, Connect):
+                self._spawn(self._connect())
+            elif isinstance(command, SendText):
+                self._spawn(self._send(command.text))
+            elif isinstance(command, CloseSocket):
+                self._spawn(self._close_socket(command.code))
+            elif isinstance(command, ScheduleTimer):
+                self._cancel_timer(command.name)
+                self._timers[command.name] = asyncio.get_running_loop().call_later(
+                    command.delay, self._fire, command.name
+                )
+            elif isinstance(command, CancelTimer):
+                self._cancel_timer(command.name)
+            elif isinstance(command, ShowDialog):
+                self.view.dialogs.add(command.dialog)
+            elif isinstance(command, HideDialog):
+                self.view.dialogs.discard(command.dialog)
+            elif isinstance(command, Deliver):
+                for key in self.view.apply(command.topic, command.data):
+                    self._spawn(self._refetch_project(key))
+        self._changed.set()
+
+    def _fire(self, name: str) -> None:
+        self._timers.pop(name, None)
+        self._perform(self.machine.timer_fired(self._now(), name))
+
+    def _cancel_timer(self, name: str) -> None:
+        handle = self._timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+
+    async def _connect(self) -> None:
+        machine = self.machine
+        try:
+            # proxy=None: websockets >= 15 would otherwise obey http_proxy from the environment.
+            ws = await connect(
+                self.ws_url, proxy=None, open_timeout=self.open_timeout, ping_interval=None
+            )
+        except InvalidStatus as error:
+            status = error.response.status_code
+            self._event("handshake-failed", status=status, detail=f"HTTP {status}", code=1006)
+            self._perform(machine.handshake_failed(self._now(), f"HTTP {status}"))
+            return
+        except (InvalidHandshake, OSError, TimeoutError, EOFError) as error:
+            detail = _describe_error(error)
+            self._event("handshake-failed", detail=detail, code=1006)
+            self._perform(machine.handshake_failed(self._now(), detail))
+            return
+        if machine is not self.machine or machine.state is not State.CONNECTING:
+            await ws.close()  # the page was unloaded while the handshake ran
+            return
+        self._ws = ws
+        self._event("open")
+        self._perform(machine.opened(self._now()))
+        try:
+            async for message in ws:
+                if isinstance(message, str) and machine is self.machine:
+                    self._perform(machine.received(self._now(), message))
+        except ConnectionClosed:
+            pass
+        clean = ws.protocol.close_rcvd is not None and ws.protocol.close_sent is not None
+        code = ws.close_code if ws.close_code is not None else 1006
+        self._ws = None
+        self._event("close", code=code, clean=clean)
+        if machine is self.machine and machine.state is not State.STOPPED:
+            self._perform(machine.closed(self._now(), clean=clean, code=code))
+
+    async def _send(self, text: str) -> None:
+        if self._ws is not None:
+            try:
+                await self._ws.send(text)
+            except ConnectionClosed:
+                pass  # the close event reaches the machine through the receive loop
+
+    async def _close_socket(self, code: int) -> None:
+        if self._ws is not None:
+            await self._ws.close(code)
+
+    async def _refetch_project(self, key: Any) -> None:
+        try:
+            self.view.projects[key] = await self._get(f"{self.routes.projects}/{key}")
+        except aiohttp.ClientResponseError as error:
+            if error.status != 404:
+                raise
+            self.view.projects.pop(key, None)
+        self._changed.set()
+
+    async def _get(self, path: str) -> Any:
+        assert self._session is not None
+        async with self._session.get(self.base_url + path, raise_for_status=True) as response:
+            return await response.json()
+
+    async def _unload(self) -> None:
+        if self.machine.state not in (State.IDLE, State.STOPPED):
+            self._perform(self.machine.stop(self._now()))
+        for name in list(self._timers):
+            self._cancel_timer(name)
+        if self._ws is not None:
+            await self._ws.close(1001)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._errors.append(task.exception())  # type: ignore[arg-type]
+            self._changed.set()
+
+    def _raise_errors(self) -> None:
+        if self._errors:
+            raise self._errors[0]
+
+    def _event(self, kind: str, **fields: Any) -> None:
+        self.events.append(SocketEvent(self._now() - self._origin, kind, **fields))
+
+
+def _describe_error(error: BaseException) -> str:
+    cause = error.__cause__ or error.__context__
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, ConnectionResetError) or isinstance(cause, ConnectionResetError):
+        return "connection reset"
+    if isinstance(error, TimeoutError):
+        return "no answer before the open timeout"
+    if isinstance(cause, EOFError) or isinstance(error, EOFError):
+        return "connection closed before an HTTP answer"
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,85 @@
+"""An asyncio event loop on a thread of its own, so that sync tests can drive async parts."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
+
+from .errors import HarnessTimeout
+
+T = TypeVar("T")
+
+JOIN_TIMEOUT = 10.0
+
+
+class LoopThread:
+    """Runs coroutines on a private event loop in a daemon thread.
+
+    Args:
+        name: the thread's name, shown in leak reports.
+    """
+
+    def __init__(self, name: str = "wsharness-loop") -> None:
+        self._loop = asyncio.new_event_loop()
+        self._exits: list[AbstractAsyncContextManager[Any]] = []
+        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the coroutines run on."""
+        return self._loop
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None, what: str = "") -> T:
+        """Run ``coro`` on the loop and return its result in the calling thread.
+
+        Args:
+            coro: the coroutine.
+            timeout: seconds to wait; ``None`` waits as long as the coroutine runs.
+            what: what is awaited, for the timeout message.
+
+        Raises:
+            HarnessTimeout: the coroutine did not finish in time; it is cancelled.
+        """
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise HarnessTimeout(what or getattr(coro, "__name__", "a coroutine"), timeout or 0) from None
+
+    def enter(self, manager: AbstractAsyncContextManager[T], timeout: float | None = None) -> T:
+        """Enter an async context manager on the loop; :meth:`close` exits it."""
+        value = self.run(manager.__aenter__(), timeout, what=f"{type(manager).__name__} to start")
+        self._exits.append(manager)
+        return value
+
+    def close(self) -> None:
+        """Exit every entered manager (last first), cancel what is left, stop and join; idempotent."""
+        if self._loop.is_closed():
+            return
+        errors: list[BaseException] = []
+        while self._exits:
+            manager = self._exits.pop()
+            try:
+                self.run(manager.__aexit__(None, None, None), JOIN_TIMEOUT, f"{type(manager).__name__} to stop")
+            except Exception as error:  # noqa: BLE001 - the rest must still be closed
+                errors.append(error)
+        self.run(self._cancel_rest(), JOIN_TIMEOUT, "remaining tasks to end")
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(JOIN_TIMEOUT)
+        if self._thread.is_alive():
+            raise HarnessTimeout(f"thread {self._thread.name} to end", JOIN_TIMEOUT)
+        self._loop.close()
+        if errors:
+            raise errors[0]
+
+    async def _cancel_rest(self) -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._loop.shutdown_asyncgens()
