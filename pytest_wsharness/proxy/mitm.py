@@ -5,6 +5,10 @@ or its connection handlers lives here, and tox tests the pinned range (11.0 on P
 on 3.12+). The master runs on its own event loop in a thread, with an explicit addon list,
 listening on 127.0.0.1 port 0; readiness comes from the ``running`` hook.
 
+mitmproxy keeps its master and options in module globals (``mitmproxy.ctx``), read by its own
+addons at run time; several proxies in one process (the matrix, a chain of proxies) would read each
+other's. :func:`_per_thread_context` makes those globals per thread, each proxy owning its thread.
+
 Teardown order matters: ``master.shutdown()`` alone does not free the port (mitmproxy #6245,
 #6829), so each proxy server is stopped first, then the master is shut down, then the thread is
 joined.
@@ -17,7 +21,10 @@ import logging
 import socket
 import struct
 import threading
+import types
 from types import TracebackType
+from typing import Any
+import mitmproxy.ctx
 from mitmproxy import ctx, http
 from mitmproxy.addons import core, next_layer, proxyserver
 from mitmproxy.master import Master
@@ -30,6 +37,30 @@ from .records import ProxyRecord, RecordSink
 
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
+
+
+class _PerThreadContext(types.ModuleType):
+    """``mitmproxy.ctx`` with ``master``, ``options`` and ``log`` held per thread."""
+
+    _local = threading.local()
+
+    def _get(self, name: str) -> Any:
+        try:
+            return getattr(self._local, name)
+        except AttributeError:
+            raise AttributeError(f"no mitmproxy {name} on thread {threading.current_thread().name}") from None
+
+    master = property(lambda self: self._get("master"), lambda self, v: setattr(self._local, "master", v))
+    options = property(lambda self: self._get("options"), lambda self, v: setattr(self._local, "options", v))
+    log = property(lambda self: self._get("log"), lambda self, v: setattr(self._local, "log", v))
+
+
+def _per_thread_context() -> None:
+    if not isinstance(mitmproxy.ctx, _PerThreadContext):
+        mitmproxy.ctx.__class__ = _PerThreadContext
+
+
+_per_thread_context()
 
 
 def reset_client(flow: http.HTTPFlow) -> None:
