@@ -6,9 +6,11 @@ Async and pytest-free; the matrix, the CLI and the pytest assertions all go thro
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from .client.driver import CmsClient
+from .client.machine import State
 from .protocol import Action, Topic
 from .server.cms import SimulatedCMS
 from .verdict import Observation
@@ -16,6 +18,7 @@ from .verdict import Observation
 SETTLE_TIMEOUT = 15.0
 DELIVERY_TIMEOUT = 5.0
 _markers = itertools.count(1)
+_NO_SOCKET = {State.NO_CONNECTION, State.DISABLED, State.GAVE_UP}
 
 
 def quiet_window(time_scale: float) -> float:
@@ -63,31 +66,35 @@ async def observe(
     unread_before = client.view.unread
     for topic, data in update_for(marker):
         await server.publish(topic, data)
-    wait = timeout if expect_live else quiet_window(time_scale)
-    try:
-        await client.wait_for(lambda: shows(client, marker, unread_before), wait, "a live update")
-    except TimeoutError:
-        pass
+    if expect_live:
+        # No need to sit out the timeout once the client can no longer receive anything.
+        def done() -> bool:
+            return shows(client, marker, unread_before) or client.state in _NO_SOCKET
+
+        await _within(client, done, timeout)
+    else:
+        await _within(client, lambda: shows(client, marker, unread_before), quiet_window(time_scale))
     live = shows(client, marker, unread_before)
     if live and not expect_live:
         # Give a retry storm, if there is one, the same window to show itself.
-        await _idle(client, quiet_window(time_scale))
-    machine = client.machine
-    observed = dict(
-        websocket_enabled=bool(client.websocket_enabled),
-        attempts=machine.attempts,
-        opened=any(e.kind == "open" for e in client.events),
-        state=machine.state,
-        dialogs=tuple(machine.dialogs_shown),
-        live=live,
-    )
+        await _within(client, lambda: False, quiet_window(time_scale))
+    machine, events, state = client.machine, list(client.events), client.state
     await client.refresh()
     await client.settle(SETTLE_TIMEOUT)
-    return Observation(**observed, after_refresh=marker in client.view.projects)
+    return Observation(
+        websocket_enabled=bool(client.websocket_enabled),
+        attempts=machine.attempts,
+        opened=any(e.kind == "open" for e in events),
+        state=state,
+        dialogs=tuple(machine.dialogs_shown),
+        live=live,
+        after_refresh=marker in client.view.projects,
+        socket_events=tuple(str(e) for e in events),
+    )
 
 
-async def _idle(client: CmsClient, seconds: float) -> None:
+async def _within(client: CmsClient, predicate: Callable[[], bool], seconds: float) -> None:
     try:
-        await client.wait_for(lambda: False, seconds, "nothing")
+        await client.wait_for(predicate, seconds, "the observation window")
     except TimeoutError:
         pass

@@ -29,6 +29,7 @@ class Observation:
         dialogs: every dialog shown, in order.
         live: the published update reached the UI without a reload.
         after_refresh: the published update showed after a reload.
+        socket_events: what the socket saw, e.g. ``handshake failed (HTTP 200), closed 1006``.
     """
 
     websocket_enabled: bool
@@ -38,6 +39,13 @@ class Observation:
     dialogs: tuple[Dialog, ...]
     live: bool
     after_refresh: bool
+    socket_events: tuple[str, ...] = ()
+
+    def client_clause(self) -> str:
+        """Say what the client's socket saw, for an explanation of the hops."""
+        if not self.websocket_enabled:
+            return "client opened no socket (WebSocketEnabled=false)"
+        return "client " + ("; ".join(self.socket_events) or "saw no socket event")
 
     def summary(self) -> str:
         """Say in a few words what the editor saw."""

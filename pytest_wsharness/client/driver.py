@@ -89,6 +89,7 @@ class CmsClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.routes = routes or Routes()
+        self.time_scale = time_scale
         self.timings = Timings.scaled(time_scale)
         self.open_timeout = open_timeout
         self.machine = CmsClientMachine(self.timings)

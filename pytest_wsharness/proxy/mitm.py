@@ -22,13 +22,18 @@ import socket
 import struct
 import threading
 import types
+import warnings
 from types import TracebackType
 from typing import Any
-import mitmproxy.ctx
-from mitmproxy import ctx, http
-from mitmproxy.addons import core, next_layer, proxyserver
-from mitmproxy.master import Master
-from mitmproxy.options import Options
+# mitmproxy's dependencies (ldap3, passlib) warn on import; a suite run with
+# filterwarnings=error must not fail for a warning that is not its own.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import mitmproxy.ctx
+    from mitmproxy import ctx, http
+    from mitmproxy.addons import core, next_layer, proxyserver
+    from mitmproxy.master import Master
+    from mitmproxy.options import Options
 
 from ..addons.recorder import Recorder
 from ..errors import HarnessTimeout, ProxyCrashed
@@ -256,5 +261,17 @@ class MitmProxy:
 
     @staticmethod
     async def _stop_servers(master: Master) -> None:
-        await master.addons.get("proxyserver").servers.update([])
+        server = master.addons.get("proxyserver")
+        await server.servers.update([])
+        # Close live connections as a stopping proxy does (FIN), and let their handlers end:
+        # cancelled mid-stream, they make asyncio log spurious errors at loop shutdown.
+        handlers = []
+        for connection in list(server.connections.values()):
+            for io in list(connection.transports.values()):
+                if io.writer is not None:
+                    io.writer.close()
+                if io.handler is not None:
+                    handlers.append(io.handler)
+        if handlers:
+            await asyncio.wait(handlers, timeout=STOP_TIMEOUT / 2)
 

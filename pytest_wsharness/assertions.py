@@ -1,0 +1,99 @@
+"""Assertions for the two outcomes that matter, with failures that say what each hop saw.
+
+    assert_updates_delivered(cms_client, cms_server, proxy=cms_proxy)
+    assert_fell_back(cms_client, cms_server, proxy=cms_proxy)
+
+Each publishes a recognisable update, watches the UI, reloads the page and judges; a failure is
+an :class:`~pytest_wsharness.errors.OutcomeError` (an ``AssertionError``) such as
+``expected updates delivered, but header-stripping removed Connection, Upgrade, forwarded the
+request; server never saw an Upgrade header and answered 200 OK; client handshake failed
+(HTTP 200), closed 1006; ...``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import OutcomeError
+from .explain import explain
+from .profiles import Expect
+from .scenario import DELIVERY_TIMEOUT, observe
+from .sync import SyncClient, SyncCMS
+from .verdict import Observation, judge
+
+if TYPE_CHECKING:
+    from .proxy.mitm import MitmProxy
+
+CALL_MARGIN = 60.0
+
+
+def assert_updates_delivered(
+    client: SyncClient,
+    server: SyncCMS,
+    *,
+    proxy: MitmProxy | None = None,
+    within: float = DELIVERY_TIMEOUT,
+) -> Observation:
+    """Assert that an update published on the server reaches the UI live, within ``within`` s.
+
+    Raises:
+        OutcomeError: it did not; the message says what the proxy, server and client saw.
+    """
+    return _assert(client, server, proxy, Expect.DELIVERED, within, "updates delivered")
+
+
+def assert_fell_back(
+    client: SyncClient, server: SyncCMS, *, proxy: MitmProxy | None = None
+) -> Observation:
+    """Assert that the UI degraded correctly.
+
+    With WebSockets enabled: the no-connection modal once, one attempt and no retry, the update
+    visible after a reload. With ``WebSocketEnabled = false``: no socket at all, no dialog, the
+    update visible after a reload only.
+
+    Raises:
+        OutcomeError: it did not; the message says what the proxy, server and client saw.
+    """
+    return _assert(client, server, proxy, Expect.FALLBACK, DELIVERY_TIMEOUT, "the UI to fall back")
+
+
+def assert_expected_outcome(client: SyncClient, server: SyncCMS, proxy: MitmProxy) -> Observation:
+    """Assert whatever the proxy's profile should lead to: delivered, or a correct fallback."""
+    if proxy.profile.expect is Expect.DELIVERED and client.engine.websocket_enabled:
+        return assert_updates_delivered(client, server, proxy=proxy)
+    return assert_fell_back(client, server, proxy=proxy)
+
+
+def _assert(
+    client: SyncClient,
+    server: SyncCMS,
+    proxy: MitmProxy | None,
+    expect: Expect,
+    within: float,
+    expected: str,
+) -> Observation:
+    engine = client.engine
+    live = expect is Expect.DELIVERED and bool(engine.websocket_enabled)
+    observation = client.loop.run(
+        observe(engine, server.engine, expect_live=live, time_scale=engine.time_scale, timeout=within),
+        within + CALL_MARGIN,
+        f"{expected} to be observed",
+    )
+    if proxy is not None:
+        proxy.check()
+    if expect is Expect.DELIVERED:
+        # judge() holds a disabled UI to the fallback rules; this assertion wants the update live.
+        problems = [] if observation.live else ["should have got the update live"]
+    else:
+        problems = judge(observation, expect)[1]
+    if problems:
+        hops = explain(
+            client=observation.client_clause(),
+            requests=server.requests,
+            endpoint=server.routes.endpoint,
+            profile=proxy.profile.name if proxy is not None else None,
+            proxy_records=proxy.records if proxy is not None else (),
+        )
+        ui = f"the UI showed {observation.summary()}: it {'; '.join(problems)}"
+        raise OutcomeError(expected, f"{hops}; {ui}")
+    return observation

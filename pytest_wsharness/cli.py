@@ -1,0 +1,110 @@
+"""The ``wsharness`` command.
+
+    wsharness matrix [--profile NAME]... [--time-scale F] [--profiles-dir DIR]...
+    wsharness profiles [--profiles-dir DIR]...
+
+Exit codes: 0 when every scenario behaved as it should, 1 when one did not, 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import UsageError
+from .profiles import Catalogue, Profile
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+DEFAULT_MATRIX_TIME_SCALE = 0.05
+
+
+def time_scale(value: str) -> float:
+    """Parse a time scale: a finite number > 0."""
+    try:
+        scale = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {value!r}") from None
+    if not (math.isfinite(scale) and scale > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {value!r}")
+    return scale
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command's argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="wsharness",
+        description="Test CMS realtime (WebSocket) updates through simulated proxies.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    matrix = commands.add_parser(
+        "matrix",
+        help="run every profile x {WebSocket enabled, disabled} against the simulated CMS",
+        description="Run every proxy profile with WebSockets enabled and disabled against the "
+        "embedded simulated CMS, with the CMS client model, and print what each hop did.",
+    )
+    matrix.add_argument(
+        "--profile", action="append", metavar="NAME", help="run only this profile (repeatable)"
+    )
+    matrix.add_argument(
+        "--time-scale",
+        type=time_scale,
+        default=DEFAULT_MATRIX_TIME_SCALE,
+        metavar="F",
+        help="multiply every client timing (3 s heartbeat, 5 s x n^2 reconnect) by F "
+        f"(default {DEFAULT_MATRIX_TIME_SCALE})",
+    )
+    profiles = commands.add_parser("profiles", help="list the proxy profiles, one line each")
+    for sub in (matrix, profiles):
+        sub.add_argument(
+            "--profiles-dir",
+            action="append",
+            type=Path,
+            default=[],
+            metavar="DIR",
+            help="also load the *.toml profiles in DIR (repeatable)",
+        )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return its exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        catalogue = Catalogue(args.profiles_dir)
+        if args.command == "profiles":
+            return _profiles(catalogue)
+        chosen = [catalogue.get(name) for name in args.profile] if args.profile else list(catalogue)
+    except UsageError as error:
+        print(f"wsharness: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return _matrix(chosen, args.time_scale)
+
+
+def _profiles(catalogue: Catalogue) -> int:
+    width = max(len(name) for name in catalogue.names())
+    for profile in catalogue:
+        print(f"{profile.name.ljust(width)}  {profile.expect.value:<9}  {profile.summary}")
+    return EXIT_OK
+
+
+def _matrix(profiles: list[Profile], scale: float) -> int:
+    from .matrix import format_table, run_matrix
+
+    started = time.perf_counter()
+    rows = asyncio.run(run_matrix(profiles, scale))
+    print(format_table(rows))
+    wrong = [r for r in rows if not r.ok]
+    print(
+        f"\n{len(rows)} scenarios, {len(rows) - len(wrong)} as expected, {len(wrong)} wrong, "
+        f"in {time.perf_counter() - started:.1f}s (time scale {scale:g})"
+    )
+    return EXIT_PROBLEM if wrong else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

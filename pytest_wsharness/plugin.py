@@ -1,0 +1,225 @@
+"""The pytest plugin: options, markers and fixtures only; the engine does the work.
+
+Importing this module must not import mitmproxy (0.3-0.5 s): the proxy engine is imported by the
+proxy fixtures, when a test first asks for one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .client.driver import CmsClient
+from .errors import UsageError
+from .loopthread import LoopThread
+from .profiles import Catalogue
+from .server.cms import SimulatedCMS
+from .sync import SyncClient, SyncCMS
+
+if TYPE_CHECKING:
+    from .proxy.mitm import MitmProxy
+
+MARKER = "wsharness_profiles"
+MARKER_HELP = (
+    f"{MARKER}(*names): run the test once per proxy profile named, through the wsharness_profile "
+    "fixture; --wsharness-profile narrows the set"
+)
+BAD_TIME_SCALE = "--wsharness-time-scale / wsharness_time_scale must be a finite number > 0, got {!r}"
+
+_catalogue_key = pytest.StashKey[Catalogue]()
+_time_scale_key = pytest.StashKey[float]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wsharness", "CMS realtime updates behind proxies")
+    group.addoption(
+        "--wsharness-profile",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="run profile-parametrized tests with this proxy profile only (repeatable); "
+        "ini: wsharness_profiles",
+    )
+    group.addoption(
+        "--wsharness-time-scale",
+        default=None,
+        metavar="F",
+        help="multiply every CMS client timing (3 s heartbeat, 5 s x n^2 reconnect) by F; "
+        "ini: wsharness_time_scale (default 1)",
+    )
+    group.addoption(
+        "--wsharness-profiles-dir",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="also load the *.toml proxy profiles in DIR (repeatable); ini: wsharness_profiles_dir",
+    )
+    parser.addini("wsharness_profiles", "proxy profiles for tests without a marker", type="args")
+    parser.addini("wsharness_time_scale", "multiplier of every CMS client timing", default="1")
+    parser.addini("wsharness_profiles_dir", "folders of extra proxy profiles", type="paths")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    raw = config.getoption("--wsharness-time-scale") or config.getini("wsharness_time_scale")
+    try:
+        scale = float(raw)
+    except ValueError:
+        raise pytest.UsageError(BAD_TIME_SCALE.format(raw)) from None
+    if not (math.isfinite(scale) and scale > 0):
+        raise pytest.UsageError(BAD_TIME_SCALE.format(raw))
+    dirs = [Path(d) for d in config.getoption("--wsharness-profiles-dir") or []]
+    dirs += list(config.getini("wsharness_profiles_dir"))
+    try:
+        catalogue = Catalogue(dirs)
+        for name in _selected(config) or []:
+            catalogue.get(name)
+    except UsageError as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[_catalogue_key] = catalogue
+    config.stash[_time_scale_key] = scale
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    catalogue = config.stash[_catalogue_key]
+    profiles = _selected(config) or catalogue.names()
+    return f"wsharness: time scale {config.stash[_time_scale_key]:g}, profiles: {', '.join(profiles)}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "wsharness_profile" not in metafunc.fixturenames:
+        return
+    config = metafunc.config
+    catalogue = config.stash[_catalogue_key]
+    chosen = _selected(config)
+    marker = metafunc.definition.get_closest_marker(MARKER)
+    if marker is not None:
+        try:
+            for name in marker.args:
+                catalogue.get(name)
+        except UsageError as error:
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: {error}") from None
+        names = [n for n in marker.args if not chosen or n in chosen]
+    else:
+        names = chosen or list(config.getini("wsharness_profiles")) or catalogue.names()
+        for name in names:
+            catalogue.get(name)
+    metafunc.parametrize("wsharness_profile", names)
+
+
+def _selected(config: pytest.Config) -> list[str]:
+    return list(config.getoption("--wsharness-profile") or [])
+
+
+@pytest.fixture(scope="session")
+def wsharness_time_scale(pytestconfig: pytest.Config) -> float:
+    """The factor that scales every CMS client timing in this run.
+
+    From ``--wsharness-time-scale``, else the ``wsharness_time_scale`` ini value, else 1 (the
+    CMS's real 3 s heartbeat and 5 s x n^2 reconnect).
+    """
+    return pytestconfig.stash[_time_scale_key]
+
+
+@pytest.fixture(scope="session")
+def wsharness_catalogue(pytestconfig: pytest.Config) -> Catalogue:
+    """Every proxy profile: the built-in ``proxies/`` plus the folders the options name."""
+    return pytestconfig.stash[_catalogue_key]
+
+
+@pytest.fixture
+def websocket_enabled() -> bool:
+    """The CMS's ``UIOptions.WebSocketEnabled`` for this test; ``True``.
+
+    Override per test with ``@pytest.mark.parametrize("websocket_enabled", [False])``.
+    """
+    return True
+
+
+@pytest.fixture
+def wsharness_loop() -> Iterator[LoopThread]:
+    """The event-loop thread that runs this test's server and clients; closed after the test."""
+    loop = LoopThread(name="wsharness-loop")
+    yield loop
+    loop.close()
+
+
+@pytest.fixture
+def cms_server(wsharness_loop: LoopThread, websocket_enabled: bool) -> SyncCMS:
+    """A simulated CMS realtime server on 127.0.0.1, started for this test.
+
+    Its settings report ``websocket_enabled``; ``publish(topic, data)`` pushes to every client
+    and updates what a page load reads.
+    """
+    engine = wsharness_loop.enter(SimulatedCMS(websocket_enabled=websocket_enabled), 30.0)
+    return SyncCMS(wsharness_loop, engine)
+
+
+@pytest.fixture
+def proxy_factory(
+    cms_server: SyncCMS, wsharness_catalogue: Catalogue
+) -> Iterator[Callable[..., MitmProxy]]:
+    """Start proxies: ``proxy_factory(profile, upstream=None)`` returns a running proxy.
+
+    ``upstream`` defaults to the test's ``cms_server``. Every proxy is stopped after the test,
+    last first, and an error its thread had is raised there.
+    """
+    from .proxy.mitm import MitmProxy
+
+    started: list[MitmProxy] = []
+
+    def make(profile: str, upstream: str | None = None) -> MitmProxy:
+        try:
+            chosen = wsharness_catalogue.get(profile)
+        except UsageError as error:
+            raise pytest.UsageError(str(error)) from None
+        proxy = MitmProxy(chosen, upstream or cms_server.url)
+        proxy.start()
+        started.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in reversed(started):
+        proxy.stop()
+    for proxy in started:
+        proxy.check()
+
+
+@pytest.fixture
+def wsharness_profile(request: pytest.FixtureRequest) -> str:
+    """The proxy profile this run of the test uses (tests asking for it run once per profile)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def cms_proxy(proxy_factory: Callable[..., MitmProxy], wsharness_profile: str) -> MitmProxy:
+    """A proxy running ``wsharness_profile`` in front of ``cms_server``."""
+    return proxy_factory(wsharness_profile)
+
+
+@pytest.fixture
+def cms_client_factory(
+    wsharness_loop: LoopThread, wsharness_time_scale: float
+) -> Callable[..., SyncClient]:
+    """Load the CMS edit UI: ``cms_client_factory(url)`` returns a loaded client.
+
+    ``url`` is where the UI is served from (a proxy's or the server's URL). The client reads the
+    settings, the badge and the projects, then runs the realtime client at the test's time
+    scale. Clients are unloaded after the test.
+    """
+
+    def make(url: str) -> SyncClient:
+        engine = wsharness_loop.enter(CmsClient(url, time_scale=wsharness_time_scale), 30.0)
+        return SyncClient(wsharness_loop, engine)
+
+    return make
+
+
+@pytest.fixture
+def cms_client(cms_client_factory: Callable[..., SyncClient], cms_proxy: MitmProxy) -> SyncClient:
+    """The CMS edit UI loaded through ``cms_proxy``."""
+    return cms_client_factory(cms_proxy.url)

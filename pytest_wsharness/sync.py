@@ -1,0 +1,120 @@
+"""Blocking handles on the async engine, for sync tests: each call runs on a :class:`LoopThread`.
+
+The handles keep the async object as ``engine`` for anything they do not wrap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .client.driver import CmsClient, SocketEvent
+from .client.machine import CmsClientMachine, State, TimelineEntry
+from .client.view import UiView
+from .loopthread import LoopThread
+from .protocol import Routes, Topic
+from .server.cms import SimulatedCMS
+from .server.content import Content
+from .server.records import RequestRecord
+
+CALL_TIMEOUT = 30.0
+
+
+class SyncCMS:
+    """A running :class:`SimulatedCMS`, driven from a sync test."""
+
+    def __init__(self, loop: LoopThread, engine: SimulatedCMS) -> None:
+        self.loop = loop
+        self.engine = engine
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return self.engine.url
+
+    @property
+    def routes(self) -> Routes:
+        """The paths the server answers on."""
+        return self.engine.routes
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request the server received, oldest first."""
+        return list(self.engine.requests)
+
+    @property
+    def content(self) -> Content:
+        """What a page load or refresh reads."""
+        return self.engine.content
+
+    @property
+    def connections(self) -> int:
+        """How many WebSocket clients are connected now."""
+        return self.engine.connections
+
+    @property
+    def websocket_enabled(self) -> bool:
+        """The ``UIOptions.WebSocketEnabled`` switch; takes effect at the next page load."""
+        return self.engine.websocket_enabled
+
+    @websocket_enabled.setter
+    def websocket_enabled(self, value: bool) -> None:
+        self.engine.websocket_enabled = value
+
+    def publish(self, topic: Topic | str, data: Any) -> int:
+        """Store an update and push it to every client; see :meth:`SimulatedCMS.publish`."""
+        return self.loop.run(self.engine.publish(topic, data), CALL_TIMEOUT, "publish")
+
+    def close_sockets(self, code: int = 1001) -> None:
+        """Close every WebSocket with a Close frame."""
+        self.loop.run(self.engine.close_sockets(code), CALL_TIMEOUT, "close_sockets")
+
+
+class SyncClient:
+    """A loaded :class:`CmsClient`, driven from a sync test."""
+
+    def __init__(self, loop: LoopThread, engine: CmsClient) -> None:
+        self.loop = loop
+        self.engine = engine
+
+    @property
+    def view(self) -> UiView:
+        """What the edit UI shows."""
+        return self.engine.view
+
+    @property
+    def state(self) -> State:
+        """The realtime client's state."""
+        return self.engine.state
+
+    @property
+    def machine(self) -> CmsClientMachine:
+        """The state machine of the current page life."""
+        return self.engine.machine
+
+    @property
+    def timeline(self) -> list[TimelineEntry]:
+        """What the current page life did, in order."""
+        return list(self.engine.machine.timeline)
+
+    @property
+    def events(self) -> list[SocketEvent]:
+        """What the socket saw over every page life."""
+        return list(self.engine.events)
+
+    def describe(self) -> str:
+        """Say what the client saw."""
+        return self.engine.describe()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        """Wait until ``predicate()`` is true; see :meth:`CmsClient.wait_for`."""
+        self.loop.run(self.engine.wait_for(predicate, timeout, what), timeout + CALL_TIMEOUT, what)
+
+    def settle(self, timeout: float = 15.0) -> State:
+        """Wait until the first connect has an outcome; return the state."""
+        self.loop.run(self.engine.settle(timeout), timeout + CALL_TIMEOUT, "settle")
+        return self.state
+
+    def refresh(self) -> None:
+        """Reload the page."""
+        self.loop.run(self.engine.refresh(), CALL_TIMEOUT, "refresh")
