@@ -75,7 +75,9 @@ def _assert(
     engine = client.engine
     live = expect is Expect.DELIVERED and bool(engine.websocket_enabled)
     observation = client.loop.run(
-        observe(engine, server.engine, expect_live=live, time_scale=engine.time_scale, timeout=within),
+        observe(
+            engine, server.engine, expect_live=live, time_scale=engine.time_scale, timeout=within
+        ),
         within + CALL_MARGIN,
         f"{expected} to be observed",
     )

@@ -49,7 +49,9 @@ class LoopThread:
             return future.result(timeout)
         except TimeoutError:
             future.cancel()
-            raise HarnessTimeout(what or getattr(coro, "__name__", "a coroutine"), timeout or 0) from None
+            raise HarnessTimeout(
+                what or getattr(coro, "__name__", "a coroutine"), timeout or 0
+            ) from None
 
     def enter(self, manager: AbstractAsyncContextManager[T], timeout: float | None = None) -> T:
         """Enter an async context manager on the loop; :meth:`close` exits it."""
@@ -58,15 +60,19 @@ class LoopThread:
         return value
 
     def close(self) -> None:
-        """Exit every entered manager (last first), cancel what is left, stop and join; idempotent."""
+        """Exit the entered managers (last first), cancel the rest, stop and join; idempotent."""
         if self._loop.is_closed():
             return
         errors: list[BaseException] = []
         while self._exits:
             manager = self._exits.pop()
             try:
-                self.run(manager.__aexit__(None, None, None), JOIN_TIMEOUT, f"{type(manager).__name__} to stop")
-            except Exception as error:  # noqa: BLE001 - the rest must still be closed
+                self.run(
+                    manager.__aexit__(None, None, None),
+                    JOIN_TIMEOUT,
+                    f"{type(manager).__name__} to stop",
+                )
+            except Exception as error:
                 errors.append(error)
         self.run(self._cancel_rest(), JOIN_TIMEOUT, "remaining tasks to end")
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from .client.driver import CmsClient
 from .explain import proxy_clause, server_clause
 from .profiles import Profile
+from .scenario import observe
 from .server.cms import SimulatedCMS
 from .verdict import Observation, Verdict, expected_outcome, judge
-from .scenario import observe
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,9 @@ async def run_row(profile: Profile, websocket_enabled: bool, time_scale: float) 
             profile=profile.name,
             websocket_enabled=websocket_enabled,
             proxy_did=proxy_clause(profile.name, proxy.records).removeprefix(profile.name + " "),
-            server_did=server_clause(server.requests, server.routes.endpoint).removeprefix("server "),
+            server_did=server_clause(server.requests, server.routes.endpoint).removeprefix(
+                "server "
+            ),
             client_saw=observation.summary(),
             verdict=verdict,
             expected=expected,
@@ -84,6 +86,7 @@ def format_table(rows: Sequence[Row]) -> str:
         for r in rows
     ]
     widths = [max(len(str(c)) for c in column) for column in zip(header, *lines, strict=False)]
+
     def render(cells: Sequence[str]) -> str:
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
@@ -91,5 +94,7 @@ def format_table(rows: Sequence[Row]) -> str:
     out += [render(line) for line in lines]
     for r in rows:
         for problem in r.problems:
-            out.append(f"  {r.profile} ({'enabled' if r.websocket_enabled else 'disabled'}): {problem}")
+            out.append(
+                f"  {r.profile} ({'enabled' if r.websocket_enabled else 'disabled'}): {problem}"
+            )
     return "\n".join(out)

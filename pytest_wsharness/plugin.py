@@ -28,7 +28,9 @@ MARKER_HELP = (
     f"{MARKER}(*names): run the test once per proxy profile named, through the wsharness_profile "
     "fixture; --wsharness-profile narrows the set"
 )
-BAD_TIME_SCALE = "--wsharness-time-scale / wsharness_time_scale must be a finite number > 0, got {!r}"
+BAD_TIME_SCALE = (
+    "--wsharness-time-scale / wsharness_time_scale must be a finite number > 0, got {!r}"
+)
 
 _catalogue_key = pytest.StashKey[Catalogue]()
 _time_scale_key = pytest.StashKey[float]()
@@ -87,7 +89,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     catalogue = config.stash[_catalogue_key]
     profiles = _selected(config) or catalogue.names()
-    return f"wsharness: time scale {config.stash[_time_scale_key]:g}, profiles: {', '.join(profiles)}"
+    return (
+        f"wsharness: time scale {config.stash[_time_scale_key]:g}, profiles: {', '.join(profiles)}"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -120,7 +120,9 @@ def load_profile(path: Path) -> Profile:
             raise ProfileError(where, key, "is required")
     choices = [e.value for e in Expect]
     if data["expect"] not in choices:
-        raise ProfileError(where, "expect", f"{data['expect']!r}; valid values: {', '.join(choices)}")
+        raise ProfileError(
+            where, "expect", f"{data['expect']!r}; valid values: {', '.join(choices)}"
+        )
     models = data.get("models", [])
     if not all(isinstance(m, str) for m in models):
         raise ProfileError(where, "models", "must be a list of strings")
@@ -128,9 +130,7 @@ def load_profile(path: Path) -> Profile:
         name=path.stem,
         summary=data["summary"],
         expect=Expect(data["expect"]),
-        behaviours=tuple(
-            _behaviour(where, i, b) for i, b in enumerate(data.get("behaviours", []))
-        ),
+        behaviours=tuple(_behaviour(where, i, b) for i, b in enumerate(data.get("behaviours", []))),
         models=tuple(models),
         path=path,
     )
@@ -148,7 +148,9 @@ def _behaviour(where: str, index: int, table: Any) -> Behaviour:
     for name, value in params.items():
         if name not in allowed:
             valid = ", ".join(allowed) or "none"
-            raise ProfileError(where, f"{key}.{name}", f"unknown parameter of {use}; valid: {valid}")
+            raise ProfileError(
+                where, f"{key}.{name}", f"unknown parameter of {use}; valid: {valid}"
+            )
         if not isinstance(value, allowed[name]) or isinstance(value, bool):
             raise ProfileError(where, f"{key}.{name}", f"must be a {allowed[name].__name__}")
         if isinstance(value, int) and name in BEHAVIOURS[use].ranges:

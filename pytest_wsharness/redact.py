@@ -8,7 +8,9 @@ SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "s
 REDACTED = "<redacted>"
 
 
-def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+def redact_headers(
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+) -> tuple[tuple[str, str], ...]:
     """Return the headers as ``(name, value)`` pairs with secret values replaced.
 
     Args:

@@ -5,6 +5,7 @@ Async and pytest-free; the matrix, the CLI and the pytest assertions all go thro
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -73,7 +74,9 @@ async def observe(
 
         await _within(client, done, timeout)
     else:
-        await _within(client, lambda: shows(client, marker, unread_before), quiet_window(time_scale))
+        await _within(
+            client, lambda: shows(client, marker, unread_before), quiet_window(time_scale)
+        )
     live = shows(client, marker, unread_before)
     if live and not expect_live:
         # Give a retry storm, if there is one, the same window to show itself.
@@ -94,7 +97,5 @@ async def observe(
 
 
 async def _within(client: CmsClient, predicate: Callable[[], bool], seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await client.wait_for(predicate, seconds, "the observation window")
-    except TimeoutError:
-        pass

@@ -90,7 +90,10 @@ def judge(observation: Observation, expect: Expect) -> tuple[Verdict, list[str]]
         return (Verdict.WRONG, problems) if problems else (Verdict.DELIVERED, [])
     problems = _check(
         (o.state is State.NO_CONNECTION, f"ended in the no-connection state (ended {o.state})"),
-        (o.dialogs == (Dialog.NO_CONNECTION,), f"showed the noconnection modal once (showed {_names(o.dialogs)})"),
+        (
+            o.dialogs == (Dialog.NO_CONNECTION,),
+            f"showed the noconnection modal once (showed {_names(o.dialogs)})",
+        ),
         (o.attempts == 1, f"made one attempt, no retry storm (made {o.attempts})"),
         (o.after_refresh, "showed the update after a refresh"),
     )

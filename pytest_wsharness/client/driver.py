@@ -10,6 +10,7 @@ commands: connect with ``websockets``, send heartbeats, arm timers, show dialogs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -65,7 +66,9 @@ class SocketEvent:
             got = f"HTTP {self.status}" if self.status is not None else self.detail
             return f"handshake failed ({got}), closed {self.code}"
         if self.kind == "close":
-            return f"closed {self.code}" + (" cleanly" if self.clean else " without a close handshake")
+            return f"closed {self.code}" + (
+                " cleanly" if self.clean else " without a close handshake"
+            )
         return self.kind
 
 
@@ -173,10 +176,8 @@ class CmsClient:
             if remaining <= 0:
                 raise HarnessTimeout(what, timeout, self.describe())
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass
         self._raise_errors()
 
     async def settle(self, timeout: float) -> None:
@@ -264,15 +265,15 @@ class CmsClient:
         code = ws.close_code if ws.close_code is not None else 1006
         self._ws = None
         self._event("close", code=code, clean=clean)
-        if machine is self.machine and machine.state is not State.STOPPED:
+        state: State = machine.state  # changed while the socket was open
+        if machine is self.machine and state is not State.STOPPED:
             self._perform(machine.closed(self._now(), clean=clean, code=code))
 
     async def _send(self, text: str) -> None:
+        # A closed socket's close event reaches the machine through the receive loop.
         if self._ws is not None:
-            try:
+            with contextlib.suppress(ConnectionClosed):
                 await self._ws.send(text)
-            except ConnectionClosed:
-                pass  # the close event reaches the machine through the receive loop
 
     async def _close_socket(self, code: int) -> None:
         if self._ws is not None:

@@ -28,7 +28,6 @@ from typing import TypeAlias
 
 from ..errors import UsageError
 from ..protocol import HEARTBEAT as HEARTBEAT_TEXT
-from ..protocol import NO_CONNECTION_TEXT
 
 HEARTBEAT_TIMER = "heartbeat"
 RECONNECT_TIMER = "reconnect"

@@ -32,7 +32,9 @@ class UiView:
     live_updates: list[tuple[str, Any]] = field(default_factory=list)
     dialogs: set[Dialog] = field(default_factory=set)
 
-    def load(self, unread: int, projects: list[dict[str, Any]], items: list[dict[str, Any]]) -> None:
+    def load(
+        self, unread: int, projects: list[dict[str, Any]], items: list[dict[str, Any]]
+    ) -> None:
         """Replace everything with what a page load fetched."""
         self.unread = unread
         self.projects = {p.get("id"): p for p in projects}

@@ -17,6 +17,7 @@ joined.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import struct
@@ -25,6 +26,7 @@ import types
 import warnings
 from types import TracebackType
 from typing import Any
+
 # mitmproxy's dependencies (ldap3, passlib) warn on import; a suite run with
 # filterwarnings=error must not fail for a warning that is not its own.
 with warnings.catch_warnings():
@@ -53,10 +55,16 @@ class _PerThreadContext(types.ModuleType):
         try:
             return getattr(self._local, name)
         except AttributeError:
-            raise AttributeError(f"no mitmproxy {name} on thread {threading.current_thread().name}") from None
+            raise AttributeError(
+                f"no mitmproxy {name} on thread {threading.current_thread().name}"
+            ) from None
 
-    master = property(lambda self: self._get("master"), lambda self, v: setattr(self._local, "master", v))
-    options = property(lambda self: self._get("options"), lambda self, v: setattr(self._local, "options", v))
+    master = property(
+        lambda self: self._get("master"), lambda self, v: setattr(self._local, "master", v)
+    )
+    options = property(
+        lambda self: self._get("options"), lambda self, v: setattr(self._local, "options", v)
+    )
     log = property(lambda self: self._get("log"), lambda self, v: setattr(self._local, "log", v))
 
 
@@ -196,10 +204,10 @@ class MitmProxy:
             if thread is None or not thread.is_alive():
                 return
             if loop is not None and master is not None and not loop.is_closed():
-                try:
-                    asyncio.run_coroutine_threadsafe(self._stop_servers(master), loop).result(timeout)
-                except RuntimeError:
-                    pass  # the loop ended between the check and the call: nothing to stop
+                # RuntimeError: the loop ended between the check and the call; nothing to stop.
+                with contextlib.suppress(RuntimeError):
+                    stopping = asyncio.run_coroutine_threadsafe(self._stop_servers(master), loop)
+                    stopping.result(timeout)
                 master.shutdown()
             thread.join(timeout)
             if thread.is_alive():
@@ -235,7 +243,7 @@ class MitmProxy:
         self._errors.thread_id = threading.get_ident()
         try:
             asyncio.run(self._main())
-        except BaseException as error:  # noqa: BLE001 - handed to the test thread by check()
+        except BaseException as error:
             self._errors.errors.append(error)
         finally:
             self._ready.set()
@@ -274,4 +282,3 @@ class MitmProxy:
                     handlers.append(io.handler)
         if handlers:
             await asyncio.wait(handlers, timeout=STOP_TIMEOUT / 2)
-

@@ -1,8 +1,8 @@
 """The simulated CMS realtime server: an aiohttp app, usable without pytest.
 
-    async with SimulatedCMS() as cms:
-        ...  # point a proxy or a client at cms.url
-        await cms.publish(Topic.NOTIFICATION, {"id": 1, "action": 1})
+async with SimulatedCMS() as cms:
+    ...  # point a proxy or a client at cms.url
+    await cms.publish(Topic.NOTIFICATION, {"id": 1, "action": 1})
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ class SimulatedCMS:
         host: str = "127.0.0.1",
     ) -> None:
         if not 200 <= plain_get_status <= 599:
-            raise ValueError(f"plain_get_status must be an HTTP status 200-599, got {plain_get_status!r}")
+            raise ValueError(
+                f"plain_get_status must be an HTTP status 200-599, got {plain_get_status!r}"
+            )
         self.websocket_enabled = websocket_enabled
         self.websocket_feature = websocket_feature
         self.plain_get_status = plain_get_status
@@ -65,7 +67,9 @@ class SimulatedCMS:
     def url(self) -> str:
         """The server's base URL, ``http://127.0.0.1:PORT``."""
         if self._port is None:
-            raise RuntimeError("the simulated CMS is not running; use it as an async context manager")
+            raise RuntimeError(
+                "the simulated CMS is not running; use it as an async context manager"
+            )
         return f"http://{self.host}:{self._port}"
 
     @property
@@ -84,7 +88,9 @@ class SimulatedCMS:
                 web.get(r.notifications, self._json(lambda: self.content.notifications)),
                 web.get(r.projects, self._json(lambda: list(self.content.projects.values()))),
                 web.get(r.projects + "/{id}", self._project),
-                web.get(r.project_items, self._json(lambda: list(self.content.project_items.values()))),
+                web.get(
+                    r.project_items, self._json(lambda: list(self.content.project_items.values()))
+                ),
                 web.get(r.activities, self._json(lambda: self.content.activities)),
             ]
         )
@@ -169,7 +175,9 @@ class SimulatedCMS:
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
         if not (self.websocket_feature and upgrade):
             # What a lenient app does with a GET that lost its upgrade headers: a page.
-            return web.Response(status=self.plain_get_status, text=PLAIN_PAGE, content_type="text/html")
+            return web.Response(
+                status=self.plain_get_status, text=PLAIN_PAGE, content_type="text/html"
+            )
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         self._sockets.add(ws)
