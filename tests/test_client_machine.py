@@ -10,9 +10,7 @@ from typing import cast
 import pytest
 
 from pytest_wsharness.client.machine import (
-    HEARTBEAT_TEXT,
     HEARTBEAT_TIMER,
-    NO_CONNECTION_TEXT,
     RECONNECT_TIMER,
     CancelTimer,
     CloseSocket,
@@ -29,6 +27,8 @@ from pytest_wsharness.client.machine import (
     TimelineEntry,
     Timings,
 )
+from pytest_wsharness.protocol import HEARTBEAT as HEARTBEAT_TEXT
+from pytest_wsharness.protocol import NO_CONNECTION_TEXT
 
 SCALE = 0.01
 
