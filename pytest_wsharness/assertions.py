@@ -12,17 +12,13 @@ request; server never saw an Upgrade header and answered 200 OK; client handshak
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .errors import OutcomeError
 from .explain import explain
 from .profiles import Expect
+from .proxy.base import Proxy
 from .scenario import DELIVERY_TIMEOUT, observe
 from .sync import SyncClient, SyncCMS
 from .verdict import Observation, judge
-
-if TYPE_CHECKING:
-    from .proxy.mitm import MitmProxy
 
 CALL_MARGIN = 60.0
 
@@ -31,7 +27,7 @@ def assert_updates_delivered(
     client: SyncClient,
     server: SyncCMS,
     *,
-    proxy: MitmProxy | None = None,
+    proxy: Proxy | None = None,
     within: float = DELIVERY_TIMEOUT,
 ) -> Observation:
     """Assert that an update published on the server reaches the UI live, within ``within`` s.
@@ -43,7 +39,7 @@ def assert_updates_delivered(
 
 
 def assert_fell_back(
-    client: SyncClient, server: SyncCMS, *, proxy: MitmProxy | None = None
+    client: SyncClient, server: SyncCMS, *, proxy: Proxy | None = None
 ) -> Observation:
     """Assert that the UI degraded correctly.
 
@@ -57,7 +53,7 @@ def assert_fell_back(
     return _assert(client, server, proxy, Expect.FALLBACK, DELIVERY_TIMEOUT, "the UI to fall back")
 
 
-def assert_expected_outcome(client: SyncClient, server: SyncCMS, proxy: MitmProxy) -> Observation:
+def assert_expected_outcome(client: SyncClient, server: SyncCMS, proxy: Proxy) -> Observation:
     """Assert whatever the proxy's profile should lead to: delivered, or a correct fallback."""
     if proxy.profile.expect is Expect.DELIVERED and client.engine.websocket_enabled:
         return assert_updates_delivered(client, server, proxy=proxy)
@@ -67,7 +63,7 @@ def assert_expected_outcome(client: SyncClient, server: SyncCMS, proxy: MitmProx
 def _assert(
     client: SyncClient,
     server: SyncCMS,
-    proxy: MitmProxy | None,
+    proxy: Proxy | None,
     expect: Expect,
     within: float,
     expected: str,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 from .client.driver import CmsClient
 from .explain import proxy_clause, server_clause
 from .profiles import Profile
+from .proxy.base import Proxy, start_proxy
 from .scenario import observe
 from .server.cms import SimulatedCMS
 from .verdict import Observation, Verdict, expected_outcome, judge
@@ -35,11 +37,9 @@ class Row:
 
 async def run_row(profile: Profile, websocket_enabled: bool, time_scale: float) -> Row:
     """Run one scenario against a fresh simulated CMS behind a fresh proxy."""
-    from .proxy.mitm import MitmProxy  # mitmproxy costs 0.3-0.5 s to import: only when used
-
     async with (
         SimulatedCMS(websocket_enabled=websocket_enabled) as server,
-        MitmProxy(profile, server.url) as proxy,
+        _proxy(profile, server.url) as proxy,
         CmsClient(proxy.url, time_scale=time_scale) as client,
     ):
         expected = expected_outcome(profile.expect, websocket_enabled)
@@ -61,6 +61,15 @@ async def run_row(profile: Profile, websocket_enabled: bool, time_scale: float) 
             expected=expected,
             problems=tuple(problems),
         )
+
+
+@contextlib.asynccontextmanager
+async def _proxy(profile: Profile, upstream: str) -> AsyncIterator[Proxy]:
+    proxy = await asyncio.to_thread(start_proxy, profile, upstream)
+    try:
+        yield proxy
+    finally:
+        await asyncio.to_thread(proxy.stop)
 
 
 async def run_matrix(

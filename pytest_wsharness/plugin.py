@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,11 +16,9 @@ from .client.driver import CmsClient
 from .errors import UsageError
 from .loopthread import LoopThread
 from .profiles import Catalogue
+from .proxy.base import Proxy, start_proxy
 from .server.cms import SimulatedCMS
 from .sync import SyncClient, SyncCMS
-
-if TYPE_CHECKING:
-    from .proxy.mitm import MitmProxy
 
 MARKER = "wsharness_profiles"
 MARKER_HELP = (
@@ -166,23 +163,20 @@ def cms_server(wsharness_loop: LoopThread, websocket_enabled: bool) -> SyncCMS:
 @pytest.fixture
 def proxy_factory(
     cms_server: SyncCMS, wsharness_catalogue: Catalogue
-) -> Iterator[Callable[..., MitmProxy]]:
+) -> Iterator[Callable[..., Proxy]]:
     """Start proxies: ``proxy_factory(profile, upstream=None)`` returns a running proxy.
 
     ``upstream`` defaults to the test's ``cms_server``. Every proxy is stopped after the test,
     last first, and an error its thread had is raised there.
     """
-    from .proxy.mitm import MitmProxy
+    started: list[Proxy] = []
 
-    started: list[MitmProxy] = []
-
-    def make(profile: str, upstream: str | None = None) -> MitmProxy:
+    def make(profile: str, upstream: str | None = None) -> Proxy:
         try:
             chosen = wsharness_catalogue.get(profile)
         except UsageError as error:
             raise pytest.UsageError(str(error)) from None
-        proxy = MitmProxy(chosen, upstream or cms_server.url)
-        proxy.start()
+        proxy = start_proxy(chosen, upstream or cms_server.url)
         started.append(proxy)
         return proxy
 
@@ -200,7 +194,7 @@ def wsharness_profile(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def cms_proxy(proxy_factory: Callable[..., MitmProxy], wsharness_profile: str) -> MitmProxy:
+def cms_proxy(proxy_factory: Callable[..., Proxy], wsharness_profile: str) -> Proxy:
     """A proxy running ``wsharness_profile`` in front of ``cms_server``."""
     return proxy_factory(wsharness_profile)
 
@@ -224,6 +218,6 @@ def cms_client_factory(
 
 
 @pytest.fixture
-def cms_client(cms_client_factory: Callable[..., SyncClient], cms_proxy: MitmProxy) -> SyncClient:
+def cms_client(cms_client_factory: Callable[..., SyncClient], cms_proxy: Proxy) -> SyncClient:
     """The CMS edit UI loaded through ``cms_proxy``."""
     return cms_client_factory(cms_proxy.url)

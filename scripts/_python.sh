@@ -33,4 +33,14 @@ VENV="${WSHARNESS_VENV:-$ROOT/.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
+
+# pip's own chatter goes to a log, shown only when an install fails.
+pip_install() {
+    local log="$VENV/pip-install.log"
+    if ! "$VENV/bin/python" -m pip install --quiet "$@" >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "scripts: pip install $* failed (log: $log)" >&2
+        return 1
+    fi
+}
+pip_install --upgrade pip

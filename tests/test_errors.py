@@ -1,0 +1,96 @@
+"""Every exception of pytest_wsharness.errors: its exact message and the builtin it inherits."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_wsharness.errors import (
+    HarnessTimeout,
+    OutcomeError,
+    ProfileError,
+    ProxyCrashed,
+    UnknownChoiceError,
+    UsageError,
+    WsHarnessError,
+)
+
+CASES = [
+    pytest.param(WsHarnessError("plain message"), "plain message", Exception, id="base"),
+    pytest.param(UsageError("bad input"), "bad input", ValueError, id="usage"),
+    pytest.param(
+        UnknownChoiceError("proxy profile", "nginx", ["firewall", "compliant", "buffering"]),
+        "unknown proxy profile 'nginx'; valid choices: buffering, compliant, firewall",
+        ValueError,
+        id="unknown-choice",
+    ),
+    pytest.param(
+        ProfileError("proxies/x.toml", "behaviours[0].status", "700 is out of range 400-599"),
+        "bad proxy profile proxies/x.toml: behaviours[0].status: 700 is out of range 400-599",
+        ValueError,
+        id="profile",
+    ),
+    pytest.param(
+        HarnessTimeout("the socket to open", 2.5),
+        "timed out after 2.5s waiting for the socket to open",
+        TimeoutError,
+        id="timeout",
+    ),
+    pytest.param(
+        HarnessTimeout("a heartbeat echo", 0.123456, seen="HTTP 200"),
+        "timed out after 0.123s waiting for a heartbeat echo; seen: HTTP 200",
+        TimeoutError,
+        id="timeout-seen",
+    ),
+    pytest.param(
+        ProxyCrashed("firewall", OSError("address in use")),
+        "proxy 'firewall' failed in its thread: OSError('address in use')",
+        RuntimeError,
+        id="proxy-crashed",
+    ),
+    pytest.param(
+        OutcomeError("delivered", "server answered 200 OK; client closed 1006"),
+        "expected delivered, but server answered 200 OK; client closed 1006",
+        AssertionError,
+        id="outcome",
+    ),
+]
+
+
+@pytest.mark.parametrize(("error", "message", "builtin"), CASES)
+def test_message_and_builtin(error: WsHarnessError, message: str, builtin: type) -> None:
+    assert str(error) == message
+    assert message[0].islower()
+    assert not message.endswith(".")
+    assert isinstance(error, WsHarnessError)
+    assert isinstance(error, builtin)
+
+
+def test_every_exception_is_covered() -> None:
+    import pytest_wsharness.errors as module
+
+    defined = {
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type)
+        and issubclass(obj, Exception)
+        and obj.__module__ == module.__name__
+    }
+    covered = {type(case.values[0]) for case in CASES}
+    assert defined == covered
+
+
+def test_usage_and_outcome_families_are_apart() -> None:
+    assert not issubclass(ProfileError, AssertionError)
+    assert not issubclass(OutcomeError, ValueError)
+    assert issubclass(UnknownChoiceError, UsageError)
+    assert issubclass(ProfileError, UsageError)
+
+
+def test_structured_attributes_are_kept() -> None:
+    cause = ValueError("boom")
+    crashed = ProxyCrashed("compliant", cause)
+    assert (crashed.profile, crashed.error) == ("compliant", cause)
+    choice = UnknownChoiceError("topic", "/x", {"b", "a"})
+    assert (choice.what, choice.value, choice.choices) == ("topic", "/x", ["a", "b"])
+    timeout = HarnessTimeout("x", 1.0, "y")
+    assert (timeout.waiting_for, timeout.timeout, timeout.seen) == ("x", 1.0, "y")

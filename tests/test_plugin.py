@@ -1,0 +1,268 @@
+"""Acceptance tests of the pytest plugin: write a test module with ``pytester``, run it, assert.
+
+Every run asserts on the outcome counts and on the output, as pytest-xdist's acceptance tests do.
+Runs are in-process (fast) unless a test needs a fresh interpreter (xdist, the report of a
+session hook), where ``runpytest_subprocess`` gives isolation.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import threading
+
+import pytest
+
+BUILTIN = ["compliant", "firewall", "firewall-reset", "header-stripping"]
+VALID_CHOICES = "valid choices: " + ", ".join(BUILTIN)
+
+INI = """
+    [pytest]
+    asyncio_default_fixture_loop_scope = function
+    filterwarnings = error
+    wsharness_time_scale = 0.01
+"""
+
+IMPORTS = """
+    import pytest
+    from pytest_wsharness.assertions import (
+        assert_expected_outcome, assert_fell_back, assert_updates_delivered,
+    )
+"""
+
+EVERY_PROFILE = (
+    IMPORTS
+    + """
+    def test_outcome(cms_client, cms_server, cms_proxy, wsharness_profile):
+        assert cms_proxy.profile.name == wsharness_profile
+        assert_expected_outcome(cms_client, cms_server, cms_proxy)
+"""
+)
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester directory with the ini every inner run uses."""
+    pytester.makeini(INI)
+    return pytester
+
+
+def _module(inner: pytest.Pytester, source: str) -> None:
+    inner.makepyfile(test_inner=textwrap.dedent(source))
+
+
+def test_every_builtin_profile_runs_once(inner: pytest.Pytester) -> None:
+    _module(inner, EVERY_PROFILE)
+    result = inner.runpytest("-v")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines([f"*test_outcome?{name}? PASSED*" for name in BUILTIN])
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_report_header_names_time_scale_and_profiles(inner: pytest.Pytester) -> None:
+    _module(inner, "def test_nothing():\n    pass\n")
+    result = inner.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"wsharness: time scale 0.01, profiles: {', '.join(BUILTIN)}"])
+
+
+def test_marker_selects_exactly_its_profiles(inner: pytest.Pytester) -> None:
+    _module(
+        inner,
+        IMPORTS
+        + """
+    @pytest.mark.wsharness_profiles("compliant", "firewall")
+    def test_two(cms_client, cms_server, cms_proxy):
+        assert_expected_outcome(cms_client, cms_server, cms_proxy)
+    """,
+    )
+    result = inner.runpytest("-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_two?compliant? PASSED*", "*test_two?firewall? PASSED*"])
+    result.stdout.no_fnmatch_line("*header-stripping*PASSED*")
+
+
+def test_option_narrows_to_one_profile(inner: pytest.Pytester) -> None:
+    _module(inner, EVERY_PROFILE)
+    result = inner.runpytest("-v", "--wsharness-profile", "firewall")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_outcome?firewall? PASSED*", "*profiles: firewall"])
+
+
+def test_ini_chooses_profiles_for_unmarked_tests(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI + "    wsharness_profiles = compliant header-stripping\n")
+    _module(pytester, EVERY_PROFILE)
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*test_outcome?compliant? PASSED*", "*test_outcome?header-stripping? PASSED*"]
+    )
+
+
+def test_unknown_profile_option_is_a_usage_error(inner: pytest.Pytester) -> None:
+    _module(inner, EVERY_PROFILE)
+    result = inner.runpytest("--wsharness-profile", "nope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*unknown proxy profile 'nope'; {VALID_CHOICES}*"])
+
+
+def test_unknown_profile_in_marker_is_named(inner: pytest.Pytester) -> None:
+    _module(
+        inner,
+        """
+    import pytest
+
+    @pytest.mark.wsharness_profiles("compliant", "bogus")
+    def test_marked(wsharness_profile):
+        pass
+    """,
+    )
+    result = inner.runpytest()
+    assert result.ret != pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [f"*test_inner.py::test_marked: unknown proxy profile 'bogus'; {VALID_CHOICES}*"]
+    )
+    result.assert_outcomes(errors=1)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "nan"])
+def test_bad_time_scale_is_a_usage_error(inner: pytest.Pytester, value: str) -> None:
+    _module(inner, "def test_nothing():\n    pass\n")
+    result = inner.runpytest(f"--wsharness-time-scale={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*must be a finite number > 0, got {value!r}*"])
+
+
+def test_failures_say_what_each_hop_saw(inner: pytest.Pytester) -> None:
+    _module(
+        inner,
+        IMPORTS
+        + """
+    @pytest.mark.wsharness_profiles("header-stripping", "firewall")
+    def test_live(cms_client, cms_server, cms_proxy):
+        assert_updates_delivered(cms_client, cms_server, proxy=cms_proxy)
+    """,
+    )
+    result = inner.runpytest()
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "E * expected updates delivered, but header-stripping removed *"
+            "server never saw an Upgrade header and answered 200 OK; *closed 1006*",
+            "E * expected updates delivered, but firewall answered 403 itself; "
+            "server never saw the endpoint request; *HTTP 403*",
+        ]
+    )
+
+
+def test_websocket_disabled_falls_back_and_is_not_delivered(inner: pytest.Pytester) -> None:
+    _module(
+        inner,
+        IMPORTS
+        + """
+    pytestmark = [
+        pytest.mark.parametrize("websocket_enabled", [False]),
+        pytest.mark.wsharness_profiles("compliant"),
+    ]
+
+    def test_falls_back(cms_client, cms_server, cms_proxy):
+        assert_fell_back(cms_client, cms_server, proxy=cms_proxy)
+
+    def test_not_delivered(cms_client, cms_server, cms_proxy):
+        assert_updates_delivered(cms_client, cms_server, proxy=cms_proxy)
+    """,
+    )
+    result = inner.runpytest("-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_falls_back?compliant-False? PASSED*",
+            "*test_not_delivered?compliant-False? FAILED*",
+            "E * client opened no socket (WebSocketEnabled=false)*",
+        ]
+    )
+
+
+def test_proxy_factory_rejects_an_unknown_profile(inner: pytest.Pytester) -> None:
+    _module(
+        inner,
+        f"""
+    import pytest
+
+    def test_factory(proxy_factory, cms_server):
+        with pytest.raises(pytest.UsageError, match="{VALID_CHOICES}"):
+            proxy_factory("nope")
+        assert proxy_factory("compliant").url.startswith("http://127.0.0.1:")
+    """,
+    )
+    result = inner.runpytest()
+    result.assert_outcomes(passed=1)
+
+
+def test_async_test_uses_the_sync_fixtures(inner: pytest.Pytester) -> None:
+    _module(
+        inner,
+        IMPORTS
+        + """
+    @pytest.mark.asyncio
+    @pytest.mark.wsharness_profiles("compliant", "firewall")
+    async def test_async(cms_client, cms_server, cms_proxy):
+        assert_expected_outcome(cms_client, cms_server, cms_proxy)
+    """,
+    )
+    result = inner.runpytest("-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_async?compliant? PASSED*", "*test_async?firewall? PASSED*"])
+
+
+def test_runs_under_xdist(inner: pytest.Pytester) -> None:
+    _module(inner, EVERY_PROFILE)
+    result = inner.runpytest_subprocess("-n", "2", "-p", "xdist")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*2 workers*", "*4 passed*"])
+    assert result.ret == pytest.ExitCode.OK
+
+
+LEAK_REPORT = """
+    import threading
+
+    def pytest_sessionfinish(session):
+        left = sorted(t.name for t in threading.enumerate() if t.name.startswith("wsharness-"))
+        print(f"\\nwsharness threads left: {left}")
+"""
+
+
+def test_no_threads_left_after_a_session(inner: pytest.Pytester) -> None:
+    # A passing and a failing test: teardown must stop the loop and proxy threads either way.
+    inner.makeconftest(textwrap.dedent(LEAK_REPORT))
+    _module(
+        inner,
+        IMPORTS
+        + """
+    @pytest.mark.wsharness_profiles("compliant", "header-stripping")
+    def test_live(cms_client, cms_server, cms_proxy):
+        assert_updates_delivered(cms_client, cms_server, proxy=cms_proxy)
+    """,
+    )
+    result = inner.runpytest_subprocess("-s")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["wsharness threads left: []"])
+
+
+def test_no_threads_left_after_an_inprocess_run(inner: pytest.Pytester) -> None:
+    _module(
+        inner,
+        IMPORTS
+        + """
+    import threading
+
+    @pytest.mark.wsharness_profiles("firewall-reset")
+    def test_outcome(cms_client, cms_server, cms_proxy):
+        assert_expected_outcome(cms_client, cms_server, cms_proxy)
+        names = [t.name for t in threading.enumerate()]
+        assert "wsharness-proxy-firewall-reset" in names, names
+    """,
+    )
+    result = inner.runpytest()
+    result.assert_outcomes(passed=1)
+    left = [t.name for t in threading.enumerate() if t.name.startswith("wsharness-")]
+    assert left == []

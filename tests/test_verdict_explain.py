@@ -1,0 +1,275 @@
+"""Pure tests of the judgements: verdict.py (judge, expected_outcome, Observation), explain.py
+(one clause per hop, from hand-built records) and redact.py (no credential in a record)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_wsharness.client.machine import Dialog, State
+from pytest_wsharness.explain import explain, proxy_clause, server_clause
+from pytest_wsharness.profiles import Expect
+from pytest_wsharness.proxy.records import ProxyRecord
+from pytest_wsharness.redact import REDACTED, redact_headers
+from pytest_wsharness.server.records import RequestRecord
+from pytest_wsharness.verdict import Observation, Verdict, expected_outcome, judge
+
+ENDPOINT = "/EPiServer/Shell/socket/endpoint"
+UPGRADE = (("Host", "cms"), ("Upgrade", "websocket"), ("Connection", "keep-alive, Upgrade"))
+
+
+def observe(**changes: Any) -> Observation:
+    """A correct fallback behind a refusing proxy, with ``changes`` applied."""
+    fields: dict[str, Any] = {
+        "websocket_enabled": True,
+        "attempts": 1,
+        "opened": False,
+        "state": State.NO_CONNECTION,
+        "dialogs": (Dialog.NO_CONNECTION,),
+        "live": False,
+        "after_refresh": True,
+    }
+    return Observation(**{**fields, **changes})
+
+
+DISABLED = {"websocket_enabled": False, "attempts": 0, "state": State.DISABLED, "dialogs": ()}
+LIVE = {"opened": True, "state": State.CONNECTED, "dialogs": (), "live": True}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expect", "verdict", "problems"),
+    [
+        pytest.param(DISABLED, Expect.DELIVERED, Verdict.FELL_BACK, [], id="disabled-ok"),
+        pytest.param(
+            {**DISABLED, "attempts": 1},
+            Expect.FALLBACK,
+            Verdict.WRONG,
+            ["should have opened no socket (made 1 attempt(s))"],
+            id="disabled-but-attempted",
+        ),
+        pytest.param(
+            {**DISABLED, "dialogs": (Dialog.NO_CONNECTION,), "after_refresh": False},
+            Expect.DELIVERED,
+            Verdict.WRONG,
+            [
+                "should have showed no dialog (showed noconnection)",
+                "should have showed the update after a refresh",
+            ],
+            id="disabled-dialog-no-refresh",
+        ),
+        pytest.param(
+            {**DISABLED, "live": True},
+            Expect.DELIVERED,
+            Verdict.WRONG,
+            ["should have got no live update"],
+            id="disabled-but-live",
+        ),
+        pytest.param(LIVE, Expect.DELIVERED, Verdict.DELIVERED, [], id="delivered-ok"),
+        pytest.param(
+            {},
+            Expect.DELIVERED,
+            Verdict.WRONG,
+            ["should have got the update live (state no-connection, 1 attempt(s))"],
+            id="delivered-expected-not-live",
+        ),
+        pytest.param({}, Expect.FALLBACK, Verdict.FELL_BACK, [], id="fallback-ok"),
+        pytest.param(
+            {"attempts": 3},
+            Expect.FALLBACK,
+            Verdict.WRONG,
+            ["should have made one attempt, no retry storm (made 3)"],
+            id="retry-storm",
+        ),
+        pytest.param(
+            {"state": State.WAITING, "dialogs": (Dialog.RECONNECTING,), "after_refresh": False},
+            Expect.FALLBACK,
+            Verdict.WRONG,
+            [
+                "should have ended in the no-connection state (ended waiting-to-reconnect)",
+                "should have showed the noconnection modal once (showed reconnecting)",
+                "should have showed the update after a refresh",
+            ],
+            id="fallback-wrong-everything",
+        ),
+        pytest.param(
+            {"dialogs": (Dialog.NO_CONNECTION, Dialog.NO_CONNECTION)},
+            Expect.FALLBACK,
+            Verdict.WRONG,
+            ["should have showed the noconnection modal once (showed noconnection, noconnection)"],
+            id="modal-twice",
+        ),
+        pytest.param(
+            {"dialogs": ()},
+            Expect.FALLBACK,
+            Verdict.WRONG,
+            ["should have showed the noconnection modal once (showed none)"],
+            id="no-modal",
+        ),
+    ],
+)
+def test_judge(
+    changes: dict[str, Any], expect: Expect, verdict: Verdict, problems: list[str]
+) -> None:
+    assert judge(observe(**changes), expect) == (verdict, problems)
+
+
+@pytest.mark.parametrize(
+    ("expect", "enabled", "verdict"),
+    [
+        (Expect.DELIVERED, True, Verdict.DELIVERED),
+        (Expect.DELIVERED, False, Verdict.FELL_BACK),
+        (Expect.FALLBACK, True, Verdict.FELL_BACK),
+        (Expect.FALLBACK, False, Verdict.FELL_BACK),
+    ],
+)
+def test_expected_outcome(expect: Expect, enabled: bool, verdict: Verdict) -> None:
+    assert expected_outcome(expect, enabled) is verdict
+
+
+@pytest.mark.parametrize(
+    ("changes", "summary"),
+    [
+        ({}, "1 failed attempt(s), noconnection, no live update, shown after refresh"),
+        (DISABLED, "no socket, no dialog, no live update, shown after refresh"),
+        (
+            {**LIVE, "attempts": 2},
+            "open after 2 attempt(s), no dialog, live update, shown after refresh",
+        ),
+        (
+            {
+                "attempts": 9,
+                "dialogs": (Dialog.RECONNECTING, Dialog.RECONNECT_FAILED),
+                "after_refresh": False,
+            },
+            "9 failed attempt(s), reconnecting+reconnect-failed, no live update, "
+            "NOT shown after refresh",
+        ),
+    ],
+)
+def test_summary(changes: dict[str, Any], summary: str) -> None:
+    assert observe(**changes).summary() == summary
+
+
+@pytest.mark.parametrize(
+    ("changes", "clause"),
+    [
+        ({}, "client saw no socket event"),
+        (DISABLED, "client opened no socket (WebSocketEnabled=false)"),
+        (
+            {"socket_events": ("handshake failed (HTTP 200)", "closed 1006")},
+            "client handshake failed (HTTP 200); closed 1006",
+        ),
+    ],
+)
+def test_client_clause(changes: dict[str, Any], clause: str) -> None:
+    assert observe(**changes).client_clause() == clause
+
+
+def proxied(**changes: Any) -> ProxyRecord:
+    return ProxyRecord(
+        profile="p", request=f"GET {ENDPOINT} HTTP/1.1", asked_to_upgrade=True, **changes
+    )
+
+
+@pytest.mark.parametrize(
+    ("records", "clause"),
+    [
+        ([], "p saw no upgrade request"),
+        (
+            [ProxyRecord("p", "GET / HTTP/1.1", asked_to_upgrade=False, forwarded=True)],
+            "p saw no upgrade request",
+        ),
+        ([proxied()], "p did nothing visible"),
+        (
+            [proxied(headers_removed=("Connection", "Upgrade"), forwarded=True, status=200)],
+            "p removed Connection, Upgrade, forwarded the request",
+        ),
+        ([proxied(reset=True, error="connection reset")], "p reset the connection"),
+        ([proxied(answered_by="proxy", status=403)], "p answered 403 itself"),
+        (
+            [proxied(upgraded=True, forwarded=True, close_code=1001, closed_by="server")],
+            "p tunnelled the WebSocket, saw close 1001 from the server",
+        ),
+        ([proxied(error="peer closed")], "p error: peer closed"),
+        (
+            [proxied(answered_by="proxy", status=403), proxied(forwarded=True)],
+            "p forwarded the request",
+        ),
+    ],
+)
+def test_proxy_clause(records: list[ProxyRecord], clause: str) -> None:
+    assert proxy_clause("p", records) == clause
+
+
+def request(
+    status: int, headers: tuple[tuple[str, str], ...] = UPGRADE, path: str = ENDPOINT
+) -> RequestRecord:
+    return RequestRecord("GET", path, "1.1", headers, status)
+
+
+@pytest.mark.parametrize(
+    ("requests", "clause"),
+    [
+        ([], "server never saw the endpoint request"),
+        ([request(200, path="/EPiServer/Shell/settings")], "server never saw the endpoint request"),
+        ([request(101)], "server upgraded (101)"),
+        ([request(101, path=ENDPOINT + "?x=1")], "server upgraded (101)"),
+        (
+            [request(200, headers=(("Host", "cms"),))],
+            "server never saw an Upgrade header and answered 200 OK",
+        ),
+        ([request(403)], "server answered 403 Forbidden"),
+        ([request(599)], "server answered 599"),
+        ([request(101), request(426)], "server answered 426 Upgrade Required"),
+    ],
+)
+def test_server_clause(requests: list[RequestRecord], clause: str) -> None:
+    assert server_clause(requests, ENDPOINT) == clause
+
+
+def test_explain_joins_every_hop() -> None:
+    text = explain(
+        client="client closed 1006",
+        requests=[request(200, headers=())],
+        endpoint=ENDPOINT,
+        profile="header-stripping",
+        proxy_records=[proxied(headers_removed=("Upgrade",), forwarded=True)],
+    )
+    assert text == (
+        "header-stripping removed Upgrade, forwarded the request; "
+        "server never saw an Upgrade header and answered 200 OK; client closed 1006"
+    )
+
+
+def test_explain_without_proxy() -> None:
+    text = explain(client="client saw no socket event", requests=[], endpoint=ENDPOINT)
+    assert text == "server never saw the endpoint request; client saw no socket event"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Authorization": "Bearer x", "Host": "h"}, (("Authorization", REDACTED), ("Host", "h"))),
+        (
+            [("cookie", "a=1"), ("Cookie", "b=2"), ("X-Other", "v")],
+            (("cookie", REDACTED), ("Cookie", REDACTED), ("X-Other", "v")),
+        ),
+        (
+            [("PROXY-AUTHORIZATION", "Basic y"), ("Set-Cookie", "s=1"), ("Upgrade", "websocket")],
+            (("PROXY-AUTHORIZATION", REDACTED), ("Set-Cookie", REDACTED), ("Upgrade", "websocket")),
+        ),
+        ([], ()),
+    ],
+)
+def test_redact_headers(headers: Any, expected: tuple[tuple[str, str], ...]) -> None:
+    assert redact_headers(headers) == expected
+
+
+def test_request_record_reads_headers() -> None:
+    record = request(101)
+    assert record.header("upgrade") == "websocket"
+    assert record.header("X-Missing") is None
+    assert record.asked_to_upgrade
+    assert not request(200, headers=(("Upgrade", "websocket"),)).asked_to_upgrade
+    assert str(record) == f"GET {ENDPOINT} HTTP/1.1 -> 101"
