@@ -65,6 +65,15 @@ BEHAVIOURS: dict[str, BehaviourType] = {
     ),
 }
 
+# How a schema type reads in an error message, in TOML's words.
+_TOML_TYPES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "an array",
+    dict: "a table",
+}
 _TOP_KEYS = {"summary": str, "expect": str, "models": list, "behaviours": list}
 
 
@@ -114,7 +123,7 @@ def load_profile(path: Path) -> Profile:
         if key not in _TOP_KEYS:
             raise ProfileError(where, key, f"unknown key; valid keys: {', '.join(_TOP_KEYS)}")
         if not isinstance(value, _TOP_KEYS[key]):
-            raise ProfileError(where, key, f"must be a {_TOP_KEYS[key].__name__}")
+            raise ProfileError(where, key, f"must be {_TOML_TYPES[_TOP_KEYS[key]]}")
     for key in ("summary", "expect"):
         if key not in data:
             raise ProfileError(where, key, "is required")
@@ -152,7 +161,7 @@ def _behaviour(where: str, index: int, table: Any) -> Behaviour:
                 where, f"{key}.{name}", f"unknown parameter of {use}; valid: {valid}"
             )
         if not isinstance(value, allowed[name]) or isinstance(value, bool):
-            raise ProfileError(where, f"{key}.{name}", f"must be a {allowed[name].__name__}")
+            raise ProfileError(where, f"{key}.{name}", f"must be {_TOML_TYPES[allowed[name]]}")
         if isinstance(value, int) and name in BEHAVIOURS[use].ranges:
             low, high = BEHAVIOURS[use].ranges[name]
             if not low <= value <= high:

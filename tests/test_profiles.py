@@ -80,7 +80,7 @@ DENY = '[[behaviours]]\nuse = "deny-upgrade"\n'
         ),
         pytest.param('expect = "fallback"\n', "summary", ["is required"], id="no-summary"),
         pytest.param('summary = "s"\n', "expect", ["is required"], id="no-expect"),
-        pytest.param("summary = 1\n", "summary", ["must be a str"], id="summary-not-str"),
+        pytest.param("summary = 1\n", "summary", ["must be a string"], id="summary-not-str"),
         pytest.param(
             'summary = "s"\nexpect = "maybe"\n',
             "expect",
@@ -88,11 +88,11 @@ DENY = '[[behaviours]]\nuse = "deny-upgrade"\n'
             id="bad-expect",
         ),
         pytest.param(HEAD + "models = [1]\n", "models", ["list of strings"], id="models-not-str"),
-        pytest.param(HEAD + 'models = "m"\n', "models", ["must be a list"], id="models-not-list"),
+        pytest.param(HEAD + 'models = "m"\n', "models", ["must be an array"], id="models-not-list"),
         pytest.param(
             HEAD + "[behaviours]\nuse = 1\n",
             "behaviours",
-            ["must be a list"],
+            ["must be an array"],
             id="behaviours-table",
         ),
         pytest.param(
@@ -126,10 +126,10 @@ DENY = '[[behaviours]]\nuse = "deny-upgrade"\n'
             id="param-of-paramless",
         ),
         pytest.param(
-            HEAD + DENY + 'status = "403"\n', "behaviours[0].status", ["must be a int"], id="str"
+            HEAD + DENY + 'status = "403"\n', "behaviours[0].status", ["must be an integer"], id="str"
         ),
         pytest.param(
-            HEAD + DENY + "status = true\n", "behaviours[0].status", ["must be a int"], id="bool"
+            HEAD + DENY + "status = true\n", "behaviours[0].status", ["must be an integer"], id="bool"
         ),
         pytest.param(
             HEAD + DENY + "status = 700\n",

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from ..handshake import asks_to_upgrade
 from ..protocol import HEARTBEAT, Routes, Topic, encode_message
 from ..redact import redact_headers
 from .content import Content
@@ -60,6 +61,8 @@ class SimulatedCMS:
         self.content = Content()
         self.requests: list[RequestRecord] = []
         self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        # id() of the requests in flight whose upgrade the endpoint has recorded already.
+        self._upgraded: set[int] = set()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -161,18 +164,15 @@ class SimulatedCMS:
             status = error.status
             raise
         finally:
-            self.requests.append(
-                RequestRecord(
-                    method=request.method,
-                    path=request.path_qs,
-                    version=f"{request.version.major}.{request.version.minor}",
-                    headers=redact_headers(request.headers.items()),
-                    status=status,
-                )
-            )
+            if id(request) in self._upgraded:
+                self._upgraded.discard(id(request))
+            else:
+                self.requests.append(_request_record(request, status))
 
     async def _endpoint(self, request: web.Request) -> web.StreamResponse:
-        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        # Both headers, as ASP.NET Core's IsWebSocketRequest: a hop that rewrote Connection
+        # leaves a plain GET, answered by the app rather than by aiohttp's handshake check.
+        upgrade = asks_to_upgrade(request.headers.get)
         if not (self.websocket_feature and upgrade):
             # What a lenient app does with a GET that lost its upgrade headers: a page.
             return web.Response(
@@ -180,6 +180,10 @@ class SimulatedCMS:
             )
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
+        # Record the 101 now: the handler returns only when the socket closes, and a failure
+        # message written while it is open must still see the upgrade.
+        self.requests.append(_request_record(request, 101))
+        self._upgraded.add(id(request))
         self._sockets.add(ws)
         try:
             async for msg in ws:
@@ -211,3 +215,13 @@ class SimulatedCMS:
             return web.json_response(get())
 
         return handler
+
+
+def _request_record(request: web.Request, status: int) -> RequestRecord:
+    return RequestRecord(
+        method=request.method,
+        path=request.path_qs,
+        version=f"{request.version.major}.{request.version.minor}",
+        headers=redact_headers(request.headers.items()),
+        status=status,
+    )
