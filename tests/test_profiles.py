@@ -126,10 +126,16 @@ DENY = '[[behaviours]]\nuse = "deny-upgrade"\n'
             id="param-of-paramless",
         ),
         pytest.param(
-            HEAD + DENY + 'status = "403"\n', "behaviours[0].status", ["must be an integer"], id="str"
+            HEAD + DENY + 'status = "403"\n',
+            "behaviours[0].status",
+            ["must be an integer"],
+            id="str",
         ),
         pytest.param(
-            HEAD + DENY + "status = true\n", "behaviours[0].status", ["must be an integer"], id="bool"
+            HEAD + DENY + "status = true\n",
+            "behaviours[0].status",
+            ["must be an integer"],
+            id="bool",
         ),
         pytest.param(
             HEAD + DENY + "status = 700\n",
