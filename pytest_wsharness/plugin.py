@@ -75,7 +75,8 @@ def pytest_configure(config: pytest.Config) -> None:
     dirs += list(config.getini("wsharness_profiles_dir"))
     try:
         catalogue = Catalogue(dirs)
-        for name in _selected(config) or []:
+        # The ini names too: a typo there must be a usage error, not a collection traceback.
+        for name in [*_selected(config), *config.getini("wsharness_profiles")]:
             catalogue.get(name)
     except UsageError as error:
         raise pytest.UsageError(str(error)) from None
@@ -85,7 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     catalogue = config.stash[_catalogue_key]
-    profiles = _selected(config) or catalogue.names()
+    profiles = _selected(config) or list(config.getini("wsharness_profiles")) or catalogue.names()
     return (
         f"wsharness: time scale {config.stash[_time_scale_key]:g}, profiles: {', '.join(profiles)}"
     )
@@ -181,10 +182,19 @@ def proxy_factory(
         return proxy
 
     yield make
+    errors: list[BaseException] = []
     for proxy in reversed(started):
-        proxy.stop()
+        try:
+            proxy.stop()
+        except Exception as error:  # the others must still be stopped
+            errors.append(error)
     for proxy in started:
-        proxy.check()
+        try:
+            proxy.check()
+        except Exception as error:
+            errors.append(error)
+    if errors:
+        raise errors[0]
 
 
 @pytest.fixture

@@ -1,0 +1,135 @@
+"""Tests of the ``wsharness`` command: :func:`pytest_wsharness.cli.main` called in-process with
+its output captured, and the installed console script run once as a subprocess.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, main
+from pytest_wsharness.profiles import builtin_dir
+
+BUILTIN = ["compliant", "firewall", "firewall-reset", "header-stripping"]
+VALID_CHOICES = "valid choices: " + ", ".join(BUILTIN)
+
+
+def test_profiles_lists_one_line_per_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profiles"]) == EXIT_OK
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == BUILTIN
+    assert [line.split()[1] for line in lines] == ["delivered", "fallback", "fallback", "fallback"]
+    assert "WebSocket-aware reverse proxy" in lines[0]
+    assert err == ""
+
+
+def test_matrix_runs_the_chosen_profiles(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["matrix", "--profile", "compliant", "--profile", "firewall", "--time-scale", "0.01"]
+    assert main(argv) == EXIT_OK
+    out, _ = capsys.readouterr()
+    rows = [line for line in out.splitlines() if line.startswith(("compliant ", "firewall "))]
+    # Each profile with WebSockets enabled, then disabled.
+    assert [row.split()[:2] for row in rows] == [
+        ["compliant", "enabled"],
+        ["compliant", "disabled"],
+        ["firewall", "enabled"],
+        ["firewall", "disabled"],
+    ]
+    assert rows[0].endswith("delivered")
+    assert "tunnelled the WebSocket" in rows[0]
+    assert all(row.endswith("fell back correctly") for row in rows[1:])
+    assert "answered 403 itself" in rows[2]
+    assert "WRONG" not in out
+    assert "4 scenarios, 4 as expected, 0 wrong, in " in out
+    assert "(time scale 0.01)" in out
+
+
+def test_matrix_unknown_profile_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["matrix", "--profile", "nope"]) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip() == f"wsharness: error: unknown proxy profile 'nope'; {VALID_CHOICES}"
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "abc"])
+def test_matrix_bad_time_scale_exits_2(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        main(["matrix", f"--time-scale={value}"])
+    assert excinfo.value.code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "argument --time-scale" in err
+    assert f"got {value!r}" in err
+
+
+def test_no_command_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        main([])
+    assert excinfo.value.code == EXIT_USAGE
+    assert "COMMAND" in capsys.readouterr().err
+
+
+def _custom_profiles(tmp_path: Path, name: str, expect: str) -> Path:
+    """A folder with one profile: the built-in compliant one, expecting ``expect``."""
+    source = (builtin_dir() / "compliant.toml").read_text(encoding="utf-8")
+    assert 'expect = "delivered"' in source
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / f"{name}.toml").write_text(
+        source.replace('expect = "delivered"', f'expect = "{expect}"'), encoding="utf-8"
+    )
+    return folder
+
+
+def test_profiles_dir_adds_a_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _custom_profiles(tmp_path, "our-nginx", "fallback")
+    assert main(["profiles", "--profiles-dir", str(folder)]) == EXIT_OK
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == sorted([*BUILTIN, "our-nginx"])
+
+
+def test_matrix_reports_a_profile_that_expects_the_wrong_outcome(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A compliant proxy declared to break WebSockets: the update arrives live, so the UI did
+    # not fall back as the profile claims, and the matrix must say so.
+    folder = _custom_profiles(tmp_path, "mislabelled", "fallback")
+    argv = ["matrix", "--profiles-dir", str(folder), "--profile", "mislabelled"]
+    assert main([*argv, "--time-scale", "0.01"]) == EXIT_PROBLEM
+    out, _ = capsys.readouterr()
+    rows = [line for line in out.splitlines() if line.startswith("mislabelled ")]
+    assert len(rows) == 2
+    assert rows[0].split()[1] == "enabled"
+    assert rows[0].endswith("WRONG (expected fell back correctly)")
+    assert "live update" in rows[0]
+    assert rows[1].endswith("fell back correctly")
+    assert "mislabelled (enabled): should have ended in the no-connection state" in out
+    assert "2 scenarios, 1 as expected, 1 wrong" in out
+
+
+def test_profiles_dir_cannot_reuse_a_builtin_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _custom_profiles(tmp_path, "compliant", "fallback")
+    assert main(["profiles", "--profiles-dir", str(folder)]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "'compliant' is taken by" in err
+
+
+def test_profiles_dir_must_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing"
+    assert main(["profiles", "--profiles-dir", str(missing)]) == EXIT_USAGE
+    assert f"bad proxy profile {missing}" in capsys.readouterr().err
+
+
+def test_installed_console_script() -> None:
+    script = Path(sys.executable).with_name("wsharness")
+    assert script.is_file(), f"no console script next to {sys.executable}"
+    done = subprocess.run(
+        [str(script), "profiles"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == EXIT_OK, done.stderr
+    assert [line.split()[0] for line in done.stdout.splitlines()] == BUILTIN
