@@ -2,12 +2,14 @@
 # apt-get on a fresh Debian machine that lacks it, and make pyenv's 3.12/3.13 visible to tox.
 set -euo pipefail
 
+# tox's interpreter discovery does not hand PYENV_VERSION to pyenv's shims, so the versions'
+# own bin folders go on PATH (3.11 last, so it is first).
 if command -v pyenv >/dev/null 2>&1; then
-    versions=""
-    for v in 3.11.7 3.12.1 3.13.0; do
-        pyenv versions --bare 2>/dev/null | grep -qx "$v" && versions="${versions:+$versions:}$v"
+    for v in 3.13.0 3.12.1 3.11.7; do
+        bin="$(pyenv root)/versions/$v/bin"
+        [ -x "$bin/python${v%.*}" ] && PATH="$bin:$PATH"
     done
-    [ -n "$versions" ] && export PYENV_VERSION="$versions"
+    export PATH
 fi
 
 python_ok() {

@@ -18,7 +18,6 @@ from pytest_wsharness.profiles import (
     load_profile,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 HEAD = 'summary = "s"\nexpect = "fallback"\n'
 BUILTIN = {
     "compliant": (Expect.DELIVERED, ()),
@@ -28,9 +27,10 @@ BUILTIN = {
 }
 
 
-def test_builtin_dir_is_the_checkout_folder() -> None:
-    assert builtin_dir() == REPO / "proxies"
+def test_builtin_dir_holds_the_catalogue() -> None:
+    # Where it is (checkout or installed wheel) is tests/test_packaging.py's business.
     assert builtin_dir().is_dir()
+    assert {f"{name}.toml" for name in BUILTIN} <= {p.name for p in builtin_dir().glob("*.toml")}
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))
@@ -42,7 +42,7 @@ def test_builtin_profiles(name: str) -> None:
     assert tuple(b.use for b in profile.behaviours) == uses
     assert profile.summary
     assert profile.models
-    assert profile.path == REPO / "proxies" / f"{name}.toml"
+    assert profile.path == builtin_dir() / f"{name}.toml"
 
 
 def test_catalogue_lists_and_iterates_sorted() -> None:
@@ -181,7 +181,7 @@ def test_duplicate_name_across_folders(tmp_path: Path) -> None:
         Catalogue([tmp_path])
     assert info.value.path == str(tmp_path / "compliant.toml")
     assert info.value.key == "(name)"
-    assert f"'compliant' is taken by {REPO / 'proxies' / 'compliant.toml'}" in str(info.value)
+    assert f"'compliant' is taken by {builtin_dir() / 'compliant.toml'}" in str(info.value)
 
 
 def test_duplicate_name_between_extra_folders(tmp_path: Path) -> None:
