@@ -82,7 +82,7 @@ def test_broken_middlebox_shows_the_no_connection_modal_once(
     assert observation.after_refresh
 
     # After the reload the editor is looking at the same modal, with exactly this text.
-    assert cms_client.state is State.NO_CONNECTION
+    assert cms_client.settle() is State.NO_CONNECTION
     assert texts_on_screen(cms_client) == [NO_CONNECTION_TEXT]
     assert "real-time connection could not be established" in NO_CONNECTION_TEXT
 

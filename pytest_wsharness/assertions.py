@@ -16,9 +16,9 @@ from .errors import OutcomeError
 from .explain import explain
 from .profiles import Expect
 from .proxy.base import Proxy
-from .scenario import DELIVERY_TIMEOUT, observe
+from .scenario import DELIVERY_TIMEOUT, observe, reconnect_window
 from .sync import SyncClient, SyncCMS
-from .verdict import Observation, judge
+from .verdict import Observation, expected_outcome, judge
 
 CALL_MARGIN = 60.0
 
@@ -54,10 +54,17 @@ def assert_fell_back(
 
 
 def assert_expected_outcome(client: SyncClient, server: SyncCMS, proxy: Proxy) -> Observation:
-    """Assert whatever the proxy's profile should lead to: delivered, or a correct fallback."""
-    if proxy.profile.expect is Expect.DELIVERED and client.engine.websocket_enabled:
-        return assert_updates_delivered(client, server, proxy=proxy)
-    return assert_fell_back(client, server, proxy=proxy)
+    """Assert whatever the proxy's profile says the UI should do (its ``expect``).
+
+    With ``WebSocketEnabled = false`` that is always the fallback: no socket, updates after a
+    reload.
+
+    Raises:
+        OutcomeError: it did not; the message says what the proxy, server and client saw.
+    """
+    expect = proxy.profile.expect if client.engine.websocket_enabled else Expect.FALLBACK
+    expected = f"the UI to behave as behind {proxy.profile.name} ({expected_outcome(expect, True)})"
+    return _assert(client, server, proxy, expect, DELIVERY_TIMEOUT, expected)
 
 
 def _assert(
@@ -69,12 +76,12 @@ def _assert(
     expected: str,
 ) -> Observation:
     engine = client.engine
-    live = expect is Expect.DELIVERED and bool(engine.websocket_enabled)
+    observed = expect if engine.websocket_enabled else Expect.FALLBACK
     observation = client.loop.run(
         observe(
-            engine, server.engine, expect_live=live, time_scale=engine.time_scale, timeout=within
+            engine, server.engine, expect=observed, time_scale=engine.time_scale, timeout=within
         ),
-        within + CALL_MARGIN,
+        within + reconnect_window(engine.time_scale) + CALL_MARGIN,
         f"{expected} to be observed",
     )
     if proxy is not None:

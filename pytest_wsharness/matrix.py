@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .client.driver import CmsClient
 from .explain import proxy_clause, server_clause
-from .profiles import Profile
+from .profiles import Expect, Profile
 from .proxy.base import Proxy, start_proxy
 from .scenario import observe
 from .server.cms import SimulatedCMS
@@ -43,8 +43,9 @@ async def run_row(profile: Profile, websocket_enabled: bool, time_scale: float) 
         CmsClient(proxy.url, time_scale=time_scale) as client,
     ):
         expected = expected_outcome(profile.expect, websocket_enabled)
+        expect = profile.expect if websocket_enabled else Expect.FALLBACK
         observation: Observation = await observe(
-            client, server, expect_live=expected is Verdict.DELIVERED, time_scale=time_scale
+            client, server, expect=expect, time_scale=time_scale
         )
         proxy.check()
         verdict, problems = judge(observation, profile.expect)

@@ -28,10 +28,23 @@ from .errors import ProfileError, UnknownChoiceError
 
 
 class Expect(enum.StrEnum):
-    """What the CMS UI should end up doing behind a profile when WebSockets are enabled."""
+    """What the CMS UI does behind a profile when WebSockets are enabled (REFERENCE.md 1-2).
+
+    With ``WebSocketEnabled = false`` the answer is always: no socket, updates after a refresh.
+    """
 
     DELIVERED = "delivered"
+    """The socket opens and updates arrive live."""
     FALLBACK = "fallback"
+    """The first connect fails: the noconnection modal, once, and no retry."""
+    RECONNECTS = "reconnects"
+    """The socket opens, is lost without a clean close, and the client retries after 5 s x n^2."""
+    HOT_LOOP = "hot-loop"
+    """The socket opens and is closed cleanly: the client retries at once, again and again."""
+    HANGS = "hangs"
+    """The connect never completes: no dialog, no update, the UI waits."""
+    MISSES_UPDATES = "misses-updates"
+    """The socket stays open but updates do not arrive."""
 
 
 @dataclass(frozen=True)

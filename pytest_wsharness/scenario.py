@@ -12,9 +12,10 @@ from typing import Any
 
 from .client.driver import CmsClient
 from .client.machine import State
+from .profiles import Expect
 from .protocol import Action, Topic
 from .server.cms import SimulatedCMS
-from .verdict import Observation
+from .verdict import HOT_LOOP_ATTEMPTS, Observation
 
 SETTLE_TIMEOUT = 15.0
 DELIVERY_TIMEOUT = 5.0
@@ -44,55 +45,71 @@ def shows(client: CmsClient, marker: str, unread_before: int) -> bool:
     return marker in client.view.projects and client.view.unread > unread_before
 
 
+def reconnect_window(time_scale: float) -> float:
+    """How long to wait for a client to lose its socket and retry, in seconds.
+
+    A buffering proxy takes two heartbeat checks (6 s) to be noticed and the first retry waits
+    5 s; a hot loop needs three attempts. 30 s of CMS time covers both with room to spare.
+    """
+    return max(1.0, 30.0 * time_scale)
+
+
 async def observe(
     client: CmsClient,
     server: SimulatedCMS,
     *,
-    expect_live: bool,
+    expect: Expect,
     time_scale: float,
     timeout: float = DELIVERY_TIMEOUT,
 ) -> Observation:
-    """Publish an update, watch the client, then reload the page and look again.
+    """Publish an update, watch the client as long as ``expect`` needs, then reload the page.
 
     Args:
         client: a loaded client.
         server: the server it reads from, directly or through proxies.
-        expect_live: wait up to ``timeout`` for a live update; otherwise watch for
-            :func:`quiet_window` to see that nothing arrives and nothing retries.
+        expect: what the UI should do; it decides what to wait for. A UI that should get the
+            update live is given up to ``timeout``; one that should retry, up to
+            :func:`reconnect_window`; one that should stay quiet is watched for
+            :func:`quiet_window`.
         time_scale: the client's time scale.
         timeout: the bound on a live update, in seconds.
     """
-    await client.settle(SETTLE_TIMEOUT)
+    enabled = bool(client.websocket_enabled)
+    if not (enabled and expect is Expect.HANGS):
+        await client.settle(SETTLE_TIMEOUT)
     marker = f"wsharness-{next(_markers)}"
     unread_before = client.view.unread
     for topic, data in update_for(marker):
         await server.publish(topic, data)
-    if expect_live:
-        # No need to sit out the timeout once the client can no longer receive anything.
-        def done() -> bool:
-            return shows(client, marker, unread_before) or client.state in _NO_SOCKET
 
-        await _within(client, done, timeout)
+    def live() -> bool:
+        return shows(client, marker, unread_before)
+
+    machine = client.machine
+    if enabled and expect is Expect.DELIVERED:
+        # No need to sit out the timeout once the client can no longer receive anything.
+        await _within(client, lambda: live() or client.state in _NO_SOCKET, timeout)
+    elif enabled and expect in (Expect.RECONNECTS, Expect.HOT_LOOP):
+        wanted = 2 if expect is Expect.RECONNECTS else HOT_LOOP_ATTEMPTS
+        await _within(client, lambda: machine.attempts >= wanted, reconnect_window(time_scale))
     else:
-        await _within(
-            client, lambda: shows(client, marker, unread_before), quiet_window(time_scale)
-        )
-    live = shows(client, marker, unread_before)
-    if live and not expect_live:
-        # Give a retry storm, if there is one, the same window to show itself.
-        await _within(client, lambda: False, quiet_window(time_scale))
-    machine, events, state = client.machine, list(client.events), client.state
+        await _within(client, live, quiet_window(time_scale))
+        if live():
+            # Give a retry storm, if there is one, the same window to show itself.
+            await _within(client, lambda: False, quiet_window(time_scale))
+    observed_live, events, state = live(), list(client.events), client.state
+    # The reload only needs the page's REST reads; its realtime client is not waited for.
     await client.refresh()
-    await client.settle(SETTLE_TIMEOUT)
     return Observation(
-        websocket_enabled=bool(client.websocket_enabled),
+        websocket_enabled=enabled,
         attempts=machine.attempts,
         opened=any(e.kind == "open" for e in events),
         state=state,
         dialogs=tuple(machine.dialogs_shown),
-        live=live,
+        live=observed_live,
         after_refresh=marker in client.view.projects,
         socket_events=tuple(str(e) for e in events),
+        reconnect_delays=tuple(machine.reconnect_delays),
     )
 
 

@@ -8,13 +8,30 @@ from dataclasses import dataclass
 from .client.machine import Dialog, State
 from .profiles import Expect
 
+# A hot loop shows itself as this many attempts inside one observation window.
+HOT_LOOP_ATTEMPTS = 3
+
 
 class Verdict(enum.StrEnum):
     """The outcome of one scenario."""
 
     DELIVERED = "delivered"
     FELL_BACK = "fell back correctly"
+    RECONNECTED = "reconnected on schedule"
+    HOT_LOOP = "reconnects in a hot loop"
+    HUNG = "stuck connecting"
+    MISSED = "missed updates"
     WRONG = "WRONG"
+
+
+_VERDICTS = {
+    Expect.DELIVERED: Verdict.DELIVERED,
+    Expect.FALLBACK: Verdict.FELL_BACK,
+    Expect.RECONNECTS: Verdict.RECONNECTED,
+    Expect.HOT_LOOP: Verdict.HOT_LOOP,
+    Expect.HANGS: Verdict.HUNG,
+    Expect.MISSES_UPDATES: Verdict.MISSED,
+}
 
 
 @dataclass(frozen=True)
@@ -30,6 +47,7 @@ class Observation:
         live: the published update reached the UI without a reload.
         after_refresh: the published update showed after a reload.
         socket_events: what the socket saw, e.g. ``handshake failed (HTTP 200), closed 1006``.
+        reconnect_delays: the delay of every reconnect the client scheduled, in seconds.
     """
 
     websocket_enabled: bool
@@ -40,12 +58,16 @@ class Observation:
     live: bool
     after_refresh: bool
     socket_events: tuple[str, ...] = ()
+    reconnect_delays: tuple[float, ...] = ()
 
     def client_clause(self) -> str:
         """Say what the client's socket saw, for an explanation of the hops."""
         if not self.websocket_enabled:
             return "client opened no socket (WebSocketEnabled=false)"
-        return "client " + ("; ".join(self.socket_events) or "saw no socket event")
+        events = self.socket_events
+        if len(events) > 4:
+            events = (*events[:2], f"... {len(events) - 3} more ...", events[-1])
+        return "client " + ("; ".join(events) or "saw no socket event")
 
     def summary(self) -> str:
         """Say in a few words what the editor saw."""
@@ -53,6 +75,11 @@ class Observation:
             socket = "no socket"
         elif self.opened:
             socket = f"open after {self.attempts} attempt(s)"
+            if self.reconnect_delays:
+                delays = ", ".join(f"{d:.3g}s" for d in self.reconnect_delays[:3])
+                socket += f", retries after {delays}"
+        elif self.state is State.CONNECTING:
+            socket = "still connecting"
         else:
             socket = f"{self.attempts} failed attempt(s)"
         dialogs = "+".join(d.value for d in self.dialogs) or "no dialog"
@@ -63,9 +90,7 @@ class Observation:
 
 def expected_outcome(expect: Expect, websocket_enabled: bool) -> Verdict:
     """Return the verdict a correct UI earns behind a profile."""
-    if websocket_enabled and expect is Expect.DELIVERED:
-        return Verdict.DELIVERED
-    return Verdict.FELL_BACK
+    return _VERDICTS[expect] if websocket_enabled else Verdict.FELL_BACK
 
 
 def judge(observation: Observation, expect: Expect) -> tuple[Verdict, list[str]]:
@@ -75,34 +100,79 @@ def judge(observation: Observation, expect: Expect) -> tuple[Verdict, list[str]]
         The verdict, and the broken expectations when it is :attr:`Verdict.WRONG`.
     """
     o = observation
+    modal = Dialog.NO_CONNECTION in o.dialogs
+    refreshed = (o.after_refresh, "showed the update after a refresh")
     if not o.websocket_enabled:
-        problems = _check(
+        checks = [
             (o.attempts == 0, f"opened no socket (made {o.attempts} attempt(s))"),
             (not o.dialogs, f"showed no dialog (showed {_names(o.dialogs)})"),
             (not o.live, "got no live update"),
-            (o.after_refresh, "showed the update after a refresh"),
-        )
-        return (Verdict.WRONG, problems) if problems else (Verdict.FELL_BACK, [])
+            refreshed,
+        ]
+        return _verdict(Verdict.FELL_BACK, checks)
     if expect is Expect.DELIVERED:
-        problems = _check(
-            (o.live, f"got the update live (state {o.state}, {o.attempts} attempt(s))"),
-        )
-        return (Verdict.WRONG, problems) if problems else (Verdict.DELIVERED, [])
-    problems = _check(
-        (o.state is State.NO_CONNECTION, f"ended in the no-connection state (ended {o.state})"),
-        (
-            o.dialogs == (Dialog.NO_CONNECTION,),
-            f"showed the noconnection modal once (showed {_names(o.dialogs)})",
-        ),
-        (o.attempts == 1, f"made one attempt, no retry storm (made {o.attempts})"),
-        (o.after_refresh, "showed the update after a refresh"),
-    )
-    return (Verdict.WRONG, problems) if problems else (Verdict.FELL_BACK, [])
+        live = (o.live, f"got the update live (state {o.state}, {o.attempts} attempt(s))")
+        return _verdict(Verdict.DELIVERED, [live])
+    if expect is Expect.FALLBACK:
+        checks = [
+            (o.state is State.NO_CONNECTION, f"ended in the no-connection state (ended {o.state})"),
+            (
+                o.dialogs == (Dialog.NO_CONNECTION,),
+                f"showed the noconnection modal once (showed {_names(o.dialogs)})",
+            ),
+            (o.attempts == 1, f"made one attempt, no retry storm (made {o.attempts})"),
+            refreshed,
+        ]
+        return _verdict(Verdict.FELL_BACK, checks)
+    if expect is Expect.RECONNECTS:
+        first = o.reconnect_delays[0] if o.reconnect_delays else None
+        checks = [
+            (o.opened, "opened the socket first"),
+            (not modal, "shown no noconnection modal (it did)"),
+            (
+                o.attempts >= 2,
+                f"tried again after losing the socket (made {o.attempts} attempt(s))",
+            ),
+            (first is not None and first > 0, f"waited before retrying (first delay {first})"),
+            refreshed,
+        ]
+        return _verdict(Verdict.RECONNECTED, checks)
+    if expect is Expect.HOT_LOOP:
+        checks = [
+            (o.opened, "opened the socket first"),
+            (
+                o.attempts >= HOT_LOOP_ATTEMPTS and 0 in o.reconnect_delays,
+                f"retried at once, again and again (made {o.attempts} attempt(s), delays "
+                f"{_delays(o.reconnect_delays)})",
+            ),
+            refreshed,
+        ]
+        return _verdict(Verdict.HOT_LOOP, checks)
+    if expect is Expect.HANGS:
+        checks = [
+            (o.state is State.CONNECTING, f"still been connecting (state {o.state})"),
+            (o.attempts == 1, f"made one attempt (made {o.attempts})"),
+            (not o.dialogs, f"showed no dialog (showed {_names(o.dialogs)})"),
+            refreshed,
+        ]
+        return _verdict(Verdict.HUNG, checks)
+    checks = [
+        (o.opened, "opened the socket"),
+        (not o.live, "missed the update (it arrived)"),
+        (not o.dialogs, f"showed no dialog (showed {_names(o.dialogs)})"),
+        refreshed,
+    ]
+    return _verdict(Verdict.MISSED, checks)
 
 
-def _check(*pairs: tuple[bool, str]) -> list[str]:
-    return [f"should have {text}" for ok, text in pairs if not ok]
+def _verdict(success: Verdict, checks: list[tuple[bool, str]]) -> tuple[Verdict, list[str]]:
+    problems = [f"should have {text}" for ok, text in checks if not ok]
+    return (Verdict.WRONG, problems) if problems else (success, [])
 
 
 def _names(dialogs: tuple[Dialog, ...]) -> str:
     return ", ".join(d.value for d in dialogs) or "none"
+
+
+def _delays(delays: tuple[float, ...]) -> str:
+    return ", ".join(f"{d:.3g}s" for d in delays[:5]) or "none"

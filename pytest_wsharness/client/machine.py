@@ -191,6 +191,7 @@ class CmsClientMachine:
         dialogs_shown: every dialog shown, in order.
         timeline: every ``TimelineEntry``, in order.
         attempt_times: the ``now`` of every ``Connect`` issued.
+        reconnect_delays: the delay of every reconnect scheduled, in order.
 
     Raises:
         RuntimeError: from any event the current state cannot receive, from a ``now`` earlier than
@@ -204,6 +205,7 @@ class CmsClientMachine:
         self.dialogs_shown: list[Dialog] = []
         self.timeline: list[TimelineEntry] = []
         self.attempt_times: list[float] = []
+        self.reconnect_delays: list[float] = []
         self._visible: set[Dialog] = set()
         self._origin = 0.0
         self._last_now: float | None = None
@@ -366,6 +368,7 @@ class CmsClientMachine:
 
     def _schedule_reconnect(self, now: float) -> list[Command]:
         delay = self.timings.reconnect_delay(self.failures)
+        self.reconnect_delays.append(delay)
         self._record(now, "reconnect-scheduled", f"in {delay:.3f}s after {self.failures} failures")
         self._set_state(now, State.WAITING)
         return [ScheduleTimer(RECONNECT_TIMER, delay)]

@@ -86,10 +86,12 @@ def reset_client(flow: http.HTTPFlow) -> None:
     server = ctx.master.addons.get("proxyserver")
     handler = server.connections.get(flow.client_conn.id) if server else None
     io = handler.transports.get(flow.client_conn) if handler else None
-    if io is not None and io.writer is not None:
+    if io is not None and io.writer is not None and not io.writer.transport.is_closing():
         sock = io.writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # OSError: the client went away meanwhile; there is nothing left to reset.
+        with contextlib.suppress(OSError):
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         io.writer.transport.abort()
     flow.kill()
 
