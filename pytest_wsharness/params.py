@@ -38,7 +38,7 @@ class Param:
     default: Any = REQUIRED
     low: float | None = None
     high: float | None = None
-    choices: tuple[str, ...] = ()
+    choices: tuple[Any, ...] = ()
     help: str = ""
 
     def check(self, value: Any) -> str | None:
@@ -54,7 +54,7 @@ class Param:
         if number is not None and self.high is not None and number > self.high:
             return f"must be <= {self.high:g}, got {value!r}"
         if self.choices and value not in self.choices:
-            return f"{value!r}; valid values: {', '.join(self.choices)}"
+            return f"{value!r}; valid values: {', '.join(str(c) for c in self.choices)}"
         return None
 
 

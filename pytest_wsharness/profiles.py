@@ -1,30 +1,33 @@
 """Proxy profiles: one declarative TOML file per middlebox behaviour, in ``proxies/``.
 
-A profile names what a proxy does to the handshake as a list of behaviours, each one mitmproxy
-addon class. Example (``proxies/firewall.toml``)::
+A profile says what a middlebox does: ``behaviours`` act on the HTTP handshake (mitmproxy addons,
+:mod:`.behaviours`), ``faults`` act on the connection (the relay, :mod:`.relay.faults`), and
+``[server]`` sets the simulated server for the scenario. Example::
 
-    summary = "A firewall rule that refuses WebSocket upgrades with 403"
-    expect = "fallback"
-    models = ["WAF or corporate firewall denying Upgrade requests"]
+    summary = "nginx's default proxy_read_timeout: the tunnel is cut after 60 s without data"
+    expect = "delivered"
+    models = ["nginx proxy_read_timeout 60s", "AWS ALB idle timeout 60 s"]
 
-    [[behaviours]]
-    use = "deny-upgrade"
-    status = 403
+    [[faults]]
+    use = "idle_timeout"
+    timeout = 60000
 
+Durations are milliseconds of CMS time (Toxiproxy's unit); the run's time scale shrinks them.
 Loading a profile never imports mitmproxy; :meth:`Profile.build_addons` does, when a proxy starts.
 """
 
 from __future__ import annotations
 
 import enum
-import importlib
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .behaviours import BEHAVIOURS
 from .errors import ProfileError, UnknownChoiceError
+from .params import TOML_TYPES, Param, check_params
 
 
 class Expect(enum.StrEnum):
@@ -47,75 +50,79 @@ class Expect(enum.StrEnum):
     """The socket stays open but updates do not arrive."""
 
 
-@dataclass(frozen=True)
-class BehaviourType:
-    """A behaviour a profile can use: its addon class and the parameters it takes."""
+class Kind(enum.StrEnum):
+    """How the client reaches the server through the proxy."""
 
-    target: str
-    summary: str
-    params: Mapping[str, type] = field(default_factory=dict)
-    ranges: Mapping[str, tuple[int, int]] = field(default_factory=dict)
-
-    def build(self, params: Mapping[str, Any]) -> object:
-        module, _, name = self.target.partition(":")
-        return getattr(importlib.import_module(module), name)(**params)
+    REVERSE = "reverse"
+    """The UI is loaded from the proxy's address (reverse proxy, load balancer, transparent box)."""
+    FORWARD = "forward"
+    """The browser is configured to use the proxy (``CONNECT`` for WebSockets)."""
 
 
-BEHAVIOURS: dict[str, BehaviourType] = {
-    "strip-upgrade-headers": BehaviourType(
-        "pytest_wsharness.addons.strip_upgrade:StripUpgradeHeaders",
-        "remove Connection, Upgrade and what Connection names",
-    ),
-    "deny-upgrade": BehaviourType(
-        "pytest_wsharness.addons.deny_upgrade:DenyUpgrade",
-        "answer upgrade requests from the proxy itself",
-        {"status": int},
-        {"status": (400, 599)},
-    ),
-    "reset-upgrade": BehaviourType(
-        "pytest_wsharness.addons.reset_upgrade:ResetUpgrade",
-        "reset the TCP connection of upgrade requests",
-    ),
+SERVER_PARAMS: dict[str, Param] = {
+    "websocket_feature": Param(bool, True, help="false: IIS/App Service without WebSockets"),
+    "plain_get_status": Param(int, 200, low=200, high=599, help="answer to a GET without upgrade"),
+    "tls": Param(bool, False, help="serve https/wss with the run's test CA"),
+    "restart_after": Param(float, 0.0, low=0, help="ms after the socket opens; 0: no restart"),
+    "down_for": Param(float, 0.0, low=0, help="ms the restarted server stays down"),
 }
 
-# How a schema type reads in an error message, in TOML's words.
-_TOML_TYPES = {
-    str: "a string",
-    int: "an integer",
-    float: "a number",
-    bool: "true or false",
-    list: "an array",
-    dict: "a table",
+
+def server_defaults() -> dict[str, Any]:
+    """The ``[server]`` settings of a profile that sets none."""
+    return {name: param.default for name, param in SERVER_PARAMS.items()}
+
+
+_TOP_KEYS: dict[str, type] = {
+    "summary": str,
+    "expect": str,
+    "kind": str,
+    "models": list,
+    "behaviours": list,
+    "faults": list,
+    "server": dict,
 }
-_TOP_KEYS = {"summary": str, "expect": str, "models": list, "behaviours": list}
 
 
 @dataclass(frozen=True)
 class Behaviour:
-    """One behaviour of a profile, with its parameters."""
+    """One handshake behaviour of a profile, with its checked parameters."""
 
     use: str
     params: Mapping[str, Any] = field(default_factory=dict)
 
-    def build(self) -> object:
+    def build(self, time_scale: float = 1.0) -> object:
         """Return a new mitmproxy addon for this behaviour (imports mitmproxy)."""
-        return BEHAVIOURS[self.use].build(self.params)
+        return BEHAVIOURS[self.use].build(self.params, time_scale)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One connection fault of a profile, with its checked parameters (run by the relay)."""
+
+    use: str
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Profile:
-    """A named proxy behaviour from the catalogue."""
+    """A named middlebox from the catalogue."""
 
     name: str
     summary: str
     expect: Expect
     behaviours: tuple[Behaviour, ...] = ()
+    faults: tuple[Fault, ...] = ()
+    kind: Kind = Kind.REVERSE
+    server: Mapping[str, Any] = field(
+        default_factory=lambda: check_params("", "", "", SERVER_PARAMS, {})
+    )
     models: tuple[str, ...] = ()
     path: Path | None = None
 
-    def build_addons(self) -> list[object]:
+    def build_addons(self, time_scale: float = 1.0) -> list[object]:
         """Return new mitmproxy addons for every behaviour, in order."""
-        return [behaviour.build() for behaviour in self.behaviours]
+        return [behaviour.build(time_scale) for behaviour in self.behaviours]
 
 
 def load_profile(path: Path) -> Profile:
@@ -136,50 +143,55 @@ def load_profile(path: Path) -> Profile:
         if key not in _TOP_KEYS:
             raise ProfileError(where, key, f"unknown key; valid keys: {', '.join(_TOP_KEYS)}")
         if not isinstance(value, _TOP_KEYS[key]):
-            raise ProfileError(where, key, f"must be {_TOML_TYPES[_TOP_KEYS[key]]}")
+            raise ProfileError(where, key, f"must be {TOML_TYPES[_TOP_KEYS[key]]}")
     for key in ("summary", "expect"):
         if key not in data:
             raise ProfileError(where, key, "is required")
-    choices = [e.value for e in Expect]
-    if data["expect"] not in choices:
-        raise ProfileError(
-            where, "expect", f"{data['expect']!r}; valid values: {', '.join(choices)}"
-        )
     models = data.get("models", [])
     if not all(isinstance(m, str) for m in models):
-        raise ProfileError(where, "models", "must be a list of strings")
+        raise ProfileError(where, "models", "must be an array of strings")
     return Profile(
         name=path.stem,
         summary=data["summary"],
-        expect=Expect(data["expect"]),
-        behaviours=tuple(_behaviour(where, i, b) for i, b in enumerate(data.get("behaviours", []))),
+        expect=Expect(_choice(where, "expect", data["expect"], Expect)),
+        kind=Kind(_choice(where, "kind", data.get("kind", Kind.REVERSE.value), Kind)),
+        behaviours=tuple(
+            Behaviour(*_table(where, f"behaviours[{i}]", t, BEHAVIOURS))
+            for i, t in enumerate(data.get("behaviours", []))
+        ),
+        faults=tuple(
+            Fault(*_table(where, f"faults[{i}]", t, _fault_types()))
+            for i, t in enumerate(data.get("faults", []))
+        ),
+        server=check_params(where, "server", "[server]", SERVER_PARAMS, data.get("server", {})),
         models=tuple(models),
         path=path,
     )
 
 
-def _behaviour(where: str, index: int, table: Any) -> Behaviour:
-    key = f"behaviours[{index}]"
+def _choice(where: str, key: str, value: str, choices: type[enum.StrEnum]) -> str:
+    valid = [c.value for c in choices]
+    if value not in valid:
+        raise ProfileError(where, key, f"{value!r}; valid values: {', '.join(valid)}")
+    return value
+
+
+def _table(
+    where: str, key: str, table: Any, types: Mapping[str, Any]
+) -> tuple[str, dict[str, Any]]:
     if not isinstance(table, dict):
         raise ProfileError(where, key, "must be a table with a 'use' key")
-    params = dict(table)
-    use = params.pop("use", None)
-    if use not in BEHAVIOURS:
-        raise ProfileError(where, f"{key}.use", f"{use!r}; valid values: {', '.join(BEHAVIOURS)}")
-    allowed = BEHAVIOURS[use].params
-    for name, value in params.items():
-        if name not in allowed:
-            valid = ", ".join(allowed) or "none"
-            raise ProfileError(
-                where, f"{key}.{name}", f"unknown parameter of {use}; valid: {valid}"
-            )
-        if not isinstance(value, allowed[name]) or isinstance(value, bool):
-            raise ProfileError(where, f"{key}.{name}", f"must be {_TOML_TYPES[allowed[name]]}")
-        if isinstance(value, int) and name in BEHAVIOURS[use].ranges:
-            low, high = BEHAVIOURS[use].ranges[name]
-            if not low <= value <= high:
-                raise ProfileError(where, f"{key}.{name}", f"{value} is out of range {low}-{high}")
-    return Behaviour(use, params)
+    given = dict(table)
+    use = given.pop("use", None)
+    if use not in types:
+        raise ProfileError(where, f"{key}.use", f"{use!r}; valid values: {', '.join(types)}")
+    return use, check_params(where, key, use, types[use].params, given)
+
+
+def _fault_types() -> Mapping[str, Any]:
+    from .relay.faults import FAULTS  # the relay's registry; cheap, but only needed with faults
+
+    return FAULTS
 
 
 def builtin_dir() -> Path:

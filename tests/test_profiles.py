@@ -64,7 +64,7 @@ def test_get_unknown_lists_every_name() -> None:
     )
 
 
-USES = "strip-upgrade-headers, deny-upgrade, reset-upgrade"
+USES = ", ".join(BEHAVIOURS)
 DENY = '[[behaviours]]\nuse = "deny-upgrade"\n'
 
 
@@ -75,7 +75,7 @@ DENY = '[[behaviours]]\nuse = "deny-upgrade"\n'
         pytest.param(
             HEAD + "colour = 1\n",
             "colour",
-            ["unknown key", "summary, expect, models, behaviours"],
+            ["unknown key", "summary, expect, kind, models, behaviours, faults, server"],
             id="unknown-key",
         ),
         pytest.param('expect = "fallback"\n', "summary", ["is required"], id="no-summary"),
@@ -87,7 +87,7 @@ DENY = '[[behaviours]]\nuse = "deny-upgrade"\n'
             ["'maybe'", "valid values: delivered, fallback"],
             id="bad-expect",
         ),
-        pytest.param(HEAD + "models = [1]\n", "models", ["list of strings"], id="models-not-str"),
+        pytest.param(HEAD + "models = [1]\n", "models", ["array of strings"], id="models-not-str"),
         pytest.param(HEAD + 'models = "m"\n', "models", ["must be an array"], id="models-not-list"),
         pytest.param(
             HEAD + "[behaviours]\nuse = 1\n",
@@ -140,13 +140,13 @@ DENY = '[[behaviours]]\nuse = "deny-upgrade"\n'
         pytest.param(
             HEAD + DENY + "status = 700\n",
             "behaviours[0].status",
-            ["700 is out of range 400-599"],
+            ["must be <= 599, got 700"],
             id="status-high",
         ),
         pytest.param(
             HEAD + '[[behaviours]]\nuse = "strip-upgrade-headers"\n' + DENY + "status = 399\n",
             "behaviours[1].status",
-            ["399 is out of range 400-599"],
+            ["must be >= 400, got 399"],
             id="status-low-second",
         ),
     ],
