@@ -12,9 +12,14 @@ from .server.records import RequestRecord
 def proxy_clause(profile: str, records: Sequence[ProxyRecord]) -> str:
     """Say what the proxy did to the last upgrade request."""
     upgrades = [r for r in records if r.asked_to_upgrade]
-    if not upgrades:
-        return f"{profile} saw no upgrade request"
-    return f"{profile} {upgrades[-1].describe()}"
+    if upgrades:
+        return f"{profile} {upgrades[-1].describe()}"
+    refused = [r for r in records if r.request.startswith("CONNECT") and r.answered_by == "proxy"]
+    if refused:
+        return (
+            f"{profile} refused {refused[-1].request.rsplit(' ', 1)[0]} with {refused[-1].status}"
+        )
+    return f"{profile} saw no upgrade request"
 
 
 def server_clause(requests: Sequence[RequestRecord], endpoint: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import exceptions, http
 
 from pytest_wsharness.handshake import asks_to_upgrade
 from pytest_wsharness.proxy.records import ANSWERED_BY_PROXY
@@ -25,14 +25,17 @@ class DenyUpgrade:
 
     def __init__(self, status: int = 403) -> None:
         self.status = _check_status(status)
+        self._options: Any = None
 
     def load(self, loader: Any) -> None:
+        # This master's options, not the global ctx: several masters run in one process.
+        self._options = loader.master.options
         loader.add_option("wsharness_deny_status", int, self.status, "Status for denied upgrades.")
 
     def configure(self, updated: set[str]) -> None:
-        if "wsharness_deny_status" in updated:
+        if "wsharness_deny_status" in updated and self._options is not None:
             try:
-                self.status = _check_status(ctx.options.wsharness_deny_status)
+                self.status = _check_status(self._options.wsharness_deny_status)
             except ValueError as error:
                 raise exceptions.OptionsError(str(error)) from None
 

@@ -13,8 +13,12 @@ from mitmproxy import http
 from pytest_wsharness.handshake import asks_to_upgrade
 from pytest_wsharness.proxy.records import (
     ANSWERED_BY_PROXY,
+    DELAYED,
     REMOVED_HEADERS,
     RESET,
+    RESPONSE_REMOVED_HEADERS,
+    RESPONSE_REWRITTEN_HEADERS,
+    REWRITTEN_HEADERS,
     ProxyRecord,
     RecordSink,
 )
@@ -44,6 +48,26 @@ class Recorder:
         )
         flow.metadata[_RECORD] = record
         self.sink.add(record)
+
+    def http_connected(self, flow: http.HTTPFlow) -> None:
+        self._connect(flow)
+
+    def http_connect_error(self, flow: http.HTTPFlow) -> None:
+        self._connect(flow)
+
+    def _connect(self, flow: http.HTTPFlow) -> None:
+        # A CONNECT is the proxy's own business (no requestheaders/response hooks): one record.
+        request = flow.request
+        record = ProxyRecord(
+            profile=self.profile,
+            request=f"CONNECT {request.host}:{request.port} {request.http_version}",
+            asked_to_upgrade=False,
+        )
+        flow.metadata[_RECORD] = record
+        self.sink.add(record)
+        self.response(flow)
+        if record.status is not None and record.status >= 300:
+            record.answered_by, record.forwarded = "proxy", False
 
     def response(self, flow: http.HTTPFlow) -> None:
         record = self._finish(flow)
@@ -81,12 +105,28 @@ class Recorder:
         if record is not None:
             record.headers_removed = tuple(flow.metadata.get(REMOVED_HEADERS, ()))
             record.reset = bool(flow.metadata.get(RESET))
+            record.changes = _changes(flow.metadata)
         return record
 
     @staticmethod
     def _record(flow: http.HTTPFlow) -> ProxyRecord | None:
         record = flow.metadata.get(_RECORD)
         return record if isinstance(record, ProxyRecord) else None
+
+
+def _changes(metadata: dict[str, object]) -> tuple[str, ...]:
+    words = []
+    if delay := metadata.get(DELAYED):
+        words.append(f"held the request {delay:.3g}s")
+    for key, what in (
+        (REWRITTEN_HEADERS, "rewrote {} in the request"),
+        (RESPONSE_REWRITTEN_HEADERS, "spoiled {} in the answer"),
+        (RESPONSE_REMOVED_HEADERS, "removed {} from the answer"),
+    ):
+        names = metadata.get(key)
+        if isinstance(names, tuple | list) and names:
+            words.append(what.format(", ".join(str(n) for n in names)))
+    return tuple(words)
 
 
 addons = [Recorder()]

@@ -39,7 +39,7 @@ with warnings.catch_warnings():
 
 from ..addons.recorder import Recorder
 from ..errors import HarnessTimeout, ProxyCrashed
-from ..profiles import Profile
+from ..profiles import Kind, Profile
 from .records import ProxyRecord, RecordSink
 
 STARTUP_TIMEOUT = 10.0
@@ -127,8 +127,10 @@ class _ThreadErrors(logging.Handler):
 
 
 class MitmProxy:
-    """A reverse proxy in front of ``upstream`` running one profile's behaviour addons.
+    """mitmproxy running one profile's behaviour addons.
 
+    A reverse proxy in front of ``upstream``, or, for a profile of kind ``forward``, an explicit
+    proxy that clients reach with ``CONNECT`` (``upstream`` is then only where they go).
     Usable as a context manager (sync or async) or with :meth:`start` and :meth:`stop`.
 
     Args:
@@ -136,6 +138,7 @@ class MitmProxy:
         upstream: the server to forward to, ``http://127.0.0.1:PORT``.
         sink: where the proxy records what it did; a new one by default.
         host: the address to listen on; loopback only.
+        time_scale: multiplies the durations of the behaviours. It defaults to 1.
     """
 
     def __init__(
@@ -145,8 +148,10 @@ class MitmProxy:
         *,
         sink: RecordSink | None = None,
         host: str = "127.0.0.1",
+        time_scale: float = 1.0,
     ) -> None:
         self.profile = profile
+        self.time_scale = time_scale
         self.upstream = upstream.rstrip("/")
         self.sink = sink or RecordSink()
         self.host = host
@@ -253,7 +258,7 @@ class MitmProxy:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         options = Options(
-            mode=[f"reverse:{self.upstream}@{self.host}:0"],
+            mode=[self._mode()],
             # Frames are relayed, not kept: mitmproxy would otherwise store every message (#6620).
             websocket=True,
         )
@@ -263,11 +268,16 @@ class MitmProxy:
             proxyserver.Proxyserver(),
             next_layer.NextLayer(),
             Recorder(self.profile.name, self.sink),
-            *self.profile.build_addons(),
+            *self.profile.build_addons(self.time_scale),
             self._ready_addon,
         )
         self._master = master
         await master.run()
+
+    def _mode(self) -> str:
+        if self.profile.kind is Kind.FORWARD:
+            return f"regular@{self.host}:0"
+        return f"reverse:{self.upstream}@{self.host}:0"
 
     @staticmethod
     async def _stop_servers(master: Master) -> None:

@@ -13,6 +13,13 @@ from dataclasses import dataclass, field
 REMOVED_HEADERS = "wsharness.removed_headers"
 ANSWERED_BY_PROXY = "wsharness.answered_by_proxy"
 RESET = "wsharness.reset"
+# Request header names whose value the proxy replaced before forwarding, e.g. ("Connection",).
+REWRITTEN_HEADERS = "wsharness.rewritten_headers"
+# Response header names the proxy replaced, or removed, before passing the answer on.
+RESPONSE_REWRITTEN_HEADERS = "wsharness.response_rewritten_headers"
+RESPONSE_REMOVED_HEADERS = "wsharness.response_removed_headers"
+# Seconds (a float) the proxy held the request before forwarding it.
+DELAYED = "wsharness.delayed"
 
 
 @dataclass
@@ -32,6 +39,7 @@ class ProxyRecord:
         close_code: the WebSocket close code, once it closed.
         closed_by: ``"client"`` or ``"server"``, once it closed.
         error: the error mitmproxy reported for the flow, if any.
+        changes: other changes the proxy made, in words (e.g. ``rewrote Connection``).
     """
 
     profile: str
@@ -46,17 +54,19 @@ class ProxyRecord:
     close_code: int | None = None
     closed_by: str | None = None
     error: str | None = None
+    changes: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """Say in one clause what the proxy did, e.g. ``removed Upgrade, Connection``."""
         parts = []
         if self.headers_removed:
             parts.append(f"removed {', '.join(self.headers_removed)}")
+        parts.extend(self.changes)
         if self.reset:
             parts.append("reset the connection")
         elif self.answered_by == "proxy":
             parts.append(f"answered {self.status} itself")
-        elif self.upgraded:
+        elif self.upgraded and not self.changes:
             parts.append("tunnelled the WebSocket")
         elif self.forwarded:
             parts.append("forwarded the request")
