@@ -9,6 +9,7 @@ LocalProtocolError vs RemoteProtocolError):
         * ProfileError: a proxy profile file is malformed.
     * HarnessTimeout (TimeoutError): an awaited event did not happen before its deadline.
     * ProxyCrashed (RuntimeError): the proxy thread failed; re-raised in the test.
+    * PageLoadError (ConnectionError): the edit UI's page load failed through the hops.
     * OutcomeError (AssertionError): the system under test did not behave as asserted; the
       message says what each hop saw.
 """
@@ -116,3 +117,23 @@ class OutcomeError(WsHarnessError, AssertionError):
 
     def __str__(self) -> str:
         return f"expected {self.expected}, but {self.explanation}"
+
+
+class PageLoadError(WsHarnessError, ConnectionError):
+    """The edit UI could not load: a REST call of the page load failed.
+
+    A browser would show an error page; there is no realtime client to judge.
+
+    Args:
+        url: the URL that failed.
+        reason: why, e.g. ``TLS certificate verify failed: ...``, ``proxy refused CONNECT: HTTP
+            403`` or ``HTTP 502``.
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(url, reason)
+
+    def __str__(self) -> str:
+        return f"the page could not load: GET {self.url}: {self.reason}"

@@ -11,7 +11,8 @@ from .server.records import RequestRecord
 
 def proxy_clause(profile: str, records: Sequence[ProxyRecord]) -> str:
     """Say what the proxy did to the last upgrade request."""
-    upgrades = [r for r in records if r.asked_to_upgrade]
+    # A request still in flight (the reload's own attempt) has nothing to say yet.
+    upgrades = [r for r in records if r.asked_to_upgrade and r.finished]
     if upgrades:
         return f"{profile} {upgrades[-1].describe()}"
     refused = [r for r in records if r.request.startswith("CONNECT") and r.answered_by == "proxy"]

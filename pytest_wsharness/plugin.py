@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,6 +20,9 @@ from .profiles import Catalogue
 from .proxy.base import Proxy, start_proxy
 from .server.cms import SimulatedCMS
 from .sync import SyncClient, SyncCMS
+
+if TYPE_CHECKING:
+    from .tls import TestCA
 
 MARKER = "wsharness_profiles"
 MARKER_HELP = (
@@ -131,6 +135,21 @@ def wsharness_time_scale(pytestconfig: pytest.Config) -> float:
 def wsharness_catalogue(pytestconfig: pytest.Config) -> Catalogue:
     """Every proxy profile: the built-in ``proxies/`` plus the folders the options name."""
     return pytestconfig.stash[_catalogue_key]
+
+
+@pytest.fixture(scope="session")
+def wsharness_ca() -> TestCA:
+    """A test certificate authority for HTTPS and WSS, generated once per session in memory.
+
+    ``wsharness_ca.issue()`` gives a certificate for 127.0.0.1 and localhost whose
+    ``server_context()`` goes to ``SimulatedCMS(ssl=...)``; ``wsharness_ca.client_context()``
+    trusts it, for ``CmsClient(ssl=...)``; ``wsharness_ca.write(folder)`` writes its PEM for
+    tools that need a file. No network, and nothing on disk unless written.
+    """
+    # Imported here: cryptography is not needed by runs that use no TLS.
+    from .tls import TestCA
+
+    return TestCA()
 
 
 @pytest.fixture

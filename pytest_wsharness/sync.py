@@ -69,6 +69,25 @@ class SyncCMS:
         """Close every WebSocket with a Close frame."""
         self.loop.run(self.engine.close_sockets(code), CALL_TIMEOUT, "close_sockets")
 
+    @property
+    def listening(self) -> bool:
+        """Whether the server accepts connections (false while a restart is down)."""
+        return self.engine.listening
+
+    def drop_sockets(self) -> int:
+        """Abort every WebSocket without a Close frame (clients see 1006); return how many."""
+        return self.loop.run(self.engine.drop_sockets(), CALL_TIMEOUT, "drop_sockets")
+
+    def restart(self, down_for: float, *, how: str = "drop") -> None:
+        """Restart the server: sockets cut, refused for ``down_for`` s, back on the same port.
+
+        Blocks until the server listens again; the clients run meanwhile on the loop thread.
+        See :meth:`SimulatedCMS.restart`.
+        """
+        self.loop.run(
+            self.engine.restart(down_for, how=how), down_for + CALL_TIMEOUT, "the CMS to restart"
+        )
+
 
 class SyncClient:
     """A loaded :class:`CmsClient`, driven from a sync test."""

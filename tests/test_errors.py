@@ -7,6 +7,7 @@ import pytest
 from pytest_wsharness.errors import (
     HarnessTimeout,
     OutcomeError,
+    PageLoadError,
     ProfileError,
     ProxyCrashed,
     UnknownChoiceError,
@@ -46,6 +47,12 @@ CASES = [
         "proxy 'firewall' failed in its thread: OSError('address in use')",
         RuntimeError,
         id="proxy-crashed",
+    ),
+    pytest.param(
+        PageLoadError("http://127.0.0.1:1/EPiServer/Shell/settings", "HTTP 502"),
+        "the page could not load: GET http://127.0.0.1:1/EPiServer/Shell/settings: HTTP 502",
+        ConnectionError,
+        id="page-load",
     ),
     pytest.param(
         OutcomeError("delivered", "server answered 200 OK; client closed 1006"),

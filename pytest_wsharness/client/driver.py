@@ -5,22 +5,42 @@
 
 It loads the page (settings, badge, projects) over REST, then performs what the state machine
 commands: connect with ``websockets``, send heartbeats, arm timers, show dialogs, apply updates.
+
+Through an explicit forward proxy (``proxy=``) the two libraries do what browsers do, checked
+against aiohttp 3.14 and websockets 17:
+
+* REST over ``http://``: aiohttp sends each GET to the proxy in absolute form
+  (``GET http://host:port/path HTTP/1.1``), no CONNECT; a Squid that allows CONNECT only to 443
+  lets these through.
+* REST over ``https://``: aiohttp opens a ``CONNECT host:port`` tunnel, then TLS inside it.
+* The WebSocket, ``ws://`` and ``wss://`` alike: websockets always opens a ``CONNECT host:port``
+  tunnel (then TLS inside it for ``wss://``), then the upgrade GET. So ``ws://`` on a port other
+  than 443 meets the 443-only rule while the page's REST calls pass. (aiohttp's own
+  ``ws_connect`` would instead send a ``ws://`` upgrade as an absolute-form GET.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl as ssl_module
 from collections.abc import Callable
 from dataclasses import dataclass
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidProxyMessage,
+    InvalidProxyStatus,
+    InvalidStatus,
+)
 
-from ..errors import HarnessTimeout
+from ..errors import HarnessTimeout, PageLoadError, UsageError
 from ..protocol import Routes
 from .machine import (
     CancelTimer,
@@ -80,6 +100,16 @@ class CmsClient:
         routes: the CMS paths. It defaults to the CMS's own.
         time_scale: multiplies every client timing (heartbeat, reconnect). It defaults to 1.
         open_timeout: seconds a handshake may take. ``None`` disables the timeout.
+        ssl: the TLS client context for an ``https://`` page and its ``wss://`` endpoint, e.g.
+            ``TestCA.client_context()``, used by REST and the WebSocket alike. ``None``, the
+            default, verifies against the system's CAs.
+        proxy: an explicit forward proxy, ``http://host:port``, for REST and the WebSocket (see
+            the module docstring for what goes through it how). ``None``, the default, connects
+            directly: proxy variables in the environment are never read.
+
+    Raises:
+        UsageError: ``ssl`` is given for an ``http://`` page, or ``proxy`` is not an
+            ``http://`` URL.
     """
 
     def __init__(
@@ -89,8 +119,18 @@ class CmsClient:
         routes: Routes | None = None,
         time_scale: float = 1.0,
         open_timeout: float | None = OPEN_TIMEOUT,
+        ssl: SSLContext | None = None,
+        proxy: str | None = None,
     ) -> None:
+        if ssl is not None and not base_url.startswith("https://"):
+            raise UsageError(f"ssl applies to an https:// page only, got {base_url!r}")
+        # An http:// proxy is what both libraries reach the same way; they differ on https://
+        # proxies, and socks:// needs extras in both.
+        if proxy is not None and not proxy.startswith("http://"):
+            raise UsageError(f"proxy must be an http:// URL, got {proxy!r}")
         self.base_url = base_url.rstrip("/")
+        self.ssl = ssl
+        self.proxy = proxy
         self.routes = routes or Routes()
         self.time_scale = time_scale
         self.timings = Timings.scaled(time_scale)
@@ -110,7 +150,7 @@ class CmsClient:
 
     @property
     def ws_url(self) -> str:
-        """The endpoint URL: the page URL with ``http`` rewritten to ``ws``."""
+        """The endpoint URL: the page URL with ``http`` rewritten to ``ws`` (``https``: ``wss``)."""
         return "ws" + self.base_url.removeprefix("http") + self.routes.endpoint
 
     @property
@@ -119,7 +159,11 @@ class CmsClient:
         return self.machine.state
 
     async def __aenter__(self) -> CmsClient:
-        await self.load()
+        try:
+            await self.load()
+        except BaseException:
+            await self.close()  # no __aexit__ follows a failed __aenter__
+            raise
         return self
 
     async def __aexit__(
@@ -131,19 +175,25 @@ class CmsClient:
         await self.close()
 
     async def load(self) -> None:
-        """Load the page: read the settings and the stores, then start the realtime client."""
+        """Load the page: read the settings and the stores, then start the realtime client.
+
+        Raises:
+            PageLoadError: a REST call failed (certificate, proxy refusal, HTTP error, refused
+                connection); the realtime client was not started.
+        """
         loop = asyncio.get_running_loop()
         if self._session is None:
             self._origin = loop.time()
-            # trust_env=False: a CI proxy variable must not reroute the harness's own traffic.
+            # trust_env=False: a CI proxy variable must not reroute the harness's own traffic;
+            # the proxy, if any, is passed per request.
             self._session = aiohttp.ClientSession(trust_env=False)
-        settings = await self._get(self.routes.settings)
+        settings = await self._load_get(self.routes.settings)
         self.websocket_enabled = bool(settings.get("enableWebSockets", True))
-        unread = await self._get(self.routes.unread_count)
+        unread = await self._load_get(self.routes.unread_count)
         self.view.load(
             int(unread.get("count", 0)),
-            await self._get(self.routes.projects),
-            await self._get(self.routes.project_items),
+            await self._load_get(self.routes.projects),
+            await self._load_get(self.routes.project_items),
         )
         self.loads += 1
         self._perform(self.machine.start(self._now(), websocket_enabled=self.websocket_enabled))
@@ -234,10 +284,17 @@ class CmsClient:
 
     async def _connect(self) -> None:
         machine = self.machine
+        # ssl only for wss://: websockets rejects the argument for ws://.
+        tls: dict[str, Any] = {"ssl": self.ssl} if self.ssl is not None else {}
         try:
-            # proxy=None: websockets >= 15 would otherwise obey http_proxy from the environment.
+            # proxy=None when unset: websockets >= 15 would otherwise obey http_proxy and the
+            # like from the environment.
             ws = await connect(
-                self.ws_url, proxy=None, open_timeout=self.open_timeout, ping_interval=None
+                self.ws_url,
+                proxy=self.proxy,
+                open_timeout=self.open_timeout,
+                ping_interval=None,
+                **tls,
             )
         except InvalidStatus as error:
             status = error.response.status_code
@@ -245,7 +302,7 @@ class CmsClient:
             self._perform(machine.handshake_failed(self._now(), f"HTTP {status}"))
             return
         except (InvalidHandshake, OSError, TimeoutError, EOFError) as error:
-            detail = _describe_error(error)
+            detail = _describe_error(error, via_proxy=self.proxy is not None)
             self._event("handshake-failed", detail=detail, code=1006)
             self._perform(machine.handshake_failed(self._now(), detail))
             return
@@ -290,8 +347,19 @@ class CmsClient:
 
     async def _get(self, path: str) -> Any:
         assert self._session is not None
-        async with self._session.get(self.base_url + path, raise_for_status=True) as response:
+        async with self._session.get(
+            self.base_url + path,
+            raise_for_status=True,
+            proxy=self.proxy,
+            ssl=self.ssl if self.ssl is not None else True,
+        ) as response:
             return await response.json()
+
+    async def _load_get(self, path: str) -> Any:
+        try:
+            return await self._get(path)
+        except aiohttp.ClientError as error:
+            raise PageLoadError(self.base_url + path, _describe_load_error(error)) from error
 
     async def _unload(self) -> None:
         if self.machine.state not in (State.IDLE, State.STOPPED):
@@ -324,14 +392,53 @@ class CmsClient:
         self.events.append(SocketEvent(self._now() - self._origin, kind, **fields))
 
 
-def _describe_error(error: BaseException) -> str:
+def _describe_error(error: BaseException, *, via_proxy: bool = False) -> str:
+    """Say in a phrase why a WebSocket handshake failed; the page itself only sees 1006."""
     cause = error.__cause__ or error.__context__
+    if isinstance(error, ssl_module.SSLError):
+        return _describe_tls_error(error)
+    if isinstance(error, InvalidProxyStatus):
+        return f"proxy refused CONNECT: HTTP {error.response.status_code}"
+    if isinstance(error, InvalidProxyMessage):
+        return "proxy sent no valid HTTP answer to CONNECT"
     if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
+        # Through a proxy, the refusal is the proxy's: its refusal to reach the server is a 50x.
+        return "proxy connection refused" if via_proxy else "connection refused"
     if isinstance(error, ConnectionResetError) or isinstance(cause, ConnectionResetError):
         return "connection reset"
     if isinstance(error, TimeoutError):
         return "no answer before the open timeout"
     if isinstance(cause, EOFError) or isinstance(error, EOFError):
         return "connection closed before an HTTP answer"
+    return f"{type(error).__name__}: {error}"
+
+
+def _describe_tls_error(error: ssl_module.SSLError) -> str:
+    if isinstance(error, ssl_module.SSLCertVerificationError):
+        return f"TLS certificate verify failed: {error.verify_message}"
+    return f"TLS handshake failed: {error.reason or error}"
+
+
+def _describe_load_error(error: aiohttp.ClientError) -> str:
+    """Say in a phrase why a REST call of the page load failed."""
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        cause = error.certificate_error
+        if isinstance(cause, ssl_module.SSLError):
+            return _describe_tls_error(cause)
+        return f"TLS certificate verify failed: {cause}"
+    if isinstance(error, aiohttp.ClientConnectorSSLError):
+        return f"TLS handshake failed: {error.os_error}"
+    if isinstance(error, aiohttp.ClientHttpProxyError):
+        return f"proxy refused CONNECT: HTTP {error.status}"
+    if isinstance(error, aiohttp.ClientProxyConnectionError):
+        return f"proxy connection failed: {error.os_error}"
+    if isinstance(error, aiohttp.ContentTypeError):
+        return f"the answer is not JSON: {error.message}"
+    if isinstance(error, aiohttp.ClientResponseError):
+        # Through a proxy, a plain http:// GET's status may be the proxy's or the server's.
+        return f"HTTP {error.status}"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        if isinstance(error.os_error, ConnectionRefusedError):
+            return "connection refused"
+        return f"connection failed: {error.os_error}"
     return f"{type(error).__name__}: {error}"

@@ -56,6 +56,11 @@ class ProxyRecord:
     error: str | None = None
     changes: tuple[str, ...] = ()
 
+    @property
+    def finished(self) -> bool:
+        """Whether the request has had its answer, its error or its reset."""
+        return self.status is not None or self.error is not None or self.reset
+
     def describe(self) -> str:
         """Say in one clause what the proxy did, e.g. ``removed Upgrade, Connection``."""
         parts = []

@@ -3,18 +3,23 @@
 async with SimulatedCMS() as cms:
     ...  # point a proxy or a client at cms.url
     await cms.publish(Topic.NOTIFICATION, {"id": 1, "action": 1})
+    await cms.restart(down_for=2.0)  # every socket dropped, refused for 2 s, same port after
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 import socket
 import weakref
 from collections.abc import Awaitable, Callable
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from ..errors import UnknownChoiceError, UsageError
 from ..handshake import asks_to_upgrade
 from ..protocol import HEARTBEAT, Routes, Topic, encode_message
 from ..redact import redact_headers
@@ -24,6 +29,7 @@ from .records import RequestRecord
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PLAIN_PAGE = "<!doctype html><title>CMS</title><p>This is the realtime endpoint.</p>\n"
+RESTART_MODES = ("drop", "going-away")
 
 
 class SimulatedCMS:
@@ -38,6 +44,9 @@ class SimulatedCMS:
             is what a header-stripping proxy turns the handshake into. It defaults to 200.
         routes: the paths the server answers on.
         host: the address to bind; loopback only.
+        ssl: serve HTTPS and WSS with this server context (e.g.
+            ``TestCA().issue().server_context()``); ``url`` is then ``https://``. ``None``, the
+            default, serves plain HTTP and WS.
     """
 
     def __init__(
@@ -48,6 +57,7 @@ class SimulatedCMS:
         plain_get_status: int = 200,
         routes: Routes | None = None,
         host: str = "127.0.0.1",
+        ssl: SSLContext | None = None,
     ) -> None:
         if not 200 <= plain_get_status <= 599:
             raise ValueError(
@@ -58,22 +68,40 @@ class SimulatedCMS:
         self.plain_get_status = plain_get_status
         self.routes = routes or Routes()
         self.host = host
+        self.ssl = ssl
         self.content = Content()
         self.requests: list[RequestRecord] = []
-        self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        # Each open socket with its TCP (or TLS) transport, which drop_sockets() aborts.
+        self._sockets: weakref.WeakKeyDictionary[web.WebSocketResponse, asyncio.Transport] = (
+            weakref.WeakKeyDictionary()
+        )
         # id() of the requests in flight whose upgrade the endpoint has recorded already.
         self._upgraded: set[int] = set()
         self._runner: web.AppRunner | None = None
+        self._site: web.SockSite | None = None
         self._port: int | None = None
+        self._restarting = False
+        # Set by close(): a restart that is down stays down and returns.
+        self._closed = asyncio.Event()
 
     @property
     def url(self) -> str:
-        """The server's base URL, ``http://127.0.0.1:PORT``."""
+        """The server's base URL, ``http://127.0.0.1:PORT`` (``https://`` with ``ssl``).
+
+        It stays the same across :meth:`restart`.
+        """
         if self._port is None:
             raise RuntimeError(
                 "the simulated CMS is not running; use it as an async context manager"
             )
-        return f"http://{self.host}:{self._port}"
+        scheme = "https" if self.ssl is not None else "http"
+        return f"{scheme}://{self.host}:{self._port}"
+
+    @property
+    def listening(self) -> bool:
+        """Whether the server accepts connections: false before start, after close and while a
+        :meth:`restart` is down."""
+        return self._site is not None
 
     @property
     def connections(self) -> int:
@@ -81,6 +109,12 @@ class SimulatedCMS:
         return sum(1 for ws in self._sockets if not ws.closed)
 
     async def __aenter__(self) -> SimulatedCMS:
+        self._closed.clear()
+        await self._listen(0)
+        return self
+
+    async def _listen(self, port: int) -> None:
+        """Serve the app on ``port`` (0: any free port) and remember the port."""
         app = web.Application(middlewares=[self._record])
         r = self.routes
         app.add_routes(
@@ -97,15 +131,24 @@ class SimulatedCMS:
                 web.get(r.activities, self._json(lambda: self.content.activities)),
             ]
         )
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await self._runner.setup()
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
         # Bind first so the kernel's port is known without reaching into aiohttp's internals.
+        # SO_REUSEADDR lets a restart bind its port again while the connections it cut are in
+        # TIME_WAIT.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, port))
+            site = web.SockSite(runner, sock, ssl_context=self.ssl)
+            await site.start()
+        except BaseException:
+            sock.close()
+            await runner.cleanup()
+            raise
+        self._runner = runner
         self._port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-        return self
+        self._site = site
 
     async def __aexit__(
         self,
@@ -116,12 +159,78 @@ class SimulatedCMS:
         await self.close()
 
     async def close(self) -> None:
-        """Close every socket and stop listening; idempotent."""
+        """Close every socket and stop listening; idempotent. A restart that is down stays down."""
+        self._closed.set()
         for ws in list(self._sockets):
             await ws.close()
+        await self._stop()
+
+    async def _stop(self) -> None:
+        self._site = None
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+
+    async def restart(self, down_for: float, *, how: str = "drop") -> None:
+        """Model a server restart: cut every socket, refuse connections, come back on the port.
+
+        In order: stop listening (from here a connection is refused), close every WebSocket,
+        close the idle HTTP connections, stay down for ``down_for`` seconds, then listen again
+        on the same port. Updates published meanwhile are stored and reach no one live, as in
+        the CMS: a client sees them after a page load. Returns once the server listens again.
+
+        Args:
+            down_for: seconds without a listener.
+            how: ``"drop"`` aborts the connections without a Close frame, as a crashed or
+                killed process does (the kernel sends FIN): clients see 1006. ``"going-away"``
+                sends Close 1001 first, as a server stopping gracefully does.
+
+        Raises:
+            UnknownChoiceError: ``how`` is not one of ``RESTART_MODES``.
+            UsageError: ``down_for`` is not a finite number >= 0.
+            RuntimeError: the server is not running or is restarting already.
+            OSError: the port could not be bound again (another process took it meanwhile).
+        """
+        if how not in RESTART_MODES:
+            raise UnknownChoiceError("restart mode", how, RESTART_MODES)
+        if not (math.isfinite(down_for) and down_for >= 0):
+            raise UsageError(f"down_for must be a finite number >= 0, got {down_for!r}")
+        if self._restarting:
+            raise RuntimeError("the simulated CMS is restarting already")
+        if self._site is None or self._port is None or self._closed.is_set():
+            raise RuntimeError("the simulated CMS is not running; it cannot restart")
+        self._restarting = True
+        try:
+            # Stop listening first: a client that reconnects the moment its socket closes
+            # (a clean close reconnects after 0 s) must find the port closed, as after a real stop.
+            await self._site.stop()
+            self._site = None
+            if how == "drop":
+                await self.drop_sockets()
+            else:
+                await self.close_sockets(1001)
+            await self._stop()
+            try:
+                await asyncio.wait_for(self._closed.wait(), down_for)
+                return  # closed while down: stay down
+            except TimeoutError:
+                pass
+            await self._listen(self._port)
+        finally:
+            self._restarting = False
+
+    async def drop_sockets(self) -> int:
+        """Abort every WebSocket's connection without a Close frame; the server keeps listening.
+
+        The client sees 1006, as after a proxy restart or a crashed worker. Returns how many
+        sockets were dropped.
+        """
+        dropped = list(self._sockets.items())
+        for ws, transport in dropped:
+            # Forget it now: ``connections`` must not count it while its handler winds down.
+            self._sockets.pop(ws, None)
+            transport.abort()
+        return len(dropped)
 
     async def publish(self, topic: Topic | str, data: Any) -> int:
         """Store an update and push it to every connected client.
@@ -184,13 +293,14 @@ class SimulatedCMS:
         # message written while it is open must still see the upgrade.
         self.requests.append(_request_record(request, 101))
         self._upgraded.add(id(request))
-        self._sockets.add(ws)
+        assert request.transport is not None  # prepare() has just written the 101 on it
+        self._sockets[ws] = request.transport
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT and msg.data == HEARTBEAT:
                     await ws.send_str(HEARTBEAT)
         finally:
-            self._sockets.discard(ws)
+            self._sockets.pop(ws, None)
         return ws
 
     async def _settings(self, request: web.Request) -> web.Response:

@@ -1,0 +1,225 @@
+"""A certificate authority made up for one test session: HTTPS and WSS without the network.
+
+    ca = TestCA()
+    async with SimulatedCMS(ssl=ca.issue().server_context()) as cms:
+        async with CmsClient(cms.url, ssl=ca.client_context()) as client:
+            ...
+
+Keys are EC P-256, generated once per :class:`TestCA` (one for the CA, one shared by every leaf
+it issues): a P-256 key takes well under a millisecond where RSA-2048 takes tens, and every TLS
+stack the harness meets (Python's ``ssl``, mitmproxy's upstream verification, browsers) accepts
+it. The certificates carry the extensions Python 3.13's ``VERIFY_X509_STRICT`` (on by default in
+``ssl.create_default_context``) insists on: a critical ``basicConstraints``, ``keyUsage``, subject
+and authority key identifiers.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import secrets
+import ssl
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .errors import UsageError
+
+# Wide enough for a clock that is a little off or a long test session, short enough that a
+# leaked CA file is worthless by tomorrow.
+VALID_BEFORE = datetime.timedelta(hours=1)
+VALID_AFTER = datetime.timedelta(days=1)
+DEFAULT_HOSTS = ("127.0.0.1", "localhost")
+
+
+class ServerCert:
+    """A server certificate issued by a :class:`TestCA`, with its private key.
+
+    Attributes:
+        hosts: the names and addresses the certificate is valid for, in order.
+        cert_pem: the leaf certificate, PEM.
+        key_pem: the leaf's private key, unencrypted PKCS#8 PEM.
+    """
+
+    def __init__(self, hosts: tuple[str, ...], cert_pem: str, key_pem: str) -> None:
+        self.hosts = hosts
+        self.cert_pem = cert_pem
+        self.key_pem = key_pem
+
+    def server_context(self) -> ssl.SSLContext:
+        """Return a TLS server context presenting this certificate.
+
+        It sends the leaf alone, as most servers do (the root is the client's business), so
+        a client that does not trust the CA fails with "unable to get local issuer certificate".
+        """
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        # load_cert_chain() reads files only: write them to a private folder for the call.
+        with tempfile.TemporaryDirectory(prefix="wsharness-tls-") as folder:
+            chain, key = Path(folder, "cert.pem"), Path(folder, "key.pem")
+            chain.write_text(self.cert_pem)
+            key.touch(mode=0o600)
+            key.write_text(self.key_pem)
+            context.load_cert_chain(chain, key)
+        return context
+
+    def __repr__(self) -> str:
+        return f"ServerCert(hosts={self.hosts!r})"
+
+
+class TestCA:
+    """A self-signed CA, generated in memory, that issues server certificates.
+
+    Its subject is ``pytest-wsharness test CA <random id>`` so that a certificate error or a
+    browser's certificate viewer names it plainly; it is valid from an hour ago to a day ahead.
+
+    Args:
+        name: the CA's common name. It defaults to ``pytest-wsharness test CA`` and a random id.
+    """
+
+    # Not a test class, whatever its name: keep pytest from trying to collect it.
+    __test__ = False
+
+    def __init__(self, name: str | None = None) -> None:
+        self.id = secrets.token_hex(4)
+        self.name = name or f"pytest-wsharness test CA {self.id}"
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self._leaf_key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, self.name),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pytest-wsharness"),
+            ]
+        )
+        public = self._key.public_key()
+        now = _now()
+        self.certificate = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - VALID_BEFORE)
+            .not_valid_after(now + VALID_AFTER)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .sign(self._key, hashes.SHA256())
+        )
+
+    @property
+    def pem(self) -> str:
+        """The CA certificate, PEM: what a client must trust."""
+        return self.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+    def issue(self, hosts: Sequence[str] = DEFAULT_HOSTS) -> ServerCert:
+        """Issue a server certificate for ``hosts``.
+
+        Args:
+            hosts: names and IP addresses; addresses go in the subject alternative names as
+                ``IPAddress``, names as ``DNSName``. The first is also the common name. It
+                defaults to ``("127.0.0.1", "localhost")``.
+
+        Raises:
+            UsageError: ``hosts`` is empty or holds an empty name.
+        """
+        # A bare string is a sequence too: "localhost" must not become nine one-letter names.
+        if isinstance(hosts, str) or not hosts or not all(hosts):
+            raise UsageError(f"hosts must be a non-empty list of names or addresses: {hosts!r}")
+        names = tuple(hosts)
+        sans: list[x509.GeneralName] = []
+        for host in names:
+            try:
+                sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                sans.append(x509.DNSName(host))
+        public = self._leaf_key.public_key()
+        now = _now()
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(self.certificate.subject)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - VALID_BEFORE)
+            .not_valid_after(now + VALID_AFTER)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
+                critical=False,
+            )
+            .sign(self._key, hashes.SHA256())
+        )
+        cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        key_pem = self._leaf_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode("ascii")
+        return ServerCert(names, cert_pem, key_pem)
+
+    def client_context(self, extra_cas: Iterable[str | Path] = ()) -> ssl.SSLContext:
+        """Return a TLS client context that trusts this CA only, plus ``extra_cas``.
+
+        Hostnames are checked and certificates verified, as a browser does.
+
+        Args:
+            extra_cas: more CA PEM files to trust, e.g. a TLS-intercepting proxy's CA.
+        """
+        context = ssl.create_default_context(cadata=self.pem)
+        for path in extra_cas:
+            context.load_verify_locations(cafile=path)
+        return context
+
+    def write(self, folder: str | Path) -> Path:
+        """Write the CA certificate into ``folder`` (created if missing) and return its path.
+
+        For what needs a file: mitmproxy's ``ssl_verify_upstream_trusted_ca``, a browser,
+        ``ssl.create_default_context(cafile=...)``. The private key is never written.
+        """
+        path = Path(folder) / f"pytest-wsharness-ca-{self.id}.pem"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.pem)
+        return path
+
+    def __repr__(self) -> str:
+        return f"TestCA(name={self.name!r})"
+
+
+def _now() -> datetime.datetime:
+    # Timezone-aware: cryptography warns about naive datetimes, and the suite makes warnings errors.
+    return datetime.datetime.now(datetime.UTC)
