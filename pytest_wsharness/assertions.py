@@ -79,7 +79,12 @@ def _assert(
     observed = expect if engine.websocket_enabled else Expect.FALLBACK
     observation = client.loop.run(
         observe(
-            engine, server.engine, expect=observed, time_scale=engine.time_scale, timeout=within
+            engine,
+            server.engine,
+            expect=observed,
+            time_scale=engine.time_scale,
+            timeout=within,
+            restart=server.scenario_restart,
         ),
         within + reconnect_window(engine.time_scale) + CALL_MARGIN,
         f"{expected} to be observed",
@@ -98,6 +103,7 @@ def _assert(
             endpoint=server.routes.endpoint,
             profile=proxy.profile.name if proxy is not None else None,
             proxy_records=proxy.records if proxy is not None else (),
+            connections=proxy.connections if proxy is not None else (),
         )
         ui = f"the UI showed {observation.summary()}: it {'; '.join(problems)}"
         raise OutcomeError(expected, f"{hops}; {ui}")

@@ -6,21 +6,46 @@ from collections.abc import Sequence
 from http import HTTPStatus
 
 from .proxy.records import ProxyRecord
+from .relay.records import ConnectionRecord
 from .server.records import RequestRecord
 
 
-def proxy_clause(profile: str, records: Sequence[ProxyRecord]) -> str:
-    """Say what the proxy did to the last upgrade request."""
+def proxy_clause(
+    profile: str, records: Sequence[ProxyRecord], connections: Sequence[ConnectionRecord] = ()
+) -> str:
+    """Say what the proxy did to the realtime connection: its HTTP edge, then its relay."""
+    parts = []
     # A request still in flight (the reload's own attempt) has nothing to say yet.
     upgrades = [r for r in records if r.asked_to_upgrade and r.finished]
-    if upgrades:
-        return f"{profile} {upgrades[-1].describe()}"
     refused = [r for r in records if r.request.startswith("CONNECT") and r.answered_by == "proxy"]
-    if refused:
-        return (
-            f"{profile} refused {refused[-1].request.rsplit(' ', 1)[0]} with {refused[-1].status}"
-        )
-    return f"{profile} saw no upgrade request"
+    if upgrades:
+        parts.append(upgrades[-1].describe())
+    elif refused:
+        last = refused[-1]
+        parts.append(f"refused {last.request.rsplit(' ', 1)[0]} with {last.status}")
+    relayed, faulted = relay_summary(connections)
+    # Without faults the relay only repeats what the edge said; with faults it adds to it.
+    if relayed and (faulted or not parts):
+        parts.append(relayed)
+    return f"{profile} {'; '.join(parts) if parts else 'saw no upgrade request'}"
+
+
+def relay_summary(connections: Sequence[ConnectionRecord]) -> tuple[str, bool]:
+    """Say what the relay did to the first connection that mattered (``""`` if none), and
+    whether a fault acted on it."""
+    for connection in connections:
+        if connection.asked_to_upgrade is False:
+            continue  # the page's own requests
+        if connection.events:
+            events = "; ".join(
+                e.split(" ", 1)[1] if e.startswith("+") else e for e in connection.events
+            )
+            return f"{events} ({connection.ended or 'still open'})", True
+        if connection.upgraded:
+            return "tunnelled the WebSocket", False
+        if connection.asked_to_upgrade and connection.status is not None:
+            return f"forwarded the upgrade request (HTTP {connection.status} came back)", False
+    return "", False
 
 
 def server_clause(requests: Sequence[RequestRecord], endpoint: str) -> str:
@@ -44,9 +69,10 @@ def explain(
     endpoint: str,
     profile: str | None = None,
     proxy_records: Sequence[ProxyRecord] = (),
+    connections: Sequence[ConnectionRecord] = (),
 ) -> str:
     """Join the clauses of every hop: proxy (when there is one), server, client."""
-    clauses = [proxy_clause(profile, proxy_records)] if profile is not None else []
+    clauses = [proxy_clause(profile, proxy_records, connections)] if profile is not None else []
     clauses.append(server_clause(requests, endpoint))
     clauses.append(client)
     return "; ".join(clauses)

@@ -6,14 +6,18 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .client.driver import CmsClient
 from .explain import proxy_clause, server_clause
 from .profiles import Expect, Profile
 from .proxy.base import Proxy, start_proxy
-from .scenario import observe
+from .scenario import ServerSetup, observe
 from .server.cms import SimulatedCMS
 from .verdict import Observation, Verdict, expected_outcome, judge
+
+if TYPE_CHECKING:
+    from .tls import TestCA
 
 
 @dataclass(frozen=True)
@@ -35,38 +39,49 @@ class Row:
         return self.verdict is self.expected
 
 
-async def run_row(profile: Profile, websocket_enabled: bool, time_scale: float) -> Row:
-    """Run one scenario against a fresh simulated CMS behind a fresh proxy."""
+async def run_row(
+    profile: Profile, websocket_enabled: bool, time_scale: float, ca: TestCA | None = None
+) -> Row:
+    """Run one scenario against a fresh simulated CMS behind a fresh proxy.
+
+    Args:
+        profile: the middlebox.
+        websocket_enabled: the CMS's ``WebSocketEnabled``.
+        time_scale: multiplies every timing: the client's, the faults', the server's.
+        ca: the run's test CA; needed by profiles whose server speaks TLS.
+    """
+    setup = ServerSetup.of(profile, time_scale)
     async with (
-        SimulatedCMS(websocket_enabled=websocket_enabled) as server,
-        _proxy(profile, server.url) as proxy,
-        CmsClient(proxy.url, time_scale=time_scale) as client,
+        SimulatedCMS(websocket_enabled=websocket_enabled, **setup.server_kwargs(ca)) as server,
+        _proxy(profile, server.url, time_scale) as proxy,
     ):
-        expected = expected_outcome(profile.expect, websocket_enabled)
-        expect = profile.expect if websocket_enabled else Expect.FALLBACK
-        observation: Observation = await observe(
-            client, server, expect=expect, time_scale=time_scale
-        )
+        page, forward = proxy.route(server.url)
+        client_tls = ca.client_context() if setup.tls and ca is not None else None
+        async with CmsClient(page, time_scale=time_scale, proxy=forward, ssl=client_tls) as client:
+            expect = profile.expect if websocket_enabled else Expect.FALLBACK
+            observation: Observation = await observe(
+                client, server, expect=expect, time_scale=time_scale, restart=setup.restart
+            )
         proxy.check()
         verdict, problems = judge(observation, profile.expect)
-        # The first page life is what the verdict judged; the records of the reload repeat it.
+        did = proxy_clause(profile.name, proxy.records, proxy.connections)
         return Row(
             profile=profile.name,
             websocket_enabled=websocket_enabled,
-            proxy_did=proxy_clause(profile.name, proxy.records).removeprefix(profile.name + " "),
+            proxy_did=did.removeprefix(profile.name + " "),
             server_did=server_clause(server.requests, server.routes.endpoint).removeprefix(
                 "server "
             ),
             client_saw=observation.summary(),
             verdict=verdict,
-            expected=expected,
+            expected=expected_outcome(profile.expect, websocket_enabled),
             problems=tuple(problems),
         )
 
 
 @contextlib.asynccontextmanager
-async def _proxy(profile: Profile, upstream: str) -> AsyncIterator[Proxy]:
-    proxy = await asyncio.to_thread(start_proxy, profile, upstream)
+async def _proxy(profile: Profile, upstream: str, time_scale: float) -> AsyncIterator[Proxy]:
+    proxy = await asyncio.to_thread(start_proxy, profile, upstream, time_scale=time_scale)
     try:
         yield proxy
     finally:
@@ -77,7 +92,13 @@ async def run_matrix(
     profiles: Iterable[Profile], time_scale: float, enabled: Sequence[bool] = (True, False)
 ) -> list[Row]:
     """Run every profile x ``enabled`` concurrently; rows come back in input order."""
-    jobs = [run_row(p, e, time_scale) for p in profiles for e in enabled]
+    chosen = list(profiles)
+    ca = None
+    if any(p.server["tls"] for p in chosen):
+        from .tls import TestCA  # cryptography: only for TLS profiles
+
+        ca = TestCA()
+    jobs = [run_row(p, e, time_scale, ca) for p in chosen for e in enabled]
     return list(await asyncio.gather(*jobs))
 
 

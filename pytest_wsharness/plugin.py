@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from ssl import SSLContext
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,6 +19,7 @@ from .errors import UsageError
 from .loopthread import LoopThread
 from .profiles import Catalogue
 from .proxy.base import Proxy, start_proxy
+from .scenario import ServerSetup
 from .server.cms import SimulatedCMS
 from .sync import SyncClient, SyncCMS
 
@@ -170,24 +172,48 @@ def wsharness_loop() -> Iterator[LoopThread]:
 
 
 @pytest.fixture
-def cms_server(wsharness_loop: LoopThread, websocket_enabled: bool) -> SyncCMS:
+def wsharness_server_setup(
+    request: pytest.FixtureRequest, wsharness_catalogue: Catalogue, wsharness_time_scale: float
+) -> ServerSetup:
+    """How ``cms_server`` is set up: the ``[server]`` table of the test's profile, if it has one
+    (no WebSocket feature, TLS, a restart...), else the defaults."""
+    profile = None
+    if "wsharness_profile" in request.fixturenames:
+        profile = wsharness_catalogue.get(request.getfixturevalue("wsharness_profile"))
+    return ServerSetup.of(profile, wsharness_time_scale)
+
+
+@pytest.fixture
+def cms_server(
+    request: pytest.FixtureRequest,
+    wsharness_loop: LoopThread,
+    websocket_enabled: bool,
+    wsharness_server_setup: ServerSetup,
+) -> SyncCMS:
     """A simulated CMS realtime server on 127.0.0.1, started for this test.
 
     Its settings report ``websocket_enabled``; ``publish(topic, data)`` pushes to every client
-    and updates what a page load reads.
+    and updates what a page load reads. In a profile-parametrized test it is set up as the
+    profile's ``[server]`` table says (``wsharness_server_setup``); TLS uses ``wsharness_ca``.
     """
-    engine = wsharness_loop.enter(SimulatedCMS(websocket_enabled=websocket_enabled), 30.0)
-    return SyncCMS(wsharness_loop, engine)
+    setup = wsharness_server_setup
+    ca = request.getfixturevalue("wsharness_ca") if setup.tls else None
+    engine = wsharness_loop.enter(
+        SimulatedCMS(websocket_enabled=websocket_enabled, **setup.server_kwargs(ca)), 30.0
+    )
+    return SyncCMS(wsharness_loop, engine, setup.restart)
 
 
 @pytest.fixture
 def proxy_factory(
-    cms_server: SyncCMS, wsharness_catalogue: Catalogue
+    cms_server: SyncCMS, wsharness_catalogue: Catalogue, wsharness_time_scale: float
 ) -> Iterator[Callable[..., Proxy]]:
     """Start proxies: ``proxy_factory(profile, upstream=None)`` returns a running proxy.
 
-    ``upstream`` defaults to the test's ``cms_server``. Every proxy is stopped after the test,
-    last first, and an error its thread had is raised there.
+    ``upstream`` defaults to the test's ``cms_server``; the profile's durations are scaled by
+    ``wsharness_time_scale``. Every proxy is stopped after the test, last first, and an error its
+    thread had is raised there. A proxy can be changed while it runs: ``cut_all()``,
+    ``add_fault(use, **params)``, ``remove_fault(id)``, ``clear_faults()``.
     """
     started: list[Proxy] = []
 
@@ -196,7 +222,7 @@ def proxy_factory(
             chosen = wsharness_catalogue.get(profile)
         except UsageError as error:
             raise pytest.UsageError(str(error)) from None
-        proxy = start_proxy(chosen, upstream or cms_server.url)
+        proxy = start_proxy(chosen, upstream or cms_server.url, time_scale=wsharness_time_scale)
         started.append(proxy)
         return proxy
 
@@ -232,21 +258,37 @@ def cms_proxy(proxy_factory: Callable[..., Proxy], wsharness_profile: str) -> Pr
 def cms_client_factory(
     wsharness_loop: LoopThread, wsharness_time_scale: float
 ) -> Callable[..., SyncClient]:
-    """Load the CMS edit UI: ``cms_client_factory(url)`` returns a loaded client.
+    """Load the CMS edit UI: ``cms_client_factory(url, proxy=None, ssl=None)`` returns a
+    loaded client.
 
-    ``url`` is where the UI is served from (a proxy's or the server's URL). The client reads the
-    settings, the badge and the projects, then runs the realtime client at the test's time
-    scale. Clients are unloaded after the test.
+    ``url`` is where the UI is served from (a proxy's or the server's URL); ``proxy`` an
+    explicit (forward) proxy the browser is set to use; ``ssl`` the context that trusts an
+    ``https`` server. The client reads the settings, the badge and the projects, then runs the
+    realtime client at the test's time scale. Clients are unloaded after the test.
     """
 
-    def make(url: str) -> SyncClient:
-        engine = wsharness_loop.enter(CmsClient(url, time_scale=wsharness_time_scale), 30.0)
+    def make(url: str, proxy: str | None = None, ssl: SSLContext | None = None) -> SyncClient:
+        client = CmsClient(url, time_scale=wsharness_time_scale, proxy=proxy, ssl=ssl)
+        engine = wsharness_loop.enter(client, 30.0)
         return SyncClient(wsharness_loop, engine)
 
     return make
 
 
 @pytest.fixture
-def cms_client(cms_client_factory: Callable[..., SyncClient], cms_proxy: Proxy) -> SyncClient:
-    """The CMS edit UI loaded through ``cms_proxy``."""
-    return cms_client_factory(cms_proxy.url)
+def cms_client(
+    request: pytest.FixtureRequest,
+    cms_client_factory: Callable[..., SyncClient],
+    cms_server: SyncCMS,
+    cms_proxy: Proxy,
+    wsharness_server_setup: ServerSetup,
+) -> SyncClient:
+    """The CMS edit UI loaded through ``cms_proxy`` (as its page, or as the browser's proxy
+    for a forward profile), trusting ``wsharness_ca`` when the server speaks TLS."""
+    page, forward = cms_proxy.route(cms_server.url)
+    tls = (
+        request.getfixturevalue("wsharness_ca").client_context()
+        if wsharness_server_setup.tls
+        else None
+    )
+    return cms_client_factory(page, proxy=forward, ssl=tls)

@@ -59,6 +59,15 @@ class Kind(enum.StrEnum):
     """The browser is configured to use the proxy (``CONNECT`` for WebSockets)."""
 
 
+class Scope(enum.StrEnum):
+    """Which connections a profile's faults act on."""
+
+    WEBSOCKET = "websocket"
+    """Only connections whose first request asks for a WebSocket: the page still loads."""
+    ALL = "all"
+    """Every connection, the page's own requests included."""
+
+
 SERVER_PARAMS: dict[str, Param] = {
     "websocket_feature": Param(bool, True, help="false: IIS/App Service without WebSockets"),
     "plain_get_status": Param(int, 200, low=200, high=599, help="answer to a GET without upgrade"),
@@ -80,6 +89,7 @@ _TOP_KEYS: dict[str, type] = {
     "models": list,
     "behaviours": list,
     "faults": list,
+    "fault_scope": str,
     "server": dict,
 }
 
@@ -113,6 +123,7 @@ class Profile:
     expect: Expect
     behaviours: tuple[Behaviour, ...] = ()
     faults: tuple[Fault, ...] = ()
+    fault_scope: Scope = Scope.WEBSOCKET
     kind: Kind = Kind.REVERSE
     server: Mapping[str, Any] = field(
         default_factory=lambda: check_params("", "", "", SERVER_PARAMS, {})
@@ -159,13 +170,19 @@ def load_profile(path: Path) -> Profile:
             Behaviour(*_table(where, f"behaviours[{i}]", t, BEHAVIOURS))
             for i, t in enumerate(data.get("behaviours", []))
         ),
-        faults=tuple(
-            Fault(*_table(where, f"faults[{i}]", t, _fault_types()))
-            for i, t in enumerate(data.get("faults", []))
+        faults=tuple(_fault(where, i, t) for i, t in enumerate(data.get("faults", []))),
+        fault_scope=Scope(
+            _choice(where, "fault_scope", data.get("fault_scope", "websocket"), Scope)
         ),
         server=check_params(where, "server", "[server]", SERVER_PARAMS, data.get("server", {})),
         models=tuple(models),
         path=path,
+    )
+
+
+def _scope(where: str, data: Mapping[str, Any]) -> Scope:
+    return Scope(
+        _choice(where, "fault_scope", data.get("fault_scope", Scope.WEBSOCKET.value), Scope)
     )
 
 
@@ -188,10 +205,18 @@ def _table(
     return use, check_params(where, key, use, types[use].params, given)
 
 
-def _fault_types() -> Mapping[str, Any]:
-    from .relay.faults import FAULTS  # the relay's registry; cheap, but only needed with faults
+def _fault(where: str, index: int, table: Any) -> Fault:
+    # The relay's registry: cheap to import, but only needed by profiles with faults.
+    from .relay.faults import FAULTS, check_fault
 
-    return FAULTS
+    key = f"faults[{index}]"
+    if not isinstance(table, dict):
+        raise ProfileError(where, key, "must be a table with a 'use' key")
+    given = dict(table)
+    use = given.pop("use", None)
+    if use not in FAULTS:
+        raise ProfileError(where, f"{key}.use", f"{use!r}; valid values: {', '.join(FAULTS)}")
+    return Fault(use, check_fault(use, given, where=where, key=key))
 
 
 def builtin_dir() -> Path:

@@ -5,20 +5,26 @@ Async and pytest-free; the matrix, the CLI and the pytest assertions all go thro
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .client.driver import CmsClient
 from .client.machine import State
-from .profiles import Expect
+from .errors import UsageError
+from .profiles import Expect, Profile
 from .protocol import Action, Topic
 from .server.cms import SimulatedCMS
 from .verdict import HOT_LOOP_ATTEMPTS, Observation
 
 SETTLE_TIMEOUT = 15.0
 DELIVERY_TIMEOUT = 5.0
+if TYPE_CHECKING:
+    from .tls import TestCA
+
 _markers = itertools.count(1)
 _NO_SOCKET = {State.NO_CONNECTION, State.DISABLED, State.GAVE_UP}
 
@@ -45,6 +51,49 @@ def shows(client: CmsClient, marker: str, unread_before: int) -> bool:
     return marker in client.view.projects and client.view.unread > unread_before
 
 
+@dataclass(frozen=True)
+class ServerSetup:
+    """How a profile's ``[server]`` table sets up the simulated server of a scenario.
+
+    Attributes:
+        restart: ``(after, down_for)`` in scaled seconds: restart the server that long after the
+            socket opens, down for that long; ``None`` for no restart.
+    """
+
+    websocket_feature: bool = True
+    plain_get_status: int = 200
+    tls: bool = False
+    restart: tuple[float, float] | None = None
+
+    @classmethod
+    def of(cls, profile: Profile | None, time_scale: float) -> ServerSetup:
+        """Read a profile's settings; ``None`` (no proxy) gives the defaults."""
+        if profile is None:
+            return cls()
+        server = profile.server
+        after, down = (server[k] / 1000 * time_scale for k in ("restart_after", "down_for"))
+        return cls(
+            websocket_feature=server["websocket_feature"],
+            plain_get_status=server["plain_get_status"],
+            tls=server["tls"],
+            restart=(after / 1000 * time_scale, down / 1000 * time_scale)
+            if after or down
+            else None,
+        )
+
+    def server_kwargs(self, ca: TestCA | None) -> dict[str, Any]:
+        """Keyword arguments for :class:`SimulatedCMS` (TLS needs the run's test CA)."""
+        kwargs: dict[str, Any] = {
+            "websocket_feature": self.websocket_feature,
+            "plain_get_status": self.plain_get_status,
+        }
+        if self.tls:
+            if ca is None:
+                raise UsageError("a profile with [server] tls = true needs a test CA")
+            kwargs["ssl"] = ca.issue().server_context()
+        return kwargs
+
+
 def reconnect_window(time_scale: float) -> float:
     """How long to wait for a client to lose its socket and retry, in seconds.
 
@@ -61,6 +110,7 @@ async def observe(
     expect: Expect,
     time_scale: float,
     timeout: float = DELIVERY_TIMEOUT,
+    restart: tuple[float, float] | None = None,
 ) -> Observation:
     """Publish an update, watch the client as long as ``expect`` needs, then reload the page.
 
@@ -73,10 +123,15 @@ async def observe(
             :func:`quiet_window`.
         time_scale: the client's time scale.
         timeout: the bound on a live update, in seconds.
+        restart: ``(after, down_for)`` seconds: restart the server that long after the client
+            settled (a server-side event of the scenario).
     """
     enabled = bool(client.websocket_enabled)
     if not (enabled and expect is Expect.HANGS):
         await client.settle(SETTLE_TIMEOUT)
+    restarting = None
+    if restart is not None:
+        restarting = asyncio.get_running_loop().create_task(_restart(server, *restart))
     marker = f"wsharness-{next(_markers)}"
     unread_before = client.view.unread
     for topic, data in update_for(marker):
@@ -98,6 +153,8 @@ async def observe(
             # Give a retry storm, if there is one, the same window to show itself.
             await _within(client, lambda: False, quiet_window(time_scale))
     observed_live, events, state = live(), list(client.events), client.state
+    if restarting is not None:
+        await asyncio.wait_for(restarting, SETTLE_TIMEOUT)
     # The reload only needs the page's REST reads; its realtime client is not waited for.
     await client.refresh()
     return Observation(
@@ -111,6 +168,12 @@ async def observe(
         socket_events=tuple(str(e) for e in events),
         reconnect_delays=tuple(machine.reconnect_delays),
     )
+
+
+async def _restart(server: SimulatedCMS, after: float, down_for: float) -> None:
+    # A simulated duration of the scenario, not a wait for readiness.
+    await asyncio.sleep(after)
+    await server.restart(down_for)
 
 
 async def _within(client: CmsClient, predicate: Callable[[], bool], seconds: float) -> None:

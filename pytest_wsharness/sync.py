@@ -21,11 +21,21 @@ CALL_TIMEOUT = 30.0
 
 
 class SyncCMS:
-    """A running :class:`SimulatedCMS`, driven from a sync test."""
+    """A running :class:`SimulatedCMS`, driven from a sync test.
 
-    def __init__(self, loop: LoopThread, engine: SimulatedCMS) -> None:
+    Args:
+        restart: ``(after, down_for)`` seconds: the restart its scenario calls for, if any.
+    """
+
+    def __init__(
+        self,
+        loop: LoopThread,
+        engine: SimulatedCMS,
+        restart: tuple[float, float] | None = None,
+    ) -> None:
         self.loop = loop
         self.engine = engine
+        self.scenario_restart = restart
 
     @property
     def url(self) -> str:

@@ -12,7 +12,10 @@ import threading
 
 import pytest
 
-BUILTIN = ["compliant", "firewall", "firewall-reset", "header-stripping"]
+from pytest_wsharness.profiles import Catalogue
+
+BUILTIN = Catalogue().names()
+FOUR = ["compliant", "firewall", "firewall-reset", "header-stripping"]
 VALID_CHOICES = "valid choices: " + ", ".join(BUILTIN)
 
 INI = """
@@ -53,7 +56,7 @@ def _module(inner: pytest.Pytester, source: str) -> None:
 def test_every_builtin_profile_runs_once(inner: pytest.Pytester) -> None:
     _module(inner, EVERY_PROFILE)
     result = inner.runpytest("-v")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=len(BUILTIN))
     result.stdout.fnmatch_lines([f"*test_outcome?{name}? PASSED*" for name in BUILTIN])
     assert result.ret == pytest.ExitCode.OK
 
@@ -245,7 +248,8 @@ def test_async_test_uses_the_sync_fixtures(inner: pytest.Pytester) -> None:
 
 def test_runs_under_xdist(inner: pytest.Pytester) -> None:
     _module(inner, EVERY_PROFILE)
-    result = inner.runpytest_subprocess("-n", "2", "-p", "xdist")
+    chosen = [arg for name in FOUR for arg in ("--wsharness-profile", name)]
+    result = inner.runpytest_subprocess("-n", "2", "-p", "xdist", *chosen)
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["*2 workers*", "*4 passed*"])
     assert result.ret == pytest.ExitCode.OK

@@ -59,6 +59,18 @@ from .machine import (
 from .view import UiView
 
 OPEN_TIMEOUT = 10.0
+# A REST call of the page load that takes longer is a page that did not load.
+LOAD_TIMEOUT = 30.0
+
+
+class _BrowserConnect(connect):
+    """``websockets.connect`` that does not follow redirects, as a browser's WebSocket does not.
+
+    A 3xx answer to the handshake is then a failed handshake with that status.
+    """
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
 
 
 @dataclass(frozen=True)
@@ -186,7 +198,9 @@ class CmsClient:
             self._origin = loop.time()
             # trust_env=False: a CI proxy variable must not reroute the harness's own traffic;
             # the proxy, if any, is passed per request.
-            self._session = aiohttp.ClientSession(trust_env=False)
+            self._session = aiohttp.ClientSession(
+                trust_env=False, timeout=aiohttp.ClientTimeout(total=LOAD_TIMEOUT)
+            )
         settings = await self._load_get(self.routes.settings)
         self.websocket_enabled = bool(settings.get("enableWebSockets", True))
         unread = await self._load_get(self.routes.unread_count)
@@ -289,11 +303,14 @@ class CmsClient:
         try:
             # proxy=None when unset: websockets >= 15 would otherwise obey http_proxy and the
             # like from the environment.
-            ws = await connect(
+            ws = await _BrowserConnect(
                 self.ws_url,
                 proxy=self.proxy,
                 open_timeout=self.open_timeout,
                 ping_interval=None,
+                # A browser gives up on a close handshake that gets no answer; without a bound
+                # a silently dropped connection would hold the page's unload for 10 s.
+                close_timeout=self.timings.heartbeat_interval,
                 **tls,
             )
         except InvalidStatus as error:
@@ -360,6 +377,9 @@ class CmsClient:
             return await self._get(path)
         except aiohttp.ClientError as error:
             raise PageLoadError(self.base_url + path, _describe_load_error(error)) from error
+        except TimeoutError as error:
+            reason = f"no answer within {LOAD_TIMEOUT:g}s"
+            raise PageLoadError(self.base_url + path, reason) from error
 
     async def _unload(self) -> None:
         if self.machine.state not in (State.IDLE, State.STOPPED):

@@ -1,16 +1,15 @@
 """What every proxy in front of the server under test offers, whatever runs it.
 
-Fixtures, assertions and the matrix use only this interface. Today one engine implements it:
-:class:`~pytest_wsharness.proxy.mitm.MitmProxy`, where mitmproxy holds the HTTP edge (the
-handshake: header changes, refusals, resets) and also relays the bytes after the 101. That
-connection path is the part to replace with a faster relay (and the place for faults mitmproxy
-cannot make: cutting, resetting or silencing a live WebSocket) without touching profiles or
-fixtures: profiles name behaviours, never the engine.
+Fixtures, assertions and the matrix use only this interface. The engine behind it is
+:class:`~pytest_wsharness.proxy.chain.ProfileProxy`: mitmproxy holds the HTTP edge (the
+handshake: header changes, refusals, redirects) and our relay holds the connection path (the
+bytes after the 101, and the faults mitmproxy cannot make: cutting, resetting or silencing a live
+WebSocket). Profiles name behaviours and faults, never the engine.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..profiles import Profile
 from .records import ProxyRecord
@@ -29,7 +28,16 @@ class Proxy(Protocol):
 
     @property
     def records(self) -> list[ProxyRecord]:
-        """What the proxy did so far, one record per request."""
+        """What the HTTP edge did so far, one record per request."""
+        ...
+
+    @property
+    def connections(self) -> list[Any]:
+        """What the connection path did so far, one record per client connection."""
+        ...
+
+    def route(self, server_url: str) -> tuple[str, str | None]:
+        """Return ``(page URL, forward proxy URL)`` for a client of ``server_url``."""
         ...
 
     def start(self, timeout: float = ...) -> None:
@@ -45,13 +53,15 @@ class Proxy(Protocol):
         ...
 
 
-def start_proxy(profile: Profile, upstream: str) -> Proxy:
+def start_proxy(
+    profile: Profile, upstream: str, *, time_scale: float = 1.0, seed: int = 0
+) -> Proxy:
     """Start a proxy running ``profile`` in front of ``upstream`` and return it, listening.
 
-    mitmproxy is imported here, on first use, not when the plugin loads.
+    mitmproxy is imported here, on first use, and only for profiles that need it.
     """
-    from .mitm import MitmProxy
+    from .chain import ProfileProxy
 
-    proxy = MitmProxy(profile, upstream)
+    proxy = ProfileProxy(profile, upstream, time_scale=time_scale, seed=seed)
     proxy.start()
     return proxy

@@ -1,0 +1,170 @@
+"""A profile's proxy: the relay (connection path and faults) in front of the mitmproxy edge.
+
+    client -> Relay (faults, control, byte pumping) -> MitmProxy (handshake behaviours) -> server
+
+Each part runs only when the profile needs it: a profile with no handshake behaviour has no
+mitmproxy hop (the compliant path is then the relay alone), and a forward proxy is mitmproxy in
+regular mode with no relay in front (clients reach it with ``CONNECT``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Any
+
+from ..errors import UsageError
+from ..profiles import Kind, Profile, Scope
+from .records import ProxyRecord
+
+STARTUP_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+
+class ProfileProxy:
+    """The proxy that a profile describes, started in front of ``upstream``.
+
+    Args:
+        profile: what the proxy does.
+        upstream: the server, ``http://127.0.0.1:PORT`` or ``https://...``.
+        time_scale: multiplies every duration of every behaviour and fault. It defaults to 1.
+        seed: makes the faults' random draws reproducible. It defaults to 0.
+    """
+
+    def __init__(
+        self, profile: Profile, upstream: str, *, time_scale: float = 1.0, seed: int = 0
+    ) -> None:
+        if profile.kind is Kind.FORWARD and profile.faults:
+            raise UsageError(f"profile {profile.name!r}: a forward proxy takes no faults")
+        self.profile = profile
+        self.upstream = upstream
+        self.time_scale = time_scale
+        self.seed = seed
+        self.edge: Any = None  # MitmProxy, imported when needed (mitmproxy is slow to import)
+        self.relay: Any = None  # Relay
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        """Where clients connect: the page URL for a reverse proxy, the proxy URL for a forward."""
+        if self._url is None:
+            raise RuntimeError(f"proxy {self.profile.name!r} is not running")
+        return self._url
+
+    @property
+    def forward(self) -> bool:
+        """Whether clients use this proxy as an explicit (forward) proxy."""
+        return self.profile.kind is Kind.FORWARD
+
+    @property
+    def records(self) -> list[ProxyRecord]:
+        """What the mitmproxy edge did, one record per request (empty without an edge)."""
+        return self.edge.records if self.edge is not None else []
+
+    @property
+    def connections(self) -> list[Any]:
+        """What the relay did, one :class:`~pytest_wsharness.relay.records.ConnectionRecord`
+        per client connection (empty without a relay)."""
+        return self.relay.records if self.relay is not None else []
+
+    def route(self, server_url: str) -> tuple[str, str | None]:
+        """Return ``(page URL, forward proxy URL)`` for a client of ``server_url``."""
+        return (server_url, self.url) if self.forward else (self.url, None)
+
+    def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Start the parts, innermost first, and wait until each listens."""
+        if self._url is not None:
+            raise RuntimeError(f"proxy {self.profile.name!r} was already started")
+        target = self.upstream
+        try:
+            if self.profile.behaviours or self.forward:
+                from .mitm import MitmProxy
+
+                self.edge = MitmProxy(self.profile, target, time_scale=self.time_scale)
+                self.edge.start(timeout)
+                target = self.edge.url
+            if not self.forward:
+                from ..relay.relay import Relay
+
+                faults = [(f.use, f.params) for f in self.profile.faults]
+                self.relay = Relay(
+                    target,
+                    faults,
+                    time_scale=self.time_scale,
+                    seed=self.seed,
+                    name=self.profile.name,
+                    websocket_only=self.profile.fault_scope is Scope.WEBSOCKET,
+                )
+                self.relay.start(timeout)
+                target = self.relay.url
+        except BaseException:
+            self.stop()
+            raise
+        self._url = target
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the parts, outermost first; idempotent."""
+        errors = []
+        for part in (self.relay, self.edge):
+            if part is not None:
+                try:
+                    part.stop(timeout)
+                except Exception as error:  # the other part must still stop
+                    errors.append(error)
+        if errors:
+            raise errors[0]
+
+    def check(self) -> None:
+        """Re-raise an error either part had in its thread."""
+        for part in (self.edge, self.relay):
+            if part is not None:
+                part.check()
+
+    # Control during a test: the relay's, when the profile has one.
+
+    def cut_all(self, how: str = "fin") -> int:
+        """Cut every connection now (``fin``, ``rst`` or ``close``); return how many."""
+        return int(self._relay("cut_all").cut_all(how))
+
+    def add_fault(self, use: str, **params: Any) -> int:
+        """Start a fault on live and new connections; return its id for :meth:`remove_fault`."""
+        return int(self._relay("add_fault").add_fault(use, **params))
+
+    def remove_fault(self, fault_id: int) -> None:
+        """Lift one fault."""
+        self._relay("remove_fault").remove_fault(fault_id)
+
+    def clear_faults(self) -> None:
+        """Lift every fault, the profile's own included."""
+        self._relay("clear_faults").clear_faults()
+
+    def _relay(self, what: str) -> Any:
+        if self.relay is None:
+            raise UsageError(
+                f"{what}() needs a relay, and profile {self.profile.name!r} is a forward proxy"
+            )
+        return self.relay
+
+    def __enter__(self) -> ProfileProxy:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> ProfileProxy:
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.stop)

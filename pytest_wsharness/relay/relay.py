@@ -1,0 +1,428 @@
+"""The relay: a TCP relay on its own thread that puts faults into live connections.
+
+mitmproxy cannot close, reset or silence a live WebSocket from a hook, nor see ping/pong (mitmproxy
+#4711, #4773, #8045), so faults after the handshake happen here. A :class:`Relay` listens on
+127.0.0.1 port 0; each client connection gets its own connection to the upstream and a
+:class:`~pytest_wsharness.relay.tunnel.Tunnel` deciding what crosses. Like
+:class:`~pytest_wsharness.proxy.mitm.MitmProxy`, it runs its own event loop on a thread of its
+own, and errors on that thread are re-raised in the test by :meth:`Relay.check`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import itertools
+import math
+import random
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from ..errors import HarnessTimeout, ProfileError, ProxyCrashed, UnknownChoiceError, UsageError
+from ..handshake import asks_to_upgrade
+from .fault import Context
+from .faults import FaultError, FaultSpec, check_fault
+from .link import Link
+from .records import ConnectionRecord
+from .tunnel import CUT_ALL, Tunnel
+
+STARTUP_TIMEOUT = 10.0
+# How long a client has to send its request head before the relay judges it as it stands.
+HEAD_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+CONTROL_TIMEOUT = 10.0
+STOP_GRACE = 2.0  # how long connections get to close at stop before they are aborted
+
+T = TypeVar("T")
+
+
+class Relay:
+    """A TCP relay in front of ``upstream`` that applies faults to the connections crossing it.
+
+    Usable as a context manager (sync or async) or with :meth:`start` and :meth:`stop`. The
+    control methods (:meth:`cut_all`, :meth:`add_fault`, :meth:`remove_fault`,
+    :meth:`clear_faults`) may be called from any thread while it runs; each returns once the
+    change took effect on the relay's loop.
+
+    Args:
+        upstream: the server to connect to, ``http://127.0.0.1:PORT`` (a path is ignored).
+        faults: ``(name, params)`` pairs, names from
+            :data:`~pytest_wsharness.relay.faults.FAULTS`, applied in order to every connection.
+        time_scale: multiplies every duration of every fault (0.01 makes a 60 s idle timeout
+            0.6 s). It defaults to 1.
+        seed: seeds each connection's random draws (toxicity, percent, jitter):
+            ``random.Random(f"{seed}:{connection_index}")``.
+        name: names the relay in its thread's name (``wsharness-relay-<name>``) and in errors.
+        host: the address to listen on; loopback only.
+        websocket_only: apply the faults only to connections whose first request asks for a
+            WebSocket; the others (the page's REST calls) pass untouched. It defaults to
+            ``False``: every connection.
+
+    Raises:
+        UsageError: a bad ``upstream`` or ``time_scale``.
+        UnknownChoiceError: a fault name that is not a fault.
+        FaultError: a fault parameter that is unknown, missing or out of range; the message
+            names the fault, the parameter and the valid values.
+    """
+
+    def __init__(
+        self,
+        upstream: str,
+        faults: Sequence[tuple[str, Mapping[str, Any]]] = (),
+        *,
+        time_scale: float = 1.0,
+        seed: int = 0,
+        name: str = "relay",
+        host: str = "127.0.0.1",
+        websocket_only: bool = False,
+    ) -> None:
+        if not (math.isfinite(time_scale) and time_scale > 0):
+            raise UsageError(f"time_scale must be a finite number > 0, got {time_scale!r}")
+        self.upstream = upstream
+        self._target = _address(upstream)
+        self.time_scale = float(time_scale)
+        self.seed = seed
+        self.name = name
+        self.host = host
+        self.websocket_only = websocket_only
+        self._ids = itertools.count()
+        self._specs: list[FaultSpec] = [
+            self._spec(use, params, f"faults[{i}].{use}") for i, (use, params) in enumerate(faults)
+        ]
+        self._records: list[ConnectionRecord] = []
+        self._links: set[Link] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._errors: list[BaseException] = []
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the relay listens on."""
+        if self._port is None:
+            raise RuntimeError(f"relay {self.name!r} is not running")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The relay's base URL, ``http://127.0.0.1:PORT``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def records(self) -> list[ConnectionRecord]:
+        """A snapshot of what the relay did, one record per client connection, in order."""
+        return self._call(lambda: [r.copy() for r in self._records])
+
+    @property
+    def connections(self) -> int:
+        """How many client connections are open now."""
+        return len(self._links)
+
+    @property
+    def faults(self) -> list[FaultSpec]:
+        """The faults applied to new connections, in order."""
+        return list(self._specs)
+
+    def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Start the relay's thread and wait until it listens.
+
+        Raises:
+            ProxyCrashed: the relay failed to start.
+            HarnessTimeout: it did not listen within ``timeout`` seconds.
+        """
+        if self._thread is not None:
+            raise RuntimeError(f"relay {self.name!r} was already started")
+        self._thread = threading.Thread(
+            target=self._run, name=f"wsharness-relay-{self.name}", daemon=True
+        )
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            self.stop()
+            self.check()
+            raise HarnessTimeout(f"relay {self.name!r} to listen", timeout)
+        self.check()
+
+    def check(self) -> None:
+        """Re-raise in the caller's thread the first error the relay's thread had.
+
+        Raises:
+            ProxyCrashed: with the original error as its cause.
+        """
+        if self._errors:
+            error = self._errors[0]
+            raise ProxyCrashed(f"relay {self.name}", error) from error
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop listening, close every connection, and join the thread; idempotent.
+
+        Open connections are closed with a FIN to both ends (a hung one too), as when a proxy
+        stops.
+
+        Raises:
+            HarnessTimeout: the thread did not end within ``timeout`` seconds.
+        """
+        thread, loop, stopping = self._thread, self._loop, self._stopping
+        if thread is None or not thread.is_alive():
+            return
+        if loop is not None and stopping is not None:
+            # RuntimeError: the loop ended between the check and the call; nothing to stop.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stopping.set)
+        thread.join(timeout)
+        if thread.is_alive():
+            raise HarnessTimeout(f"relay {self.name!r} thread to end", timeout)
+
+    def cut_all(self, how: str = "fin") -> int:
+        """Cut every open connection now.
+
+        Args:
+            how: ``fin`` (FIN to both ends, no Close frame), ``rst`` (reset both ends) or
+                ``close`` (Close 1001 to both ends, then FIN).
+
+        Returns:
+            How many connections were cut (those already cut are not counted).
+
+        Raises:
+            UnknownChoiceError: ``how`` is not one of the three.
+        """
+        if how not in CUT_ALL:
+            raise UnknownChoiceError("cut", how, CUT_ALL)
+
+        def cut() -> int:
+            if not self._links:
+                return 0
+            now = asyncio.get_running_loop().time()
+            count = 0
+            for link in list(self._links):
+                actions = link.tunnel.cut(how, now)
+                if actions:
+                    count += 1
+                    link.apply(actions)
+            return count
+
+        return self._call(cut)
+
+    def add_fault(self, use: str, **params: Any) -> int:
+        """Apply a fault to the open connections and to every new one.
+
+        Returns:
+            The fault's id, for :meth:`remove_fault`.
+
+        Raises:
+            UnknownChoiceError: ``use`` is not a fault.
+            FaultError: a parameter that is unknown, missing or out of range.
+        """
+        spec = self._spec(use, params, use)
+
+        def add() -> int:
+            self._specs.append(spec)
+            if self._links:
+                now = asyncio.get_running_loop().time()
+                for link in list(self._links):
+                    link.apply(link.tunnel.add(spec.id, spec.build(), now))
+            return spec.id
+
+        return self._call(add)
+
+    def remove_fault(self, fault_id: int) -> None:
+        """Stop a fault on every connection; what it held back is forwarded.
+
+        Raises:
+            UnknownChoiceError: no fault has that id.
+        """
+
+        def remove() -> None:
+            ids = [s.id for s in self._specs]
+            if fault_id not in ids:
+                raise UnknownChoiceError("relay fault id", fault_id, map(str, ids))
+            self._specs = [s for s in self._specs if s.id != fault_id]
+            if self._links:
+                now = asyncio.get_running_loop().time()
+                for link in list(self._links):
+                    link.apply(link.tunnel.remove(fault_id, now))
+
+        self._call(remove)
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        for spec in self.faults:
+            self.remove_fault(spec.id)
+
+    def __enter__(self) -> Relay:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Relay:
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
+    def _spec(self, use: str, params: Mapping[str, Any], key: str) -> FaultSpec:
+        try:
+            checked = check_fault(use, params, where=f"relay {self.name!r}", key=key)
+        except ProfileError as error:
+            raise FaultError(error.path, error.key, error.problem) from None
+        return FaultSpec(next(self._ids), use, checked)
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the relay's loop and return its result; here when the loop is not running.
+
+        Raises:
+            HarnessTimeout: the loop did not run it within ``CONTROL_TIMEOUT`` seconds.
+        """
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or not thread.is_alive():
+            return fn()  # not started, or stopped: no connection is open, nothing races
+        if threading.current_thread() is thread:
+            return fn()
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as error:
+                    future.set_exception(error)
+
+        try:
+            loop.call_soon_threadsafe(run)
+        except RuntimeError:  # the loop closed meanwhile: the relay stopped
+            return fn()
+        try:
+            return future.result(CONTROL_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            raise HarnessTimeout(
+                f"relay {self.name!r} to run a control call", CONTROL_TIMEOUT
+            ) from None
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as error:
+            self._errors.append(error)
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: self._loop_error(context))
+        self._stopping = asyncio.Event()
+        server = await asyncio.start_server(self._accept, self.host, 0)
+        self._port = server.sockets[0].getsockname()[1]
+        self._loop = loop
+        self._ready.set()
+        try:
+            await self._stopping.wait()
+        finally:
+            server.close()
+            await self._close_links()
+            await server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        index = len(self._records)
+        peer = writer.get_extra_info("peername") or ("?", 0)  # None: the client left already
+        record = ConnectionRecord(index, f"{peer[0]}:{peer[1]}")
+        self._records.append(record)
+        if self._stopping is None or self._stopping.is_set():
+            record.ended = "relay stopped"
+            writer.close()
+            return
+        head = b""
+        if self.websocket_only:
+            # Judge the connection by its first request: faults are for the realtime socket,
+            # and the page's own requests must still load.
+            head = await _read_head(reader)
+            record.asked_to_upgrade = asks_to_upgrade(_header_getter(head))
+        else:
+            record.asked_to_upgrade = None
+        now = asyncio.get_running_loop().time()
+        rng = random.Random(f"{self.seed}:{index}")
+        ctx = Context(now, rng, self.time_scale, lambda at, text: _note(record, now, at, text))
+        specs = self._specs if record.asked_to_upgrade is not False else []
+        tunnel = Tunnel(record, ctx, [(s.id, s.build()) for s in specs], now)
+        link = Link(tunnel, reader, writer, self._target, self._errors.append, head)
+        task = asyncio.current_task()
+        assert task is not None
+        self._links.add(link)
+        self._tasks.add(task)
+        try:
+            await link.run()
+        finally:
+            self._links.discard(link)
+            self._tasks.discard(task)
+
+    async def _close_links(self) -> None:
+        for link in list(self._links):
+            link.shutdown()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=STOP_GRACE)
+        for link in list(self._links):
+            link.abort()  # an end that reads nothing keeps a closing transport open
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=STOP_GRACE)
+        # One more turn of the loop: closed transports release their sockets in callbacks.
+        await asyncio.sleep(0)
+
+    def _loop_error(self, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        self._errors.append(error or RuntimeError(context.get("message", "relay loop error")))
+
+
+async def _read_head(reader: asyncio.StreamReader) -> bytes:
+    """Read a request head; on a timeout, an early close or an oversize head, what came."""
+    try:
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT)
+    except asyncio.IncompleteReadError as error:
+        return error.partial
+    except asyncio.LimitOverrunError as error:
+        return await reader.read(error.consumed)
+    except (TimeoutError, ConnectionError):
+        return b""
+
+
+def _header_getter(head: bytes) -> Callable[[str], str | None]:
+    lines = head.decode("latin-1").split("\r\n")[1:]
+    fields: dict[str, str] = {}
+    for line in lines:
+        name, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(name.strip().lower(), value.strip())
+    return lambda name: fields.get(name.lower())
+
+
+def _note(record: ConnectionRecord, start: float, now: float, text: str) -> None:
+    record.events.append(f"+{now - start:.3f}s {text}")
+
+
+def _address(upstream: str) -> tuple[str, int]:
+    """``(host, port)`` of an ``http://`` or ``ws://`` URL."""
+    parts = urlsplit(upstream)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "ws") or not parts.hostname or port is None:
+        raise UsageError(f"upstream must be http://HOST:PORT, got {upstream!r}")
+    return parts.hostname, port
