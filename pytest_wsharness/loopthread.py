@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from collections.abc import Coroutine
 from contextlib import AbstractAsyncContextManager
@@ -80,6 +81,10 @@ class LoopThread:
         if self._thread.is_alive():
             raise HarnessTimeout(f"thread {self._thread.name} to end", JOIN_TIMEOUT)
         self._loop.close()
+        # Collect the loop's garbage here, in the caller's thread: left to chance, a finalizer
+        # (a socket's ResourceWarning) can run inside another thread's ast.parse, which then
+        # fails with "AST constructor recursion depth mismatch" (CPython 3.11).
+        gc.collect()
         if errors:
             raise errors[0]
 
@@ -88,4 +93,33 @@ class LoopThread:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # A transport closed by that cancellation (a connection a server was still accepting)
+        # releases its socket in a callback of a later turn: give the loop those turns.
+        for _ in range(3):
+            await asyncio.sleep(0)
         await self._loop.shutdown_asyncgens()
+
+
+def run_to_the_end(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on a new event loop, as ``asyncio.run`` does, but wind down with care.
+
+    ``asyncio.run`` closes the loop as soon as the cancelled leftovers finish; a transport closed
+    by that cancellation (a connection a server was still accepting when it stopped) releases its
+    socket in a callback of a later turn, and the socket would outlive the loop. The engines'
+    threads (proxy, relay) run their loops with this instead.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main)
+    finally:
+        try:
+            rest = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in rest:
+                task.cancel()
+            if rest:
+                loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
+            for _ in range(3):
+                loop.run_until_complete(asyncio.sleep(0))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()

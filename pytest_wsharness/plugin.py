@@ -257,7 +257,7 @@ def cms_proxy(proxy_factory: Callable[..., Proxy], wsharness_profile: str) -> Pr
 @pytest.fixture
 def cms_client_factory(
     wsharness_loop: LoopThread, wsharness_time_scale: float
-) -> Callable[..., SyncClient]:
+) -> Iterator[Callable[..., SyncClient]]:
     """Load the CMS edit UI: ``cms_client_factory(url, proxy=None, ssl=None)`` returns a
     loaded client.
 
@@ -267,20 +267,26 @@ def cms_client_factory(
     realtime client at the test's time scale. Clients are unloaded after the test.
     """
 
+    loaded: list[CmsClient] = []
+
     def make(url: str, proxy: str | None = None, ssl: SSLContext | None = None) -> SyncClient:
         client = CmsClient(url, time_scale=wsharness_time_scale, proxy=proxy, ssl=ssl)
-        engine = wsharness_loop.enter(client, 30.0)
-        return SyncClient(wsharness_loop, engine)
+        wsharness_loop.run(client.__aenter__(), 30.0, "the CMS edit UI to load")
+        loaded.append(client)
+        return SyncClient(wsharness_loop, client)
 
-    return make
+    yield make
+    # Unloaded here, before the proxies and the server they talk to stop.
+    for client in reversed(loaded):
+        wsharness_loop.run(client.close(), 30.0, "the CMS edit UI to unload")
 
 
 @pytest.fixture
 def cms_client(
     request: pytest.FixtureRequest,
-    cms_client_factory: Callable[..., SyncClient],
     cms_server: SyncCMS,
     cms_proxy: Proxy,
+    cms_client_factory: Callable[..., SyncClient],
     wsharness_server_setup: ServerSetup,
 ) -> SyncClient:
     """The CMS edit UI loaded through ``cms_proxy`` (as its page, or as the browser's proxy

@@ -10,6 +10,7 @@ regular mode with no relay in front (clients reach it with ``CONNECT``).
 from __future__ import annotations
 
 import asyncio
+import gc
 from types import TracebackType
 from typing import Any
 
@@ -111,6 +112,9 @@ class ProfileProxy:
                     part.stop(timeout)
                 except Exception as error:  # the other part must still stop
                     errors.append(error)
+        # The parts' loops are gone: collect their garbage now, in this thread (see
+        # LoopThread.close for why a finalizer must not run at a random point elsewhere).
+        gc.collect()
         if errors:
             raise errors[0]
 

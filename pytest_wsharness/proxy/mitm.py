@@ -39,6 +39,7 @@ with warnings.catch_warnings():
 
 from ..addons.recorder import Recorder
 from ..errors import HarnessTimeout, ProxyCrashed
+from ..loopthread import run_to_the_end
 from ..profiles import Kind, Profile
 from .records import ProxyRecord, RecordSink
 
@@ -249,7 +250,7 @@ class MitmProxy:
     def _run(self) -> None:
         self._errors.thread_id = threading.get_ident()
         try:
-            asyncio.run(self._main())
+            run_to_the_end(self._main())
         except BaseException as error:
             self._errors.errors.append(error)
         finally:

@@ -119,7 +119,9 @@ class Outbox:
             return
         self.shut = True
         if self.writer.can_write_eof():
-            self.writer.write_eof()
+            # OSError (ENOTCONN): the end went away first; there is nobody to send a FIN to.
+            with contextlib.suppress(OSError):
+                self.writer.write_eof()
 
     async def _drain(self) -> None:
         try:
@@ -159,6 +161,7 @@ class Link:
         upstream: the ``(host, port)`` to connect to.
         on_error: called with an unexpected exception (a bug), for ``Relay.check``.
         head: bytes already read from the client (its request head), relayed first.
+        track: called with the upstream stream once connected, so the relay can release it.
     """
 
     def __init__(
@@ -169,6 +172,7 @@ class Link:
         upstream: tuple[str, int],
         on_error: Callable[[BaseException], None],
         head: bytes = b"",
+        track: Callable[[asyncio.StreamWriter], None] = lambda _: None,
     ) -> None:
         self.tunnel = tunnel
         self.record = tunnel.record
@@ -182,6 +186,7 @@ class Link:
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._head = head
+        self._track = track
         self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
@@ -239,6 +244,7 @@ class Link:
         except (OSError, TimeoutError) as error:
             self.tunnel.fail(self._loop.time(), f"upstream unreachable: {error!r}")
             return False
+        self._track(writer)
         self._readers[DOWN] = reader
         self._out[UP] = Outbox(writer, self._counter(UP))
         if self.tunnel.ended:  # the relay stopped while connecting

@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import math
 import random
+import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
@@ -96,6 +97,10 @@ class Relay:
         self._records: list[ConnectionRecord] = []
         self._links: set[Link] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reading: set[asyncio.Task[Any]] = set()  # connections whose head is awaited
+        self._writers: set[asyncio.StreamWriter] = set()  # every end, aborted at the very end
+        self._accepted_sockets: list[socket.socket] = []
+        self._opening: set[asyncio.Task[None]] = set()
         self._errors: list[BaseException] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -318,27 +323,71 @@ class Relay:
             ) from None
 
     def _run(self) -> None:
+        loop = asyncio.new_event_loop()
         try:
-            asyncio.run(self._main())
+            loop.run_until_complete(self._main())
         except BaseException as error:
             self._errors.append(error)
         finally:
-            self._ready.set()
+            try:
+                _wind_down(loop)
+            finally:
+                loop.close()
+                self._ready.set()
 
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(lambda _, context: self._loop_error(context))
         self._stopping = asyncio.Event()
-        server = await asyncio.start_server(self._accept, self.host, 0)
-        self._port = server.sockets[0].getsockname()[1]
+        # Our own accept loop, not asyncio.start_server: a connection that asyncio accepts as
+        # its server closes can be left with neither a handler nor a close (Python 3.11), so
+        # every accepted socket is held here from the first moment, and closed at the end.
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.host, 0))
+        listener.listen(128)
+        listener.setblocking(False)
+        self._port = listener.getsockname()[1]
+        accepting = loop.create_task(self._accept_loop(listener))
         self._loop = loop
         self._ready.set()
         try:
             await self._stopping.wait()
         finally:
-            server.close()
-            await self._close_links()
-            await server.wait_closed()
+            try:
+                accepting.cancel()
+                await asyncio.gather(accepting, return_exceptions=True)
+                listener.close()
+                await self._close_links()
+                rest = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+                if rest:
+                    await asyncio.wait(rest, timeout=STOP_GRACE)
+            finally:
+                # A transport closed with bytes still buffered keeps its socket until they
+                # drain, which will not happen once the loop ends: drop what is left, now.
+                for writer in list(self._writers):
+                    writer.transport.abort()
+                for conn in self._accepted_sockets:
+                    conn.close()  # a no-op for those their transport closed
+                self._writers.clear()
+                self._accepted_sockets.clear()
+
+    async def _accept_loop(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            conn, _ = await loop.sock_accept(listener)
+            self._accepted_sockets.append(conn)
+            task = loop.create_task(self._open(conn))
+            self._opening.add(task)
+            task.add_done_callback(self._opening.discard)
+
+    async def _open(self, conn: socket.socket) -> None:
+        if self._stopping is None or self._stopping.is_set():
+            conn.close()
+            return
+        reader, writer = await asyncio.open_connection(sock=conn)
+        self._writers.add(writer)
+        await self._accept(reader, writer)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         index = len(self._records)
@@ -353,7 +402,18 @@ class Relay:
         if self.websocket_only:
             # Judge the connection by its first request: faults are for the realtime socket,
             # and the page's own requests must still load.
-            head = await _read_head(reader)
+            reading = asyncio.current_task()
+            assert reading is not None
+            self._reading.add(reading)
+            try:
+                head = await _read_head(reader)
+            except asyncio.CancelledError:
+                # The relay stopped before the client said anything: nothing to relay.
+                record.ended = "relay stopped"
+                writer.close()
+                return
+            finally:
+                self._reading.discard(reading)
             record.asked_to_upgrade = asks_to_upgrade(_header_getter(head))
         else:
             record.asked_to_upgrade = None
@@ -362,18 +422,30 @@ class Relay:
         ctx = Context(now, rng, self.time_scale, lambda at, text: _note(record, now, at, text))
         specs = self._specs if record.asked_to_upgrade is not False else []
         tunnel = Tunnel(record, ctx, [(s.id, s.build()) for s in specs], now)
-        link = Link(tunnel, reader, writer, self._target, self._errors.append, head)
+        link = Link(
+            tunnel, reader, writer, self._target, self._errors.append, head, self._writers.add
+        )
         task = asyncio.current_task()
         assert task is not None
         self._links.add(link)
         self._tasks.add(task)
         try:
             await link.run()
+        except asyncio.CancelledError:
+            # The relay cancels a link still connecting upstream when it stops; any other
+            # cancellation is not ours to swallow.
+            if self._stopping is None or not self._stopping.is_set():
+                raise
         finally:
             self._links.discard(link)
             self._tasks.discard(task)
 
     async def _close_links(self) -> None:
+        reading = set(self._reading)
+        for task in reading:
+            task.cancel()
+        if reading:
+            await asyncio.wait(reading, timeout=STOP_GRACE)
         for link in list(self._links):
             link.shutdown()
         if self._tasks:
@@ -388,6 +460,23 @@ class Relay:
     def _loop_error(self, context: dict[str, Any]) -> None:
         error = context.get("exception")
         self._errors.append(error or RuntimeError(context.get("message", "relay loop error")))
+
+
+def _wind_down(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is left and give the loop a few more turns before it closes.
+
+    ``asyncio.run`` closes the loop as soon as the cancelled tasks finish, but a transport
+    closed by that cancellation releases its socket in a callback scheduled for the next turn:
+    without these turns the socket outlives the loop (a ResourceWarning at garbage collection).
+    """
+    rest = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in rest:
+        task.cancel()
+    if rest:
+        loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
+    for _ in range(3):
+        loop.run_until_complete(asyncio.sleep(0))
+    loop.run_until_complete(loop.shutdown_asyncgens())
 
 
 async def _read_head(reader: asyncio.StreamReader) -> bytes:

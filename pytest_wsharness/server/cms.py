@@ -170,6 +170,10 @@ class SimulatedCMS:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+            # Connections closed by the cleanup release their sockets in callbacks of later
+            # turns of the loop; a loop closed right after would leave them open.
+            for _ in range(3):
+                await asyncio.sleep(0)
 
     async def restart(self, down_for: float, *, how: str = "drop") -> None:
         """Model a server restart: cut every socket, refuse connections, come back on the port.
