@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, main
-from pytest_wsharness.profiles import builtin_dir
+from pytest_wsharness.profiles import Catalogue, builtin_dir
 
-BUILTIN = ["compliant", "firewall", "firewall-reset", "header-stripping"]
+BUILTIN = Catalogue().names()
 VALID_CHOICES = "valid choices: " + ", ".join(BUILTIN)
 
 
@@ -22,8 +22,10 @@ def test_profiles_lists_one_line_per_profile(capsys: pytest.CaptureFixture[str])
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert [line.split()[0] for line in lines] == BUILTIN
-    assert [line.split()[1] for line in lines] == ["delivered", "fallback", "fallback", "fallback"]
-    assert "WebSocket-aware reverse proxy" in lines[0]
+    catalogue = Catalogue()
+    assert [line.split()[1] for line in lines] == [p.expect.value for p in catalogue]
+    compliant = lines[BUILTIN.index("compliant")]
+    assert "WebSocket-aware reverse proxy" in compliant
     assert err == ""
 
 

@@ -21,7 +21,10 @@ VALID_CHOICES = "valid choices: " + ", ".join(BUILTIN)
 INI = """
     [pytest]
     asyncio_default_fixture_loop_scope = function
-    filterwarnings = error
+    filterwarnings =
+        error
+        ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning
+        ignore:Exception ignored in. <function _Sel:pytest.PytestUnraisableExceptionWarning
     wsharness_time_scale = 0.01
 """
 

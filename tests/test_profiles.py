@@ -75,7 +75,10 @@ DENY = '[[behaviours]]\nuse = "deny-upgrade"\n'
         pytest.param(
             HEAD + "colour = 1\n",
             "colour",
-            ["unknown key", "summary, expect, kind, models, behaviours, faults, server"],
+            [
+                "unknown key",
+                "summary, expect, kind, models, behaviours, faults, fault_scope, server",
+            ],
             id="unknown-key",
         ),
         pytest.param('expect = "fallback"\n', "summary", ["is required"], id="no-summary"),

@@ -12,6 +12,7 @@ from pytest_wsharness.explain import explain, proxy_clause, server_clause
 from pytest_wsharness.profiles import Expect
 from pytest_wsharness.proxy.records import ProxyRecord
 from pytest_wsharness.redact import REDACTED, redact_headers
+from pytest_wsharness.relay.records import ConnectionRecord
 from pytest_wsharness.server.records import RequestRecord
 from pytest_wsharness.verdict import Observation, Verdict, expected_outcome, judge
 
@@ -180,7 +181,9 @@ def proxied(**changes: Any) -> ProxyRecord:
             [ProxyRecord("p", "GET / HTTP/1.1", asked_to_upgrade=False, forwarded=True)],
             "p saw no upgrade request",
         ),
-        ([proxied()], "p did nothing visible"),
+        # Still in flight (the reload's own attempt): nothing to say yet.
+        ([proxied()], "p saw no upgrade request"),
+        ([proxied(status=200)], "p did nothing visible"),
         (
             [proxied(headers_removed=("Connection", "Upgrade"), forwarded=True, status=200)],
             "p removed Connection, Upgrade, forwarded the request",
@@ -188,18 +191,56 @@ def proxied(**changes: Any) -> ProxyRecord:
         ([proxied(reset=True, error="connection reset")], "p reset the connection"),
         ([proxied(answered_by="proxy", status=403)], "p answered 403 itself"),
         (
-            [proxied(upgraded=True, forwarded=True, close_code=1001, closed_by="server")],
+            [
+                proxied(
+                    upgraded=True, forwarded=True, status=101, close_code=1001, closed_by="server"
+                )
+            ],
             "p tunnelled the WebSocket, saw close 1001 from the server",
         ),
         ([proxied(error="peer closed")], "p error: peer closed"),
         (
-            [proxied(answered_by="proxy", status=403), proxied(forwarded=True)],
+            [proxied(answered_by="proxy", status=403), proxied(forwarded=True, status=200)],
             "p forwarded the request",
         ),
     ],
 )
 def test_proxy_clause(records: list[ProxyRecord], clause: str) -> None:
     assert proxy_clause("p", records) == clause
+
+
+@pytest.mark.parametrize(
+    ("connections", "clause"),
+    [
+        (
+            [ConnectionRecord(0, "c", asked_to_upgrade=False, status=200)],
+            "p saw no upgrade request",
+        ),
+        ([ConnectionRecord(0, "c", upgraded=True, status=101)], "p tunnelled the WebSocket"),
+        (
+            [ConnectionRecord(0, "c", asked_to_upgrade=True, status=200)],
+            "p forwarded the upgrade request (HTTP 200 came back)",
+        ),
+        (
+            [
+                ConnectionRecord(
+                    0, "c", upgraded=True, events=["+0.600s idle timeout: cut"], ended="cut (FIN)"
+                )
+            ],
+            "p idle timeout: cut (cut (FIN))",
+        ),
+    ],
+)
+def test_proxy_clause_from_the_relay(connections: list[ConnectionRecord], clause: str) -> None:
+    assert proxy_clause("p", [], connections) == clause
+
+
+def test_relay_faults_add_to_what_the_edge_did() -> None:
+    edge = [proxied(headers_removed=("Upgrade",), forwarded=True, status=200)]
+    relayed = [ConnectionRecord(0, "c", events=["+0.1s held frames"], ended="server closed")]
+    assert proxy_clause("p", edge, relayed) == (
+        "p removed Upgrade, forwarded the request; held frames (server closed)"
+    )
 
 
 def request(
@@ -234,7 +275,7 @@ def test_explain_joins_every_hop() -> None:
         requests=[request(200, headers=())],
         endpoint=ENDPOINT,
         profile="header-stripping",
-        proxy_records=[proxied(headers_removed=("Upgrade",), forwarded=True)],
+        proxy_records=[proxied(headers_removed=("Upgrade",), forwarded=True, status=200)],
     )
     assert text == (
         "header-stripping removed Upgrade, forwarded the request; "

@@ -151,6 +151,7 @@ class CmsClient:
         self.view = UiView()
         self.websocket_enabled: bool | None = None
         self.events: list[SocketEvent] = []
+        self.fetch_failures: list[str] = []  # REST re-fetches after a push that failed
         self.loads = 0
         self._origin = 0.0
         self._session: aiohttp.ClientSession | None = None
@@ -358,9 +359,17 @@ class CmsClient:
             self.view.projects[key] = await self._get(f"{self.routes.projects}/{key}")
         except aiohttp.ClientResponseError as error:
             if error.status != 404:
-                raise
-            self.view.projects.pop(key, None)
+                self._failed_fetch(key, f"HTTP {error.status}")
+            else:
+                self.view.projects.pop(key, None)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            # A failed XHR leaves the list as it was; the page goes on (a server restart).
+            reason = "no answer" if isinstance(error, TimeoutError) else _describe_load_error(error)
+            self._failed_fetch(key, reason)
         self._changed.set()
+
+    def _failed_fetch(self, key: Any, reason: str) -> None:
+        self.fetch_failures.append(f"project {key}: {reason}")
 
     async def _get(self, path: str) -> Any:
         assert self._session is not None
