@@ -291,7 +291,9 @@ class SimulatedCMS:
             return web.Response(
                 status=self.plain_get_status, text=PLAIN_PAGE, content_type="text/html"
             )
-        ws = web.WebSocketResponse(autoping=True)
+        # No permessage-deflate: ASP.NET Core's WebSocket middleware does not compress by
+        # default, and frames a middlebox can read are what the fault layer acts on.
+        ws = web.WebSocketResponse(autoping=True, compress=False)
         await ws.prepare(request)
         # Record the 101 now: the handler returns only when the socket closes, and a failure
         # message written while it is open must still see the upgrade.
