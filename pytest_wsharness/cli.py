@@ -2,6 +2,7 @@
 
     wsharness matrix [--profile NAME]... [--time-scale F] [--profiles-dir DIR]...
     wsharness profiles [--profiles-dir DIR]...
+    wsharness proxy PROFILE --upstream URL [--listen HOST:PORT] [--time-scale F] [--duration S]
 
 Exit codes: 0 when every scenario behaved as it should, 1 when one did not, 2 for bad usage.
 """
@@ -59,7 +60,37 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {DEFAULT_MATRIX_TIME_SCALE})",
     )
     profiles = commands.add_parser("profiles", help="list the proxy profiles, one line each")
-    for sub in (matrix, profiles):
+    proxy = commands.add_parser(
+        "proxy",
+        help="run one profile in front of a server, printing each connection's fate",
+        description="Run a proxy profile in front of any server (a developer's local CMS) and "
+        "print what happens to each connection until Ctrl-C.",
+    )
+    proxy.add_argument(
+        "profile", metavar="PROFILE", help="a profile name (see: wsharness profiles)"
+    )
+    proxy.add_argument("--upstream", required=True, metavar="URL", help="the server, http(s)://...")
+    proxy.add_argument(
+        "--listen",
+        default="127.0.0.1:0",
+        metavar="HOST:PORT",
+        help="where to listen (default 127.0.0.1:0, a free port)",
+    )
+    proxy.add_argument(
+        "--time-scale",
+        type=time_scale,
+        default=1.0,
+        metavar="F",
+        help="multiply the profile's durations by F (default 1: real time)",
+    )
+    proxy.add_argument(
+        "--duration",
+        type=time_scale,
+        default=None,
+        metavar="S",
+        help="stop after S seconds (default: run until Ctrl-C)",
+    )
+    for sub in (matrix, profiles, proxy):
         sub.add_argument(
             "--profiles-dir",
             action="append",
@@ -78,6 +109,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         catalogue = Catalogue(args.profiles_dir)
         if args.command == "profiles":
             return _profiles(catalogue)
+        if args.command == "proxy":
+            from .standalone import parse_listen, serve
+
+            listen = parse_listen(args.listen)
+            serve(
+                catalogue.get(args.profile),
+                args.upstream,
+                listen=listen,
+                time_scale=args.time_scale,
+                duration=args.duration,
+            )
+            return EXIT_OK
         chosen = [catalogue.get(name) for name in args.profile] if args.profile else list(catalogue)
     except UsageError as error:
         print(f"wsharness: error: {error}", file=sys.stderr)

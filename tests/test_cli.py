@@ -4,6 +4,7 @@ its output captured, and the installed console script run once as a subprocess.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, main
+from pytest_wsharness.client.driver import CmsClient
 from pytest_wsharness.profiles import Catalogue, builtin_dir
+from pytest_wsharness.server import SimulatedCMS
 
 BUILTIN = Catalogue().names()
 VALID_CHOICES = "valid choices: " + ", ".join(BUILTIN)
@@ -135,3 +138,45 @@ def test_installed_console_script() -> None:
     )
     assert done.returncode == EXIT_OK, done.stderr
     assert [line.split()[0] for line in done.stdout.splitlines()] == BUILTIN
+
+
+@pytest.mark.asyncio
+async def test_proxy_command_reports_each_connection() -> None:
+    script = Path(sys.executable).with_name("wsharness")
+    async with SimulatedCMS() as cms:
+        process = await asyncio.create_subprocess_exec(
+            str(script), "proxy", "idle-timeout-2s", "--upstream", cms.url,
+            "--time-scale", "0.05", "--duration", "3",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert process.stdout is not None
+            first = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+            assert "idle-timeout-2s listening on http://127.0.0.1:" in first
+            url = first.split(" listening on ")[1].split(" ")[0]
+            async with CmsClient(url, time_scale=0.05) as client:
+                await client.settle(5)
+                await client.wait_for(lambda: client.machine.attempts >= 2, 5, "a reconnect")
+            rest = (await asyncio.wait_for(process.stdout.read(), 30)).decode()
+            assert await asyncio.wait_for(process.wait(), 30) == 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert "idle timeout 2000ms x0.05: cut without a Close frame" in rest
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--listen", "127.0.0.1:http"], "--listen must be HOST:PORT"),
+        (["--listen", "127.0.0.1:70000"], "--listen must be HOST:PORT"),
+        (["--upstream", "ftp://127.0.0.1:1"], "--upstream must be an http:// or https:// URL"),
+    ],
+)
+def test_proxy_command_rejects_bad_input(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    argv = ["proxy", "compliant", "--upstream", "http://127.0.0.1:1", "--duration", "1", *args]
+    assert main(argv) == EXIT_USAGE
+    assert message in capsys.readouterr().err

@@ -30,10 +30,19 @@ class ProfileProxy:
         upstream: the server, ``http://127.0.0.1:PORT`` or ``https://...``.
         time_scale: multiplies every duration of every behaviour and fault. It defaults to 1.
         seed: makes the faults' random draws reproducible. It defaults to 0.
+        host: the address clients connect to. It defaults to 127.0.0.1.
+        port: the port clients connect to; 0 (the default) lets the kernel pick.
     """
 
     def __init__(
-        self, profile: Profile, upstream: str, *, time_scale: float = 1.0, seed: int = 0
+        self,
+        profile: Profile,
+        upstream: str,
+        *,
+        time_scale: float = 1.0,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         if profile.kind is Kind.FORWARD and profile.faults:
             raise UsageError(f"profile {profile.name!r}: a forward proxy takes no faults")
@@ -41,6 +50,8 @@ class ProfileProxy:
         self.upstream = upstream
         self.time_scale = time_scale
         self.seed = seed
+        self.host = host
+        self.port = port
         self.edge: Any = None  # MitmProxy, imported when needed (mitmproxy is slow to import)
         self.relay: Any = None  # Relay
         self._url: str | None = None
@@ -81,7 +92,14 @@ class ProfileProxy:
             if self.profile.behaviours or self.forward:
                 from .mitm import MitmProxy
 
-                self.edge = MitmProxy(self.profile, target, time_scale=self.time_scale)
+                outermost = self.forward
+                self.edge = MitmProxy(
+                    self.profile,
+                    target,
+                    time_scale=self.time_scale,
+                    host=self.host if outermost else "127.0.0.1",
+                    port=self.port if outermost else 0,
+                )
                 self.edge.start(timeout)
                 target = self.edge.url
             if not self.forward:
@@ -95,6 +113,8 @@ class ProfileProxy:
                     seed=self.seed,
                     name=self.profile.name,
                     websocket_only=self.profile.fault_scope is Scope.WEBSOCKET,
+                    host=self.host,
+                    port=self.port,
                 )
                 self.relay.start(timeout)
                 target = self.relay.url

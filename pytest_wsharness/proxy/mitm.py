@@ -140,6 +140,7 @@ class MitmProxy:
         sink: where the proxy records what it did; a new one by default.
         host: the address to listen on; loopback only.
         time_scale: multiplies the durations of the behaviours. It defaults to 1.
+        port: the port to listen on; 0 (the default) lets the kernel pick.
     """
 
     def __init__(
@@ -150,9 +151,11 @@ class MitmProxy:
         sink: RecordSink | None = None,
         host: str = "127.0.0.1",
         time_scale: float = 1.0,
+        port: int = 0,
     ) -> None:
         self.profile = profile
         self.time_scale = time_scale
+        self.port = port
         self.upstream = upstream.rstrip("/")
         self.sink = sink or RecordSink()
         self.host = host
@@ -277,8 +280,8 @@ class MitmProxy:
 
     def _mode(self) -> str:
         if self.profile.kind is Kind.FORWARD:
-            return f"regular@{self.host}:0"
-        return f"reverse:{self.upstream}@{self.host}:0"
+            return f"regular@{self.host}:{self.port}"
+        return f"reverse:{self.upstream}@{self.host}:{self.port}"
 
     @staticmethod
     async def _stop_servers(master: Master) -> None:

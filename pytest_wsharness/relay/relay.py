@@ -59,6 +59,7 @@ class Relay:
             ``random.Random(f"{seed}:{connection_index}")``.
         name: names the relay in its thread's name (``wsharness-relay-<name>``) and in errors.
         host: the address to listen on; loopback only.
+        port: the port to listen on; 0 (the default) lets the kernel pick.
         websocket_only: apply the faults only to connections whose first request asks for a
             WebSocket; the others (the page's REST calls) pass untouched. It defaults to
             ``False``: every connection.
@@ -80,6 +81,7 @@ class Relay:
         name: str = "relay",
         host: str = "127.0.0.1",
         websocket_only: bool = False,
+        port: int = 0,
     ) -> None:
         if not (math.isfinite(time_scale) and time_scale > 0):
             raise UsageError(f"time_scale must be a finite number > 0, got {time_scale!r}")
@@ -90,6 +92,7 @@ class Relay:
         self.name = name
         self.host = host
         self.websocket_only = websocket_only
+        self.listen_port = port
         self._ids = itertools.count()
         self._specs: list[FaultSpec] = [
             self._spec(use, params, f"faults[{i}].{use}") for i, (use, params) in enumerate(faults)
@@ -344,7 +347,7 @@ class Relay:
         # every accepted socket is held here from the first moment, and closed at the end.
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self.host, 0))
+        listener.bind((self.host, self.listen_port))
         listener.listen(128)
         listener.setblocking(False)
         self._port = listener.getsockname()[1]

@@ -1,0 +1,116 @@
+"""``wsharness proxy``: any profile in front of any server, reporting each connection's fate."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from .errors import UsageError
+from .explain import relay_summary
+from .profiles import Profile
+from .proxy.chain import ProfileProxy
+
+POLL = 0.2
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """Parse ``HOST:PORT`` (or ``PORT``) for ``--listen``.
+
+    Raises:
+        UsageError: not a host and a port from 0 to 65535.
+    """
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"--listen must be HOST:PORT with a port from 0 to 65535, got {value!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def check_upstream(url: str) -> str:
+    """Return ``url`` if it is an ``http(s)://host:port`` URL.
+
+    Raises:
+        UsageError: anything else; the message names the input and the form wanted.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--upstream must be an http:// or https:// URL, got {url!r}")
+    return url
+
+
+def serve(
+    profile: Profile,
+    upstream: str,
+    *,
+    listen: tuple[str, int],
+    time_scale: float,
+    duration: float | None,
+    out: TextIO = sys.stdout,
+) -> None:
+    """Run ``profile`` in front of ``upstream`` until interrupted or ``duration`` seconds pass,
+    printing a line for every connection as it opens and as it ends."""
+    stop = threading.Event()
+    proxy = ProfileProxy(
+        profile, check_upstream(upstream), time_scale=time_scale, host=listen[0], port=listen[1]
+    )
+    proxy.start()
+    restore = _on_signals(lambda *_: stop.set())
+    try:
+        page, forward = proxy.route(upstream)
+        where = f"as the browser's proxy for {page}" if forward else f"open {page}"
+        print(f"wsharness: {profile.name} listening on {proxy.url} ({where})", file=out, flush=True)
+        deadline = None if duration is None else time.monotonic() + duration
+        reporter = _Reporter(out)
+        while not stop.wait(POLL):
+            reporter.report(proxy)
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        reporter.report(proxy)
+    finally:
+        restore()
+        proxy.stop()
+    proxy.check()
+
+
+class _Reporter:
+    """Prints what is new in the proxy's records since the last look."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.seen: dict[Any, str] = {}
+
+    def report(self, proxy: ProfileProxy) -> None:
+        for record in proxy.records:
+            if record.finished:
+                self._say(("edge", id(record)), f"{record.request}: {record.describe()}")
+        for connection in proxy.connections:
+            if connection.asked_to_upgrade is False:
+                continue  # the page's own requests
+            text, _ = relay_summary([connection])
+            state = connection.ended or "open"
+            self._say(
+                ("relay", connection.index),
+                f"connection #{connection.index} from "
+                f"{connection.client}: {text or 'relayed'} [{state}]",
+            )
+
+    def _say(self, key: Any, line: str) -> None:
+        if self.seen.get(key) != line:
+            self.seen[key] = line
+            print(line, file=self.out, flush=True)
+
+
+def _on_signals(handler: Callable[..., None]) -> Callable[[], None]:
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+    return restore
