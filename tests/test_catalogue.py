@@ -7,6 +7,7 @@ what the client or the proxy observed, as a real middlebox would show it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -45,6 +46,7 @@ EXPECTED: dict[str, tuple[Verdict, str, str]] = {
     "redirect-login": (Verdict.FELL_BACK, "answered 302 itself", "noconnection"),
     "redirect-https": (Verdict.FELL_BACK, "answered 307 itself", "noconnection"),
     "slow-handshake": (Verdict.DELIVERED, "held the request", "live update"),
+    "forward-connect-443": (Verdict.FELL_BACK, "refused CONNECT 127.0.0.1:", "noconnection"),
 }
 
 
@@ -71,3 +73,29 @@ def test_profile_with_websockets_disabled_opens_no_socket(name: str) -> None:
     row = _run(name, False)
     assert row.verdict is Verdict.FELL_BACK, row.problems
     assert row.client_saw.startswith("no socket, no dialog, no live update, shown after refresh")
+
+
+@pytest.mark.asyncio
+async def test_forward_proxy_lets_wss_through_on_an_allowed_port() -> None:
+    """The other half of Squid's SSL_ports: wss:// on an allowed port works through CONNECT."""
+    from pytest_wsharness.client.driver import CmsClient
+    from pytest_wsharness.proxy.chain import ProfileProxy
+    from pytest_wsharness.server import SimulatedCMS
+    from pytest_wsharness.tls import TestCA
+
+    ca = TestCA()
+    restricted = CATALOGUE.get("forward-connect-443")
+    async with SimulatedCMS(ssl=ca.issue().server_context()) as cms:
+        port = int(cms.url.rsplit(":", 1)[1])
+        behaviour = dataclasses.replace(restricted.behaviours[0], params={"allowed_ports": [port]})
+        profile = dataclasses.replace(restricted, behaviours=(behaviour,))
+        async with (
+            ProfileProxy(profile, cms.url, time_scale=SCALE) as proxy,
+            CmsClient(
+                cms.url, time_scale=SCALE, proxy=proxy.url, ssl=ca.client_context()
+            ) as client,
+        ):
+            await client.settle(5)
+            await cms.publish("/episerver/cms/notification", {"id": 1, "action": 1})
+            await client.wait_for(lambda: client.view.unread == 1, 5, "the notification")
+        assert any(r.request.startswith(f"CONNECT 127.0.0.1:{port}") for r in proxy.records)

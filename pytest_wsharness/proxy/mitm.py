@@ -38,6 +38,7 @@ with warnings.catch_warnings():
     from mitmproxy.options import Options
 
 from ..addons.recorder import Recorder
+from ..addons.tls_passthrough import PassTlsThrough
 from ..errors import HarnessTimeout, ProxyCrashed
 from ..loopthread import run_to_the_end
 from ..profiles import Kind, Profile
@@ -273,6 +274,8 @@ class MitmProxy:
             next_layer.NextLayer(),
             Recorder(self.profile.name, self.sink),
             *self.profile.build_addons(self.time_scale),
+            # An explicit proxy tunnels what clients send through CONNECT; it does not open TLS.
+            *([PassTlsThrough()] if self.profile.kind is Kind.FORWARD else []),
             self._ready_addon,
         )
         self._master = master
