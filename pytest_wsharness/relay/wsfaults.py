@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ..protocol import HEARTBEAT
-from .fault import BOTH, DOWN, STREAMS, TOWARDS, Context, Cut, Direction, Fault, Segment
+from .fault import BOTH, DOWN, STREAMS, TOWARDS, Cut, Direction, Fault, Segment
 from .frames import Opcode
 from .messages import Message
 
@@ -274,32 +274,37 @@ class Close(_AfterUpgrade):
 class IdleTimeout(Fault):
     """Cut the tunnel (FIN to both ends, no Close frame) after ``timeout`` without any bytes.
 
-    Bytes from either end restart the timer. The client sees 1006, as behind nginx
-    (``proxy_read_timeout``), an AWS ALB or HAProxy (``timeout tunnel``).
+    The timer runs on the tunnel, from the 101 on: the handshake itself is not timed (at scaled
+    timings a loaded machine could otherwise miss the upgrade). Bytes from either end restart
+    it. The client sees 1006, as behind nginx (``proxy_read_timeout``), an AWS ALB or HAProxy
+    (``timeout tunnel``).
     """
 
     use = "idle_timeout"
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._last = 0.0
+        self._last: float | None = None
 
-    def bind(self, ctx: Context, now: float) -> None:
-        """Attach and start the timer."""
-        super().bind(ctx, now)
+    def on_upgrade(self, now: float) -> None:
+        """Start the timer."""
         self._last = now
 
     def on_activity(self, now: float) -> None:
         """Restart the timer."""
-        self._last = now
+        if self._last is not None:
+            self._last = now
 
     def deadline(self) -> float | None:
-        """When the connection has been idle too long."""
+        """When the tunnel has been idle too long."""
+        if self._last is None:
+            return None
         return self._last + self.ctx.seconds(self.timeout)
 
     def poll(self, now: float) -> Cut | None:
         """Cut when idle too long."""
-        if now < self._last + self.ctx.seconds(self.timeout):
+        deadline = self.deadline()
+        if deadline is None or now < deadline:
             return None
         why = f"idle timeout {self.ctx.ms(self.timeout)}: cut without a Close frame"
         return Cut("fin", why, flush=False)
