@@ -9,11 +9,10 @@ regular mode with no relay in front (clients reach it with ``CONNECT``).
 
 from __future__ import annotations
 
-import asyncio
 import gc
-from types import TracebackType
 from typing import Any
 
+from ..engine import ThreadedEngine
 from ..errors import UsageError
 from ..profiles import Kind, Profile, Scope
 from .records import ProxyRecord
@@ -22,7 +21,7 @@ STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 
 
-class ProfileProxy:
+class ProfileProxy(ThreadedEngine):
     """The proxy that a profile describes, started in front of ``upstream``.
 
     Args:
@@ -168,27 +167,3 @@ class ProfileProxy:
                 f"{what}() needs a relay, and profile {self.profile.name!r} is a forward proxy"
             )
         return self.relay
-
-    def __enter__(self) -> ProfileProxy:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> ProfileProxy:
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)

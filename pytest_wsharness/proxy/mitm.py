@@ -24,7 +24,6 @@ import struct
 import threading
 import types
 import warnings
-from types import TracebackType
 from typing import Any
 
 # mitmproxy's dependencies (ldap3, passlib) warn on import; a suite run with
@@ -39,6 +38,7 @@ with warnings.catch_warnings():
 
 from ..addons.recorder import Recorder
 from ..addons.tls_passthrough import PassTlsThrough
+from ..engine import ThreadedEngine
 from ..errors import HarnessTimeout, ProxyCrashed
 from ..loopthread import run_to_the_end
 from ..profiles import Kind, Profile
@@ -128,7 +128,7 @@ class _ThreadErrors(logging.Handler):
             self.errors.append(RuntimeError(record.getMessage()))
 
 
-class MitmProxy:
+class MitmProxy(ThreadedEngine):
     """mitmproxy running one profile's behaviour addons.
 
     A reverse proxy in front of ``upstream``, or, for a profile of kind ``forward``, an explicit
@@ -226,30 +226,6 @@ class MitmProxy:
                 raise HarnessTimeout(f"proxy {self.profile.name!r} thread to end", timeout)
         finally:
             logging.getLogger("mitmproxy").removeHandler(self._errors)
-
-    def __enter__(self) -> MitmProxy:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> MitmProxy:
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
 
     def _run(self) -> None:
         self._errors.thread_id = threading.get_ident()

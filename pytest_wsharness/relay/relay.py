@@ -19,12 +19,13 @@ import random
 import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from ..engine import ThreadedEngine
 from ..errors import HarnessTimeout, ProfileError, ProxyCrashed, UnknownChoiceError, UsageError
 from ..handshake import asks_to_upgrade
+from ..loopthread import run_to_the_end
 from .fault import Context
 from .faults import FaultError, FaultSpec, check_fault
 from .link import Link
@@ -41,7 +42,7 @@ STOP_GRACE = 2.0  # how long connections get to close at stop before they are ab
 T = TypeVar("T")
 
 
-class Relay:
+class Relay(ThreadedEngine):
     """A TCP relay in front of ``upstream`` that applies faults to the connections crossing it.
 
     Usable as a context manager (sync or async) or with :meth:`start` and :meth:`stop`. The
@@ -263,30 +264,6 @@ class Relay:
         for spec in self.faults:
             self.remove_fault(spec.id)
 
-    def __enter__(self) -> Relay:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Relay:
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
-
     def _spec(self, use: str, params: Mapping[str, Any], key: str) -> FaultSpec:
         try:
             checked = check_fault(use, params, where=f"relay {self.name!r}", key=key)
@@ -326,17 +303,12 @@ class Relay:
             ) from None
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
         try:
-            loop.run_until_complete(self._main())
+            run_to_the_end(self._main())
         except BaseException as error:
             self._errors.append(error)
         finally:
-            try:
-                _wind_down(loop)
-            finally:
-                loop.close()
-                self._ready.set()
+            self._ready.set()
 
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
@@ -463,23 +435,6 @@ class Relay:
     def _loop_error(self, context: dict[str, Any]) -> None:
         error = context.get("exception")
         self._errors.append(error or RuntimeError(context.get("message", "relay loop error")))
-
-
-def _wind_down(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what is left and give the loop a few more turns before it closes.
-
-    ``asyncio.run`` closes the loop as soon as the cancelled tasks finish, but a transport
-    closed by that cancellation releases its socket in a callback scheduled for the next turn:
-    without these turns the socket outlives the loop (a ResourceWarning at garbage collection).
-    """
-    rest = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in rest:
-        task.cancel()
-    if rest:
-        loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
-    for _ in range(3):
-        loop.run_until_complete(asyncio.sleep(0))
-    loop.run_until_complete(loop.shutdown_asyncgens())
 
 
 async def _read_head(reader: asyncio.StreamReader) -> bytes:
