@@ -434,6 +434,10 @@ class Relay(ThreadedEngine):
 
     def _loop_error(self, context: dict[str, Any]) -> None:
         error = context.get("exception")
+        if isinstance(error, ConnectionError):
+            # A peer's reset left on a stream's waiter that a cancelled pump no longer reads
+            # ("Future exception was never retrieved"): the relay's daily bread, not a bug.
+            return
         self._errors.append(error or RuntimeError(context.get("message", "relay loop error")))
 
 
