@@ -43,6 +43,8 @@ def relay_summary(connections: Sequence[ConnectionRecord]) -> tuple[str, bool]:
             return f"{events} ({connection.ended or 'still open'})", True
         if connection.upgraded:
             return "tunnelled the WebSocket", False
+        if connection.asked_to_upgrade is None and connection.status is None:
+            return "relayed an encrypted connection untouched", False
         if connection.asked_to_upgrade and connection.status is not None:
             return f"forwarded the upgrade request (HTTP {connection.status} came back)", False
     return "", False

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 
 import pytest
 
 from pytest_wsharness.matrix import Row, run_row
 from pytest_wsharness.profiles import Catalogue
+from pytest_wsharness.tls import TestCA
 from pytest_wsharness.verdict import Verdict
 
 SCALE = 0.02
@@ -47,6 +49,7 @@ EXPECTED: dict[str, tuple[Verdict, str, str]] = {
     "redirect-https": (Verdict.FELL_BACK, "answered 307 itself", "noconnection"),
     "slow-handshake": (Verdict.DELIVERED, "held the request", "live update"),
     "forward-connect-443": (Verdict.FELL_BACK, "refused CONNECT 127.0.0.1:", "noconnection"),
+    "transparent-ws": (Verdict.FELL_BACK, "removed Connection, Upgrade", "noconnection"),
 }
 
 
@@ -54,8 +57,13 @@ def test_every_builtin_profile_has_an_expectation_here() -> None:
     assert set(EXPECTED) == set(CATALOGUE.names())
 
 
+@functools.cache
+def _ca() -> TestCA:
+    return TestCA()
+
+
 def _run(name: str, enabled: bool) -> Row:
-    return asyncio.run(run_row(CATALOGUE.get(name), enabled, SCALE))
+    return asyncio.run(run_row(CATALOGUE.get(name), enabled, SCALE, _ca()))
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -81,9 +89,8 @@ async def test_forward_proxy_lets_wss_through_on_an_allowed_port() -> None:
     from pytest_wsharness.client.driver import CmsClient
     from pytest_wsharness.proxy.chain import ProfileProxy
     from pytest_wsharness.server import SimulatedCMS
-    from pytest_wsharness.tls import TestCA
 
-    ca = TestCA()
+    ca = _ca()
     restricted = CATALOGUE.get("forward-connect-443")
     async with SimulatedCMS(ssl=ca.issue().server_context()) as cms:
         port = int(cms.url.rsplit(":", 1)[1])

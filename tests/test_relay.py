@@ -310,3 +310,26 @@ async def test_thread_errors_are_re_raised_and_upstream_failures_recorded(
     assert r.records[0].ended == "relay error: RuntimeError('boom')"
     assert r9.records[0].ended.startswith("upstream unreachable: ConnectionRefusedError")
     r9.check()
+
+
+@pytest.mark.asyncio
+async def test_an_encrypted_connection_passes_through_a_websocket_only_relay() -> None:
+    """A TLS client sends no head the relay could judge: its bytes pass on untouched."""
+    import aiohttp
+
+    from pytest_wsharness.tls import TestCA
+
+    ca = TestCA()
+    async with SimulatedCMS(ssl=ca.issue().server_context()) as cms:
+        upstream = "http://" + cms.url.removeprefix("https://")
+        async with Relay(upstream, websocket_only=True) as relay:
+            url = "https://" + relay.url.removeprefix("http://") + cms.routes.settings
+            async with (
+                aiohttp.ClientSession(trust_env=False) as session,
+                session.get(url, ssl=ca.client_context()) as response,
+            ):
+                assert response.status == 200
+                assert (await response.json())["enableWebSockets"] is True
+            records = relay.records
+    assert records[0].asked_to_upgrade is None
+    assert records[0].bytes_up > 0

@@ -61,6 +61,7 @@ from .view import UiView
 OPEN_TIMEOUT = 10.0
 # A REST call of the page load that takes longer is a page that did not load.
 LOAD_TIMEOUT = 30.0
+TLS_CLOSE_TURNS = 10
 
 
 class _BrowserConnect(connect):
@@ -225,6 +226,10 @@ class CmsClient:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+            # TLS connections close with an exchange of their own (close_notify) that runs in
+            # later turns of the loop; without them a loop that ends now leaves the sockets open.
+            for _ in range(TLS_CLOSE_TURNS if self.ssl is not None else 0):
+                await asyncio.sleep(0)
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
         """Wait until ``predicate()`` is true, re-checking whenever the client changes.

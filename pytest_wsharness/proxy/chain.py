@@ -120,6 +120,9 @@ class ProfileProxy(ThreadedEngine):
         except BaseException:
             self.stop()
             raise
+        if not self.forward and self.upstream.startswith("https://"):
+            # TLS passes through the proxy to the server: clients speak https to it.
+            target = "https://" + target.removeprefix("http://")
         self._url = target
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:

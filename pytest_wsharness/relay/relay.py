@@ -389,7 +389,11 @@ class Relay(ThreadedEngine):
                 return
             finally:
                 self._reading.discard(reading)
-            record.asked_to_upgrade = asks_to_upgrade(_header_getter(head))
+            if head[:1] == bytes([TLS_HANDSHAKE]):
+                # Encrypted: the relay cannot tell the socket from the page; faults apply.
+                record.asked_to_upgrade = None
+            else:
+                record.asked_to_upgrade = asks_to_upgrade(_header_getter(head))
         else:
             record.asked_to_upgrade = None
         now = asyncio.get_running_loop().time()
@@ -397,6 +401,8 @@ class Relay(ThreadedEngine):
         ctx = Context(now, rng, self.time_scale, lambda at, text: _note(record, now, at, text))
         specs = self._specs if record.asked_to_upgrade is not False else []
         tunnel = Tunnel(record, ctx, [(s.id, s.build()) for s in specs], now)
+        if head[:1] == bytes([TLS_HANDSHAKE]):
+            tunnel.opaque()
         link = Link(
             tunnel, reader, writer, self._target, self._errors.append, head, self._writers.add
         )
@@ -441,16 +447,34 @@ class Relay(ThreadedEngine):
         self._errors.append(error or RuntimeError(context.get("message", "relay loop error")))
 
 
+TLS_HANDSHAKE = 0x16  # the first byte of a TLS record carrying a ClientHello
+
+
 async def _read_head(reader: asyncio.StreamReader) -> bytes:
-    """Read a request head; on a timeout, an early close or an oversize head, what came."""
+    """Read a request head; on a timeout, an early close or an oversize head, what came.
+
+    A TLS client sends no head the relay could read: its first byte is returned alone. Bytes
+    not returned stay in ``reader`` for the relay to pass on.
+    """
     try:
-        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT)
-    except asyncio.IncompleteReadError as error:
-        return error.partial
-    except asyncio.LimitOverrunError as error:
-        return await reader.read(error.consumed)
-    except (TimeoutError, ConnectionError):
+        first = await asyncio.wait_for(reader.readexactly(1), HEAD_TIMEOUT)
+    except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
         return b""
+    if first[0] == TLS_HANDSHAKE:
+        # Pass the ClientHello on in one piece, as it came: a lone first byte makes the next
+        # hop (mitmproxy) judge the connection on a fragment.
+        try:
+            return first + await asyncio.wait_for(reader.read(65536), HEAD_TIMEOUT)
+        except (TimeoutError, ConnectionError):
+            return first
+    try:
+        return first + await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT)
+    except asyncio.IncompleteReadError as error:
+        return first + error.partial
+    except asyncio.LimitOverrunError as error:
+        return first + await reader.read(error.consumed)
+    except (TimeoutError, ConnectionError):
+        return first
 
 
 def _header_getter(head: bytes) -> Callable[[str], str | None]:

@@ -130,6 +130,12 @@ class Tunnel:
             self._faults[fault_id] = fault
         self._refresh()
 
+    def opaque(self) -> None:
+        """Relay both directions as plain bytes: an encrypted (TLS) connection has no head or
+        frames the relay could read. Byte-level faults still act on it."""
+        for side in self.sides.values():
+            side.mode = "bytes"
+
     def open(self, now: float) -> list[Action]:
         """The connection was accepted: reset it if a fault refuses new connections."""
         if any(f.refuses for f in self._faults.values()):
