@@ -98,9 +98,11 @@ def reconnect_window(time_scale: float) -> float:
     """How long to wait for a client to lose its socket and retry, in seconds.
 
     A buffering proxy takes two heartbeat checks (6 s) to be noticed and the first retry waits
-    5 s; a hot loop needs three attempts. 30 s of CMS time covers both with room to spare.
+    5 s; a silent drop 10 s after the upgrade adds those 10 s; a hot loop needs three attempts.
+    60 s of CMS time covers them with room for a loaded machine; the wait ends as soon as the
+    retry is seen, so the room costs nothing when all is well.
     """
-    return max(1.0, 30.0 * time_scale)
+    return max(1.0, 60.0 * time_scale)
 
 
 async def observe(
