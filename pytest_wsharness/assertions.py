@@ -85,6 +85,7 @@ def _assert(
             time_scale=engine.time_scale,
             timeout=within,
             restart=server.scenario_restart,
+            backends=server.backends,
         ),
         within + reconnect_window(engine.time_scale) + CALL_MARGIN,
         f"{expected} to be observed",

@@ -51,16 +51,30 @@ async def run_row(
         ca: the run's test CA; needed by profiles whose server speaks TLS.
     """
     setup = ServerSetup.of(profile, time_scale)
-    async with (
-        SimulatedCMS(websocket_enabled=websocket_enabled, **setup.server_kwargs(ca)) as server,
-        _proxy(profile, server.url, time_scale) as proxy,
-    ):
+    kwargs = setup.server_kwargs(ca)
+    async with contextlib.AsyncExitStack() as stack:
+        server = await stack.enter_async_context(
+            SimulatedCMS(websocket_enabled=websocket_enabled, **kwargs)
+        )
+        backends = [server]
+        for _ in range(setup.backends - 1):
+            other = SimulatedCMS(
+                websocket_enabled=websocket_enabled, content=server.content, **kwargs
+            )
+            backends.append(await stack.enter_async_context(other))
+        upstream = ",".join(b.url for b in backends)
+        proxy = await stack.enter_async_context(_proxy(profile, upstream, time_scale))
         page, forward = proxy.route(server.url)
         client_tls = ca.client_context() if setup.tls and ca is not None else None
         async with CmsClient(page, time_scale=time_scale, proxy=forward, ssl=client_tls) as client:
             expect = profile.expect if websocket_enabled else Expect.FALLBACK
             observation: Observation = await observe(
-                client, server, expect=expect, time_scale=time_scale, restart=setup.restart
+                client,
+                server,
+                expect=expect,
+                time_scale=time_scale,
+                restart=setup.restart,
+                backends=backends if len(backends) > 1 else (),
             )
         proxy.check()
         verdict, problems = judge(observation, profile.expect)

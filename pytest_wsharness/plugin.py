@@ -198,10 +198,16 @@ def cms_server(
     """
     setup = wsharness_server_setup
     ca = request.getfixturevalue("wsharness_ca") if setup.tls else None
-    engine = wsharness_loop.enter(
-        SimulatedCMS(websocket_enabled=websocket_enabled, **setup.server_kwargs(ca)), 30.0
-    )
-    return SyncCMS(wsharness_loop, engine, setup.restart)
+    kwargs = setup.server_kwargs(ca)
+    engine = wsharness_loop.enter(SimulatedCMS(websocket_enabled=websocket_enabled, **kwargs), 30.0)
+    others = [
+        wsharness_loop.enter(
+            SimulatedCMS(websocket_enabled=websocket_enabled, content=engine.content, **kwargs),
+            30.0,
+        )
+        for _ in range(setup.backends - 1)
+    ]
+    return SyncCMS(wsharness_loop, engine, setup.restart, others)
 
 
 @pytest.fixture
@@ -222,7 +228,9 @@ def proxy_factory(
             chosen = wsharness_catalogue.get(profile)
         except UsageError as error:
             raise pytest.UsageError(str(error)) from None
-        proxy = start_proxy(chosen, upstream or cms_server.url, time_scale=wsharness_time_scale)
+        proxy = start_proxy(
+            chosen, upstream or cms_server.upstream, time_scale=wsharness_time_scale
+        )
         started.append(proxy)
         return proxy
 

@@ -74,6 +74,7 @@ SERVER_PARAMS: dict[str, Param] = {
     "tls": Param(bool, False, help="serve https/wss with the run's test CA"),
     "restart_after": Param(float, 0.0, low=0, help="ms after the socket opens; 0: no restart"),
     "down_for": Param(float, 0.0, low=0, help="ms the restarted server stays down"),
+    "backends": Param(int, 1, low=1, high=2, help="2: two backends, balanced without affinity"),
 }
 
 

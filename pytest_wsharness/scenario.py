@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,8 @@ class ServerSetup:
     """How a profile's ``[server]`` table sets up the simulated server of a scenario.
 
     Attributes:
+        backends: 2 runs a second server sharing the first one's content (one site, two
+            backends, no shared socket hub); updates are published on the first.
         restart: ``(after, down_for)`` in scaled seconds: restart the server that long after the
             socket opens, down for that long; ``None`` for no restart.
     """
@@ -64,6 +66,7 @@ class ServerSetup:
     plain_get_status: int = 200
     tls: bool = False
     restart: tuple[float, float] | None = None
+    backends: int = 1
 
     @classmethod
     def of(cls, profile: Profile | None, time_scale: float) -> ServerSetup:
@@ -76,9 +79,8 @@ class ServerSetup:
             websocket_feature=server["websocket_feature"],
             plain_get_status=server["plain_get_status"],
             tls=server["tls"],
-            restart=(after / 1000 * time_scale, down / 1000 * time_scale)
-            if after or down
-            else None,
+            restart=(after, down) if after or down else None,
+            backends=server["backends"],
         )
 
     def server_kwargs(self, ca: TestCA | None) -> dict[str, Any]:
@@ -113,6 +115,7 @@ async def observe(
     time_scale: float,
     timeout: float = DELIVERY_TIMEOUT,
     restart: tuple[float, float] | None = None,
+    backends: Sequence[SimulatedCMS] = (),
 ) -> Observation:
     """Publish an update, watch the client as long as ``expect`` needs, then reload the page.
 
@@ -127,6 +130,8 @@ async def observe(
         timeout: the bound on a live update, in seconds.
         restart: ``(after, down_for)`` seconds: restart the server that long after the client
             settled (a server-side event of the scenario).
+        backends: every backend of the site when there are several: the update is saved on one
+            that does not hold the client's socket, as an editor's save lands anywhere.
     """
     enabled = bool(client.websocket_enabled)
     if not (enabled and expect is Expect.HANGS):
@@ -136,8 +141,9 @@ async def observe(
         restarting = asyncio.get_running_loop().create_task(_restart(server, *restart))
     marker = f"wsharness-{next(_markers)}"
     unread_before = client.view.unread
+    publisher = next((b for b in backends if b.connections == 0), server)
     for topic, data in update_for(marker):
-        await server.publish(topic, data)
+        await publisher.publish(topic, data)
 
     def live() -> bool:
         return shows(client, marker, unread_before)

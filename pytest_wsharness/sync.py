@@ -5,7 +5,7 @@ The handles keep the async object as ``engine`` for anything they do not wrap.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .client.driver import CmsClient, SocketEvent
@@ -25,6 +25,7 @@ class SyncCMS:
 
     Args:
         restart: ``(after, down_for)`` seconds: the restart its scenario calls for, if any.
+        others: more backends of the same site (sharing ``engine``'s content), if any.
     """
 
     def __init__(
@@ -32,10 +33,17 @@ class SyncCMS:
         loop: LoopThread,
         engine: SimulatedCMS,
         restart: tuple[float, float] | None = None,
+        others: Sequence[SimulatedCMS] = (),
     ) -> None:
         self.loop = loop
         self.engine = engine
         self.scenario_restart = restart
+        self.backends = [engine, *others] if others else []
+
+    @property
+    def upstream(self) -> str:
+        """What a proxy forwards to: this server, or every backend, comma-separated."""
+        return ",".join(b.url for b in self.backends) if self.backends else self.url
 
     @property
     def url(self) -> str:

@@ -50,6 +50,7 @@ EXPECTED: dict[str, tuple[Verdict, str, str]] = {
     "slow-handshake": (Verdict.DELIVERED, "held the request", "live update"),
     "forward-connect-443": (Verdict.FELL_BACK, "refused CONNECT 127.0.0.1:", "noconnection"),
     "transparent-ws": (Verdict.FELL_BACK, "removed Connection, Upgrade", "noconnection"),
+    "two-backends": (Verdict.MISSED, "tunnelled the WebSocket", "no live update"),
 }
 
 

@@ -51,7 +51,8 @@ class Relay(ThreadedEngine):
     change took effect on the relay's loop.
 
     Args:
-        upstream: the server to connect to, ``http://127.0.0.1:PORT`` (a path is ignored).
+        upstream: the server to connect to, ``http://127.0.0.1:PORT`` (a path is ignored);
+            several, comma-separated, are balanced round robin without affinity.
         faults: ``(name, params)`` pairs, names from
             :data:`~pytest_wsharness.relay.faults.FAULTS`, applied in order to every connection.
         time_scale: multiplies every duration of every fault (0.01 makes a 60 s idle timeout
@@ -87,7 +88,9 @@ class Relay(ThreadedEngine):
         if not (math.isfinite(time_scale) and time_scale > 0):
             raise UsageError(f"time_scale must be a finite number > 0, got {time_scale!r}")
         self.upstream = upstream
-        self._target = _address(upstream)
+        # Several upstreams: a balancer without affinity, each new connection to the next one.
+        upstreams = [u.strip() for u in upstream.split(",")]
+        self._targets = [_address(u) for u in upstreams]
         self.time_scale = float(time_scale)
         self.seed = seed
         self.name = name
@@ -404,7 +407,13 @@ class Relay(ThreadedEngine):
         if head[:1] == bytes([TLS_HANDSHAKE]):
             tunnel.opaque()
         link = Link(
-            tunnel, reader, writer, self._target, self._errors.append, head, self._writers.add
+            tunnel,
+            reader,
+            writer,
+            self._targets[index % len(self._targets)],
+            self._errors.append,
+            head,
+            self._writers.add,
         )
         task = asyncio.current_task()
         assert task is not None

@@ -47,6 +47,8 @@ class SimulatedCMS:
         ssl: serve HTTPS and WSS with this server context (e.g.
             ``TestCA().issue().server_context()``); ``url`` is then ``https://``. ``None``, the
             default, serves plain HTTP and WS.
+        content: the store to read and publish into; several servers given one are the
+            backends of one site (one database). A new store by default.
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class SimulatedCMS:
         routes: Routes | None = None,
         host: str = "127.0.0.1",
         ssl: SSLContext | None = None,
+        content: Content | None = None,
     ) -> None:
         if not 200 <= plain_get_status <= 599:
             raise ValueError(
@@ -69,7 +72,8 @@ class SimulatedCMS:
         self.routes = routes or Routes()
         self.host = host
         self.ssl = ssl
-        self.content = Content()
+        # Backends of one site share their database: pass one Content to several servers.
+        self.content = content if content is not None else Content()
         self.requests: list[RequestRecord] = []
         # Each open socket with its TCP (or TLS) transport, which drop_sockets() aborts.
         self._sockets: weakref.WeakKeyDictionary[web.WebSocketResponse, asyncio.Transport] = (
