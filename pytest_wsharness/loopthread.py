@@ -89,23 +89,29 @@ class LoopThread:
             raise errors[0]
 
     async def _cancel_rest(self) -> None:
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        # A transport closed by that cancellation (a connection a server was still accepting)
-        # releases its socket in a callback of a later turn: give the loop those turns.
-        for _ in range(3):
-            await asyncio.sleep(0)
-        await self._loop.shutdown_asyncgens()
+        await wind_down()
+
+
+async def wind_down() -> None:
+    """Cancel every other task of the running loop, then give the loop a few more turns.
+
+    A transport closed by that cancellation (a connection a server was still accepting when it
+    stopped) releases its socket in a callback of a later turn; a loop closed before those turns
+    leaves the socket open. Run this last, before the loop closes.
+    """
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    await asyncio.get_running_loop().shutdown_asyncgens()
 
 
 def run_to_the_end(main: Coroutine[Any, Any, None]) -> None:
-    """Run ``main`` on a new event loop, as ``asyncio.run`` does, but wind down with care.
+    """Run ``main`` on a new event loop, as ``asyncio.run`` does, but end with :func:`wind_down`.
 
-    ``asyncio.run`` closes the loop as soon as the cancelled leftovers finish; a transport closed
-    by that cancellation (a connection a server was still accepting when it stopped) releases its
-    socket in a callback of a later turn, and the socket would outlive the loop. The engines'
+    ``asyncio.run`` closes the loop as soon as the cancelled leftovers finish. The engines'
     threads (proxy, relay) run their loops with this instead.
     """
     loop = asyncio.new_event_loop()
@@ -113,13 +119,6 @@ def run_to_the_end(main: Coroutine[Any, Any, None]) -> None:
         loop.run_until_complete(main)
     finally:
         try:
-            rest = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for task in rest:
-                task.cancel()
-            if rest:
-                loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
-            for _ in range(3):
-                loop.run_until_complete(asyncio.sleep(0))
-            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(wind_down())
         finally:
             loop.close()

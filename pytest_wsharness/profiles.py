@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,14 +167,9 @@ def load_profile(path: Path) -> Profile:
         summary=data["summary"],
         expect=Expect(_choice(where, "expect", data["expect"], Expect)),
         kind=Kind(_choice(where, "kind", data.get("kind", Kind.REVERSE.value), Kind)),
-        behaviours=tuple(
-            Behaviour(*_table(where, f"behaviours[{i}]", t, BEHAVIOURS))
-            for i, t in enumerate(data.get("behaviours", []))
-        ),
+        behaviours=tuple(_behaviour(where, i, t) for i, t in enumerate(data.get("behaviours", []))),
         faults=tuple(_fault(where, i, t) for i, t in enumerate(data.get("faults", []))),
-        fault_scope=Scope(
-            _choice(where, "fault_scope", data.get("fault_scope", "websocket"), Scope)
-        ),
+        fault_scope=_scope(where, data),
         server=check_params(where, "server", "[server]", SERVER_PARAMS, data.get("server", {})),
         models=tuple(models),
         path=path,
@@ -195,15 +190,30 @@ def _choice(where: str, key: str, value: str, choices: type[enum.StrEnum]) -> st
 
 
 def _table(
-    where: str, key: str, table: Any, types: Mapping[str, Any]
+    where: str,
+    key: str,
+    table: Any,
+    names: Iterable[str],
+    check: Callable[[str, dict[str, Any]], dict[str, Any]],
 ) -> tuple[str, dict[str, Any]]:
+    """Validate one ``[[behaviours]]`` or ``[[faults]]`` table: its ``use``, then ``check``."""
     if not isinstance(table, dict):
         raise ProfileError(where, key, "must be a table with a 'use' key")
     given = dict(table)
     use = given.pop("use", None)
-    if use not in types:
-        raise ProfileError(where, f"{key}.use", f"{use!r}; valid values: {', '.join(types)}")
-    return use, check_params(where, key, use, types[use].params, given)
+    valid = list(names)
+    if use not in valid:
+        raise ProfileError(where, f"{key}.use", f"{use!r}; valid values: {', '.join(valid)}")
+    return use, check(use, given)
+
+
+def _behaviour(where: str, index: int, table: Any) -> Behaviour:
+    key = f"behaviours[{index}]"
+
+    def check(use: str, given: dict[str, Any]) -> dict[str, Any]:
+        return check_params(where, key, use, BEHAVIOURS[use].params, given)
+
+    return Behaviour(*_table(where, key, table, BEHAVIOURS, check))
 
 
 def _fault(where: str, index: int, table: Any) -> Fault:
@@ -211,13 +221,11 @@ def _fault(where: str, index: int, table: Any) -> Fault:
     from .relay.faults import FAULTS, check_fault
 
     key = f"faults[{index}]"
-    if not isinstance(table, dict):
-        raise ProfileError(where, key, "must be a table with a 'use' key")
-    given = dict(table)
-    use = given.pop("use", None)
-    if use not in FAULTS:
-        raise ProfileError(where, f"{key}.use", f"{use!r}; valid values: {', '.join(FAULTS)}")
-    return Fault(use, check_fault(use, given, where=where, key=key))
+
+    def check(use: str, given: dict[str, Any]) -> dict[str, Any]:
+        return check_fault(use, given, where=where, key=key)
+
+    return Fault(*_table(where, key, table, FAULTS, check))
 
 
 def builtin_dir() -> Path:
