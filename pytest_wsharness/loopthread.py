@@ -103,9 +103,25 @@ async def wind_down() -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    _close_transports(asyncio.get_running_loop())
     for _ in range(3):
         await asyncio.sleep(0)
     await asyncio.get_running_loop().shutdown_asyncgens()
+
+
+def _close_transports(loop: asyncio.AbstractEventLoop) -> None:
+    """Close every transport a cancelled handler left open on ``loop``.
+
+    A handler cancelled mid-way (mitmproxy's, for a server connection it opened after a
+    ``Connection: close`` answer) can skip closing its stream; once the loop is closed, that
+    writer's finalizer warns "loop is closed" at some later garbage collection, in whichever test
+    runs then. Selector loops keep their live transports in ``_transports``; other loops have none
+    to close here.
+    """
+    transports = getattr(loop, "_transports", None)
+    for transport in list(transports.values()) if transports is not None else ():
+        if not transport.is_closing():
+            transport.close()
 
 
 def run_to_the_end(main: Coroutine[Any, Any, None]) -> None:
