@@ -81,6 +81,10 @@ BEHAVIOURS: dict[str, BehaviourType] = {
         "an explicit proxy that allows CONNECT only to some ports (Squid's SSL_ports)",
         {"allowed_ports": Param(list, [443], help="ports CONNECT may reach")},
     ),
+    "intercept-tls": BehaviourType(
+        f"{_ADDONS}.intercept_tls:InterceptTls",
+        "open TLS with the proxy's own CA (a TLS-inspecting middlebox)",
+    ),
     "pass-tls-through": BehaviourType(
         f"{_ADDONS}.tls_passthrough:PassTlsThrough",
         "leave TLS connections untouched (a transparent proxy that only sees plain HTTP)",

@@ -63,9 +63,10 @@ async def run_row(
             )
             backends.append(await stack.enter_async_context(other))
         upstream = ",".join(b.url for b in backends)
-        proxy = await stack.enter_async_context(_proxy(profile, upstream, time_scale))
+        tls_ca = ca if setup.tls else None
+        proxy = await stack.enter_async_context(_proxy(profile, upstream, time_scale, tls_ca))
         page, forward = proxy.route(server.url)
-        client_tls = ca.client_context() if setup.tls and ca is not None else None
+        client_tls = tls_ca.client_context(also_trust=proxy.client_trust) if tls_ca else None
         async with CmsClient(page, time_scale=time_scale, proxy=forward, ssl=client_tls) as client:
             expect = profile.expect if websocket_enabled else Expect.FALLBACK
             observation: Observation = await observe(
@@ -94,8 +95,10 @@ async def run_row(
 
 
 @contextlib.asynccontextmanager
-async def _proxy(profile: Profile, upstream: str, time_scale: float) -> AsyncIterator[Proxy]:
-    proxy = await asyncio.to_thread(start_proxy, profile, upstream, time_scale=time_scale)
+async def _proxy(
+    profile: Profile, upstream: str, time_scale: float, ca: TestCA | None
+) -> AsyncIterator[Proxy]:
+    proxy = await asyncio.to_thread(start_proxy, profile, upstream, time_scale=time_scale, ca=ca)
     try:
         yield proxy
     finally:

@@ -68,8 +68,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("wsharness_profiles_dir", "folders of extra proxy profiles", type="paths")
 
 
+PYOPENSSL_OBJECTS_DEPRECATION = (
+    r"ignore:Passing pyOpenSSL \w+ objects is deprecated:DeprecationWarning"
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    # mitmproxy 11 (the last for Python 3.11) hands pyOpenSSL X509 and PKey objects to
+    # pyOpenSSL 24.3, which deprecates that, whenever a proxy opens TLS. Raised inside the
+    # proxy's thread by a suite that makes warnings errors, it would fail the proxy, for
+    # nothing the suite did.
+    config.addinivalue_line("filterwarnings", PYOPENSSL_OBJECTS_DEPRECATION)
     raw = config.getoption("--wsharness-time-scale") or config.getini("wsharness_time_scale")
     try:
         scale = float(raw)
@@ -212,14 +222,19 @@ def cms_server(
 
 @pytest.fixture
 def proxy_factory(
-    cms_server: SyncCMS, wsharness_catalogue: Catalogue, wsharness_time_scale: float
+    request: pytest.FixtureRequest,
+    cms_server: SyncCMS,
+    wsharness_catalogue: Catalogue,
+    wsharness_time_scale: float,
 ) -> Iterator[Callable[..., Proxy]]:
     """Start proxies: ``proxy_factory(profile, upstream=None)`` returns a running proxy.
 
     ``upstream`` defaults to the test's ``cms_server``; the profile's durations are scaled by
-    ``wsharness_time_scale``. Every proxy is stopped after the test, last first, and an error its
-    thread had is raised there. A proxy can be changed while it runs: ``cut_all()``,
-    ``add_fault(use, **params)``, ``remove_fault(id)``, ``clear_faults()``.
+    ``wsharness_time_scale``. An ``https`` upstream is trusted through ``wsharness_ca``, which
+    also signs what the proxy presents when it opens TLS (a TLS-intercepting profile presents
+    its own CA: ``proxy.client_trust``). Every proxy is stopped after the test, last first,
+    and an error its thread had is raised there. A proxy can be changed while it runs:
+    ``cut_all()``, ``add_fault(use, **params)``, ``remove_fault(id)``, ``clear_faults()``.
     """
     started: list[Proxy] = []
 
@@ -228,9 +243,9 @@ def proxy_factory(
             chosen = wsharness_catalogue.get(profile)
         except UsageError as error:
             raise pytest.UsageError(str(error)) from None
-        proxy = start_proxy(
-            chosen, upstream or cms_server.upstream, time_scale=wsharness_time_scale
-        )
+        target = upstream or cms_server.upstream
+        ca = request.getfixturevalue("wsharness_ca") if target.startswith("https://") else None
+        proxy = start_proxy(chosen, target, time_scale=wsharness_time_scale, ca=ca)
         started.append(proxy)
         return proxy
 
@@ -298,10 +313,11 @@ def cms_client(
     wsharness_server_setup: ServerSetup,
 ) -> SyncClient:
     """The CMS edit UI loaded through ``cms_proxy`` (as its page, or as the browser's proxy
-    for a forward profile), trusting ``wsharness_ca`` when the server speaks TLS."""
+    for a forward profile), trusting ``wsharness_ca`` when the server speaks TLS, and the CA
+    a TLS-intercepting proxy presents, as a machine its company manages does."""
     page, forward = cms_proxy.route(cms_server.url)
     tls = (
-        request.getfixturevalue("wsharness_ca").client_context()
+        request.getfixturevalue("wsharness_ca").client_context(also_trust=cms_proxy.client_trust)
         if wsharness_server_setup.tls
         else None
     )

@@ -175,6 +175,7 @@ async def observe(
         after_refresh=marker in client.view.projects,
         socket_events=tuple(str(e) for e in events),
         reconnect_delays=tuple(machine.reconnect_delays),
+        tls_issuer=next((e.issuer for e in events if e.kind == "open" and e.issuer), ""),
     )
 
 

@@ -192,18 +192,40 @@ class TestCA:
         ).decode("ascii")
         return ServerCert(names, cert_pem, key_pem)
 
-    def client_context(self, extra_cas: Iterable[str | Path] = ()) -> ssl.SSLContext:
+    def client_context(
+        self, extra_cas: Iterable[str | Path] = (), also_trust: Iterable[str] = ()
+    ) -> ssl.SSLContext:
         """Return a TLS client context that trusts this CA only, plus ``extra_cas``.
 
         Hostnames are checked and certificates verified, as a browser does.
 
         Args:
-            extra_cas: more CA PEM files to trust, e.g. a TLS-intercepting proxy's CA.
+            extra_cas: more CA PEM files to trust.
+            also_trust: more CA certificates to trust, PEM text: e.g. a TLS-intercepting
+                proxy's (``Proxy.client_trust``), as on a machine its company manages.
         """
         context = ssl.create_default_context(cadata=self.pem)
         for path in extra_cas:
             context.load_verify_locations(cafile=path)
+        for pem in also_trust:
+            context.load_verify_locations(cadata=pem)
         return context
+
+    def write_signing_store(self, folder: str | Path) -> Path:
+        """Write this CA's key and certificate as mitmproxy's ``mitmproxy-ca.pem`` in ``folder``.
+
+        For a proxy that terminates TLS with certificates this CA signs; ``folder`` must be
+        private to that proxy (the file is the owner's only) and removed when it stops.
+        """
+        path = Path(folder) / "mitmproxy-ca.pem"
+        key = self._key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode("ascii")
+        path.touch(mode=0o600)
+        path.write_text(key + self.pem)
+        return path
 
     def write(self, folder: str | Path) -> Path:
         """Write the CA certificate into ``folder`` (created if missing) and return its path.

@@ -48,6 +48,7 @@ class Observation:
         after_refresh: the published update showed after a reload.
         socket_events: what the socket saw, e.g. ``handshake failed (HTTP 200), closed 1006``.
         reconnect_delays: the delay of every reconnect the client scheduled, in seconds.
+        tls_issuer: who issued the certificate of the first ``wss://`` socket that opened.
     """
 
     websocket_enabled: bool
@@ -59,6 +60,7 @@ class Observation:
     after_refresh: bool
     socket_events: tuple[str, ...] = ()
     reconnect_delays: tuple[float, ...] = ()
+    tls_issuer: str = ""
 
     def client_clause(self) -> str:
         """Say what the client's socket saw, for an explanation of the hops."""
@@ -78,6 +80,8 @@ class Observation:
             if self.reconnect_delays:
                 delays = ", ".join(f"{d:.3g}s" for d in self.reconnect_delays[:3])
                 socket += f", retries after {delays}"
+            if self.tls_issuer:
+                socket += f", certificate by {self.tls_issuer}"
         elif self.state is State.CONNECTING:
             socket = "still connecting"
         else:

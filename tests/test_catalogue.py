@@ -50,6 +50,16 @@ EXPECTED: dict[str, tuple[Verdict, str, str]] = {
     "slow-handshake": (Verdict.DELIVERED, "held the request", "live update"),
     "forward-connect-443": (Verdict.FELL_BACK, "refused CONNECT 127.0.0.1:", "noconnection"),
     "transparent-ws": (Verdict.FELL_BACK, "removed Connection, Upgrade", "noconnection"),
+    "transparent-wss": (
+        Verdict.DELIVERED,
+        "relayed an encrypted connection untouched",
+        "certificate by pytest-wsharness test CA",
+    ),
+    "tls-intercepting": (
+        Verdict.DELIVERED,
+        "opened TLS with its own CA",
+        "certificate by pytest-wsharness intercepting proxy CA",
+    ),
     "two-backends": (Verdict.MISSED, "tunnelled the WebSocket", "no live update"),
 }
 

@@ -19,6 +19,7 @@ from pytest_wsharness.proxy.records import (
     RESPONSE_REMOVED_HEADERS,
     RESPONSE_REWRITTEN_HEADERS,
     REWRITTEN_HEADERS,
+    TLS_INTERCEPTED,
     ProxyRecord,
     RecordSink,
 )
@@ -116,6 +117,8 @@ class Recorder:
 
 def _changes(metadata: dict[str, object]) -> tuple[str, ...]:
     words = []
+    if metadata.get(TLS_INTERCEPTED):
+        words.append("opened TLS with its own CA")
     if delay := metadata.get(DELAYED):
         words.append(f"held the request {delay:.3g}s")
     for key, what in (

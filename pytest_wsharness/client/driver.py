@@ -85,6 +85,8 @@ class SocketEvent:
         detail: the error, for a failed handshake.
         code: the close code the page sees (1006 for a failed handshake or a cut connection).
         clean: whether the close handshake completed (``wasClean``).
+        issuer: for a ``wss://`` socket that opened, the common name of its certificate's
+            issuer: a browser's padlock shows it, and it gives a TLS-intercepting proxy away.
     """
 
     t: float
@@ -93,6 +95,7 @@ class SocketEvent:
     detail: str = ""
     code: int | None = None
     clean: bool = False
+    issuer: str = ""
 
     def __str__(self) -> str:
         if self.kind == "handshake-failed":
@@ -102,6 +105,8 @@ class SocketEvent:
             return f"closed {self.code}" + (
                 " cleanly" if self.clean else " without a close handshake"
             )
+        if self.kind == "open" and self.issuer:
+            return f"open (certificate issued by {self.issuer})"
         return self.kind
 
 
@@ -333,7 +338,7 @@ class CmsClient:
             await ws.close()  # the page was unloaded while the handshake ran
             return
         self._ws = ws
-        self._event("open")
+        self._event("open", issuer=_issuer(ws.transport.get_extra_info("ssl_object")))
         self._perform(machine.opened(self._now()))
         try:
             async for message in ws:
@@ -424,6 +429,16 @@ class CmsClient:
 
     def _event(self, kind: str, **fields: Any) -> None:
         self.events.append(SocketEvent(self._now() - self._origin, kind, **fields))
+
+
+def _issuer(tls: ssl_module.SSLObject | None) -> str:
+    """The common name of the issuer of the peer's certificate; empty without TLS."""
+    cert: dict[str, Any] = (tls.getpeercert() if tls is not None else None) or {}
+    for rdn in cert.get("issuer", ()):
+        for name, value in rdn:
+            if name == "commonName":
+                return str(value)
+    return ""
 
 
 def _describe_error(error: BaseException, *, via_proxy: bool = False) -> str:

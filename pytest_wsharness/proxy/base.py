@@ -9,10 +9,13 @@ WebSocket). Profiles name behaviours and faults, never the engine.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..profiles import Profile
 from .records import ProxyRecord
+
+if TYPE_CHECKING:
+    from ..tls import TestCA
 
 
 @runtime_checkable
@@ -36,6 +39,12 @@ class Proxy(Protocol):
         """What the connection path did so far, one record per client connection."""
         ...
 
+    @property
+    def client_trust(self) -> tuple[str, ...]:
+        """CA certificates (PEM) a client must trust besides the server's, e.g. the CA a
+        TLS-intercepting proxy presents."""
+        ...
+
     def route(self, server_url: str) -> tuple[str, str | None]:
         """Return ``(page URL, forward proxy URL)`` for a client of ``server_url``."""
         ...
@@ -54,14 +63,20 @@ class Proxy(Protocol):
 
 
 def start_proxy(
-    profile: Profile, upstream: str, *, time_scale: float = 1.0, seed: int = 0
+    profile: Profile,
+    upstream: str,
+    *,
+    time_scale: float = 1.0,
+    seed: int = 0,
+    ca: TestCA | None = None,
 ) -> Proxy:
     """Start a proxy running ``profile`` in front of ``upstream`` and return it, listening.
 
-    mitmproxy is imported here, on first use, and only for profiles that need it.
+    ``ca`` is the CA of an ``https`` upstream's certificate. mitmproxy is imported here, on
+    first use, and only for profiles that need it.
     """
     from .chain import ProfileProxy
 
-    proxy = ProfileProxy(profile, upstream, time_scale=time_scale, seed=seed)
+    proxy = ProfileProxy(profile, upstream, time_scale=time_scale, seed=seed, ca=ca)
     proxy.start()
     return proxy

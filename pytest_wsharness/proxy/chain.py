@@ -10,12 +10,15 @@ regular mode with no relay in front (clients reach it with ``CONNECT``).
 from __future__ import annotations
 
 import gc
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engine import ThreadedEngine
 from ..errors import UsageError
 from ..profiles import Kind, Profile, Scope
 from .records import ProxyRecord
+
+if TYPE_CHECKING:
+    from ..tls import TestCA
 
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -31,6 +34,9 @@ class ProfileProxy(ThreadedEngine):
         seed: makes the faults' random draws reproducible. It defaults to 0.
         host: the address clients connect to. It defaults to 127.0.0.1.
         port: the port clients connect to; 0 (the default) lets the kernel pick.
+        ca: for an ``https`` upstream, the CA its certificate comes from (the session's test
+            CA): the proxy trusts it upstream and, where it opens TLS, signs with it, unless the
+            profile intercepts TLS with a CA of its own (see :attr:`client_trust`).
     """
 
     def __init__(
@@ -42,15 +48,29 @@ class ProfileProxy(ThreadedEngine):
         seed: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
+        ca: TestCA | None = None,
     ) -> None:
         if profile.kind is Kind.FORWARD and profile.faults:
             raise UsageError(f"profile {profile.name!r}: a forward proxy takes no faults")
+        if (
+            upstream.startswith("https://")
+            and profile.faults
+            and profile.fault_scope is Scope.WEBSOCKET
+        ):
+            # The relay passes TLS through whole: it cannot tell the socket from the page.
+            raise UsageError(
+                f"profile {profile.name!r}: faults with fault_scope = "
+                f'"{Scope.WEBSOCKET.value}" cannot reach inside TLS, and {upstream} is https; '
+                f'give fault_scope = "{Scope.ALL.value}" (every connection, the page\'s too) '
+                "or an http:// upstream"
+            )
         self.profile = profile
         self.upstream = upstream
         self.time_scale = time_scale
         self.seed = seed
         self.host = host
         self.port = port
+        self.ca = ca
         self.edge: Any = None  # MitmProxy, imported when needed (mitmproxy is slow to import)
         self.relay: Any = None  # Relay
         self._url: str | None = None
@@ -78,6 +98,15 @@ class ProfileProxy(ThreadedEngine):
         per client connection (empty without a relay)."""
         return self.relay.records if self.relay is not None else []
 
+    @property
+    def client_trust(self) -> tuple[str, ...]:
+        """CA certificates (PEM) a client must trust besides the server's to pass this proxy:
+        the CA a TLS-intercepting profile presents; empty for every other profile."""
+        presented = self.edge.presented_ca if self.edge is not None else None
+        if presented is None or presented is self.ca:
+            return ()
+        return (presented.pem,)
+
     def route(self, server_url: str) -> tuple[str, str | None]:
         """Return ``(page URL, forward proxy URL)`` for a client of ``server_url``."""
         return (server_url, self.url) if self.forward else (self.url, None)
@@ -98,6 +127,7 @@ class ProfileProxy(ThreadedEngine):
                     time_scale=self.time_scale,
                     host=self.host if outermost else "127.0.0.1",
                     port=self.port if outermost else 0,
+                    ca=self.ca,
                 )
                 self.edge.start(timeout)
                 target = self.edge.url

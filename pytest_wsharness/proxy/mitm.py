@@ -19,12 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
+import shutil
 import socket
 import struct
+import tempfile
 import threading
 import types
 import warnings
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 # mitmproxy's dependencies (ldap3, passlib) warn on import; a suite run with
 # filterwarnings=error must not fail for a warning that is not its own.
@@ -32,7 +36,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import mitmproxy.ctx
     from mitmproxy import ctx, http
-    from mitmproxy.addons import core, next_layer, proxyserver
+    from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
     from mitmproxy.master import Master
     from mitmproxy.options import Options
 
@@ -43,6 +47,9 @@ from ..errors import HarnessTimeout, ProxyCrashed
 from ..loopthread import run_to_the_end
 from ..profiles import Kind, Profile
 from .records import ProxyRecord, RecordSink
+
+if TYPE_CHECKING:
+    from ..tls import TestCA
 
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -98,6 +105,10 @@ def reset_client(flow: http.HTTPFlow) -> None:
     flow.kill()
 
 
+def _id() -> str:
+    return secrets.token_hex(4)
+
+
 class _Ready:
     """Signals the starting thread once the master's servers listen."""
 
@@ -142,6 +153,11 @@ class MitmProxy(ThreadedEngine):
         host: the address to listen on; loopback only.
         time_scale: multiplies the durations of the behaviours. It defaults to 1.
         port: the port to listen on; 0 (the default) lets the kernel pick.
+        ca: for an ``https`` upstream, the CA the server's certificate comes from. The proxy
+            trusts it upstream and, as a reverse proxy holding the site's certificate does,
+            presents certificates it signs; a profile that intercepts TLS presents its own CA
+            instead (:attr:`presented_ca`). ``None`` trusts the system's CAs upstream and
+            presents a CA made up for this proxy.
     """
 
     def __init__(
@@ -153,8 +169,11 @@ class MitmProxy(ThreadedEngine):
         host: str = "127.0.0.1",
         time_scale: float = 1.0,
         port: int = 0,
+        ca: TestCA | None = None,
     ) -> None:
         self.profile = profile
+        self.ca = ca
+        self.presented_ca: TestCA | None = None
         self.time_scale = time_scale
         self.port = port
         self.upstream = upstream.rstrip("/")
@@ -244,18 +263,46 @@ class MitmProxy(ThreadedEngine):
             websocket=True,
         )
         master = Master(options, event_loop=self._loop, with_termlog=False)
-        master.addons.add(
-            core.Core(),
-            proxyserver.Proxyserver(),
-            next_layer.NextLayer(),
-            Recorder(self.profile.name, self.sink),
-            *self.profile.build_addons(self.time_scale),
-            # An explicit proxy tunnels what clients send through CONNECT; it does not open TLS.
-            *([PassTlsThrough()] if self.profile.kind is Kind.FORWARD else []),
-            self._ready_addon,
-        )
-        self._master = master
-        await master.run()
+        behaviours = self.profile.build_addons(self.time_scale)
+        confdir = None
+        try:
+            tls = []
+            if self.profile.kind is Kind.REVERSE and self.upstream.startswith("https://"):
+                confdir = Path(tempfile.mkdtemp(prefix="wsharness-mitm-"))
+                self._terminate_tls(options, confdir, behaviours)
+                tls.append(tlsconfig.TlsConfig())
+            master.addons.add(
+                core.Core(),
+                proxyserver.Proxyserver(),
+                next_layer.NextLayer(),
+                *tls,
+                Recorder(self.profile.name, self.sink),
+                *behaviours,
+                # An explicit proxy tunnels what clients send through CONNECT; it opens no TLS.
+                *([PassTlsThrough()] if self.profile.kind is Kind.FORWARD else []),
+                self._ready_addon,
+            )
+            self._master = master
+            await master.run()
+        finally:
+            if confdir is not None:
+                shutil.rmtree(confdir, ignore_errors=True)
+
+    def _terminate_tls(self, options: Options, confdir: Path, behaviours: list[object]) -> None:
+        """Set mitmproxy up to open the clients' TLS and speak TLS to the upstream."""
+        from ..tls import TestCA  # cryptography: only for TLS upstreams
+
+        own = any(getattr(addon, "presents_own_ca", False) for addon in behaviours)
+        if own:
+            self.presented_ca = TestCA(name=f"pytest-wsharness intercepting proxy CA {_id()}")
+        else:
+            self.presented_ca = self.ca or TestCA(name="pytest-wsharness proxy CA")
+        self.presented_ca.write_signing_store(confdir)
+        options.update(confdir=str(confdir))
+        if self.ca is not None:
+            upstream_ca = confdir / "upstream-ca.pem"
+            upstream_ca.write_text(self.ca.pem)
+            options.update(ssl_verify_upstream_trusted_ca=str(upstream_ca))
 
     def _mode(self) -> str:
         if self.profile.kind is Kind.FORWARD:

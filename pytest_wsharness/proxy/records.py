@@ -20,6 +20,8 @@ RESPONSE_REWRITTEN_HEADERS = "wsharness.response_rewritten_headers"
 RESPONSE_REMOVED_HEADERS = "wsharness.response_removed_headers"
 # Seconds (a float) the proxy held the request before forwarding it.
 DELAYED = "wsharness.delayed"
+# True: the proxy opened the client's TLS with a certificate of its own CA.
+TLS_INTERCEPTED = "wsharness.tls_intercepted"
 
 
 @dataclass

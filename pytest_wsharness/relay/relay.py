@@ -500,13 +500,21 @@ def _note(record: ConnectionRecord, start: float, now: float, text: str) -> None
     record.events.append(f"+{now - start:.3f}s {text}")
 
 
+SCHEMES = ("http", "https", "ws", "wss")
+
+
 def _address(upstream: str) -> tuple[str, int]:
-    """``(host, port)`` of an ``http://`` or ``ws://`` URL."""
+    """``(host, port)`` of an ``http(s)://`` or ``ws(s)://`` URL.
+
+    TLS is the client's and the server's business: the relay passes it through whole.
+    """
     parts = urlsplit(upstream)
     try:
         port = parts.port
     except ValueError:
         port = None
-    if parts.scheme not in ("http", "ws") or not parts.hostname or port is None:
-        raise UsageError(f"upstream must be http://HOST:PORT, got {upstream!r}")
+    if parts.scheme not in SCHEMES or not parts.hostname or port is None:
+        raise UsageError(
+            f"upstream must be http://HOST:PORT or https://HOST:PORT, got {upstream!r}"
+        )
     return parts.hostname, port
