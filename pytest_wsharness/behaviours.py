@@ -21,12 +21,16 @@ class BehaviourType:
 
     Attributes:
         durations: the parameters given in milliseconds, handed to the addon in scaled seconds.
+        tls: what the proxy does with the clients' TLS when this behaviour is on: ``""`` (opens
+            it with the site's certificate, as a load balancer does), ``"pass-through"`` or
+            ``"intercept"`` (opens it with a CA of its own).
     """
 
     target: str
     summary: str
     params: Mapping[str, Param] = field(default_factory=dict)
     durations: tuple[str, ...] = ()
+    tls: str = ""
 
     def build(self, params: Mapping[str, Any], time_scale: float = 1.0) -> object:
         """Return a new addon; imports its module (and so mitmproxy)."""
@@ -38,6 +42,8 @@ class BehaviourType:
 
 
 _ADDONS = "pytest_wsharness.addons"
+PASS_THROUGH = "pass-through"
+INTERCEPT = "intercept"
 
 BEHAVIOURS: dict[str, BehaviourType] = {
     "strip-upgrade-headers": BehaviourType(
@@ -84,9 +90,11 @@ BEHAVIOURS: dict[str, BehaviourType] = {
     "intercept-tls": BehaviourType(
         f"{_ADDONS}.intercept_tls:InterceptTls",
         "open TLS with the proxy's own CA (a TLS-inspecting middlebox)",
+        tls=INTERCEPT,
     ),
     "pass-tls-through": BehaviourType(
         f"{_ADDONS}.tls_passthrough:PassTlsThrough",
         "leave TLS connections untouched (a transparent proxy that only sees plain HTTP)",
+        tls=PASS_THROUGH,
     ),
 }

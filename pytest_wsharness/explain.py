@@ -14,7 +14,12 @@ def proxy_clause(
     profile: str, records: Sequence[ProxyRecord], connections: Sequence[ConnectionRecord] = ()
 ) -> str:
     """Say what the proxy did to the realtime connection: its HTTP edge, then its relay."""
-    parts = []
+    # What it did to TLS first: it happened first, and it is the tell-tale of an interceptor.
+    parts: list[str] = []
+    tls = next((c.tls for c in connections if c.tls), "")
+    if tls:
+        parts.append(tls)
+    edge = len(parts)
     # A request still in flight (the reload's own attempt) has nothing to say yet.
     upgrades = [r for r in records if r.asked_to_upgrade and r.finished]
     refused = [r for r in records if r.request.startswith("CONNECT") and r.answered_by == "proxy"]
@@ -25,7 +30,7 @@ def proxy_clause(
         parts.append(f"refused {last.request.rsplit(' ', 1)[0]} with {last.status}")
     relayed, faulted = relay_summary(connections)
     # Without faults the relay only repeats what the edge said; with faults it adds to it.
-    if relayed and (faulted or not parts):
+    if relayed and (faulted or len(parts) == edge):
         parts.append(relayed)
     return f"{profile} {'; '.join(parts) if parts else 'saw no upgrade request'}"
 
@@ -36,18 +41,26 @@ def relay_summary(connections: Sequence[ConnectionRecord]) -> tuple[str, bool]:
     for connection in connections:
         if connection.asked_to_upgrade is False:
             continue  # the page's own requests
-        if connection.events:
-            events = "; ".join(
-                e.split(" ", 1)[1] if e.startswith("+") else e for e in connection.events
-            )
-            return f"{events} ({connection.ended or 'still open'})", True
-        if connection.upgraded:
-            return "tunnelled the WebSocket", False
-        if connection.asked_to_upgrade is None and connection.status is None:
-            return "relayed an encrypted connection untouched", False
-        if connection.asked_to_upgrade and connection.status is not None:
-            return f"forwarded the upgrade request (HTTP {connection.status} came back)", False
+        said = _connection_clause(connection)
+        if said is not None:
+            clause, faulted = said
+            return clause, faulted
     return "", False
+
+
+def _connection_clause(connection: ConnectionRecord) -> tuple[str, bool] | None:
+    if connection.events:
+        events = "; ".join(
+            e.split(" ", 1)[1] if e.startswith("+") else e for e in connection.events
+        )
+        return f"{events} ({connection.ended or 'still open'})", True
+    if connection.upgraded:
+        return "tunnelled the WebSocket", False
+    if connection.asked_to_upgrade is None and connection.status is None:
+        return "relayed an encrypted connection untouched", False
+    if connection.asked_to_upgrade and connection.status is not None:
+        return f"forwarded the upgrade request (HTTP {connection.status} came back)", False
+    return None
 
 
 def server_clause(requests: Sequence[RequestRecord], endpoint: str) -> str:

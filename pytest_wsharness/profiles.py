@@ -132,6 +132,12 @@ class Profile:
     models: tuple[str, ...] = ()
     path: Path | None = None
 
+    @property
+    def tls(self) -> str:
+        """What the proxy does with the clients' TLS: ``""`` (opens it with the site's
+        certificate), ``"pass-through"`` or ``"intercept"`` (see ``BehaviourType.tls``)."""
+        return next((t for b in self.behaviours if (t := BEHAVIOURS[b.use].tls)), "")
+
     def build_addons(self, time_scale: float = 1.0) -> list[object]:
         """Return new mitmproxy addons for every behaviour, in order."""
         return [behaviour.build(time_scale) for behaviour in self.behaviours]

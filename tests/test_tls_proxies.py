@@ -37,18 +37,17 @@ def _run(profile: Profile) -> Row:
 
 
 # profile -> (verdict, a fragment of what the proxy did, a fragment of what the client saw)
+# The relay opens TLS with a certificate of the site's CA, as a load balancer holding the site's
+# key does, so the handshake behaviours and the WebSocket-scoped faults act as on ws://.
 OVER_TLS = {
-    # No HTTP behaviour: the relay alone, which passes TLS through; the server's own certificate.
-    "compliant": (
-        Verdict.DELIVERED,
-        "relayed an encrypted connection untouched",
-        f"certificate by {_ca().name}",
-    ),
-    # mitmproxy opens TLS with a certificate of the site's CA, as nginx with the site's key does.
+    "compliant": (Verdict.DELIVERED, "tunnelled the WebSocket", f"certificate by {_ca().name}"),
     "header-stripping": (Verdict.FELL_BACK, "removed Connection, Upgrade", "noconnection"),
     "firewall": (Verdict.FELL_BACK, "answered 403 itself", "1 failed attempt(s)"),
     "redirect-login": (Verdict.FELL_BACK, "answered 302 itself", "noconnection"),
     "slow-handshake": (Verdict.DELIVERED, "held the request", f"certificate by {_ca().name}"),
+    "idle-timeout-2s": (Verdict.RECONNECTED, "cut without a Close frame", "retries after 0.1s"),
+    "buffering": (Verdict.RECONNECTED, "holding frames to client", "no live update"),
+    "accept-then-fin": (Verdict.RECONNECTED, "FIN without a Close frame", "retries after 0.1s"),
 }
 
 
@@ -86,6 +85,29 @@ async def test_proxies_that_do_not_intercept_ask_no_extra_trust() -> None:
                 assert p.client_trust == (), name
 
 
-def test_websocket_scoped_faults_cannot_reach_inside_tls() -> None:
-    with pytest.raises(UsageError, match=r'idle-timeout-2s.*fault_scope = "all"'):
-        ProfileProxy(CATALOGUE.get("idle-timeout-2s"), "https://127.0.0.1:1", time_scale=SCALE)
+def test_websocket_scoped_faults_cannot_reach_inside_tls_passed_through() -> None:
+    transparent = CATALOGUE.get("transparent-wss")
+    profile = dataclasses.replace(
+        transparent, faults=CATALOGUE.get("idle-timeout-2s").faults, name="transparent-idle"
+    )
+    with pytest.raises(UsageError, match=r'transparent-idle.*fault_scope = "all"'):
+        ProfileProxy(profile, "https://127.0.0.1:1", time_scale=SCALE)
+
+
+def test_a_tls_terminating_proxy_tells_a_client_that_does_not_trust_it() -> None:
+    """The relay records the failed TLS handshake, and the page says what failed."""
+    ca, stranger = _ca(), TestCA()
+
+    async def scenario() -> ProfileProxy:
+        async with (
+            SimulatedCMS(ssl=ca.issue().server_context()) as cms,
+            ProfileProxy(CATALOGUE.get("compliant"), cms.url, time_scale=SCALE, ca=ca) as proxy,
+        ):
+            with pytest.raises(PageLoadError, match="certificate verify failed"):
+                async with CmsClient(proxy.url, time_scale=SCALE, ssl=stranger.client_context()):
+                    pass
+        return proxy
+
+    proxy = asyncio.run(scenario())
+    assert proxy.connections
+    assert all(c.ended and "TLS handshake failed" in c.ended for c in proxy.connections)

@@ -5,7 +5,8 @@ Fortinet deep inspection): each TLS connection is terminated at the box, which p
 certificate for the site signed by the company's CA, and speaks TLS again to the server. Browsers
 on the company's managed machines trust that CA, so pages load and, with a box that knows
 WebSocket, ``wss://`` works; the certificate's issuer is the tell-tale. Under the harness the
-proxy makes that CA up per run and hands it to the clients it should be trusted by.
+proxy makes that CA up per run, the relay in front of mitmproxy opens TLS with it, and the
+clients it should be trusted by get it (``Proxy.client_trust``).
 
 Under ``mitmdump -s`` this addon only marks the flows: mitmproxy intercepts TLS with its own CA
 already, which is this behaviour.
@@ -19,10 +20,7 @@ from pytest_wsharness.proxy.records import TLS_INTERCEPTED
 
 
 class InterceptTls:
-    """Open the clients' TLS with the proxy's own CA, not the site's."""
-
-    # Read by the harness's mitmproxy module: present a CA of the proxy's own.
-    presents_own_ca = True
+    """Mark the flows whose client TLS mitmproxy opened with its own CA."""
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.client_conn.tls_established:

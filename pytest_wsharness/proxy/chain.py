@@ -10,8 +10,11 @@ regular mode with no relay in front (clients reach it with ``CONNECT``).
 from __future__ import annotations
 
 import gc
+import secrets
+import ssl
 from typing import TYPE_CHECKING, Any
 
+from ..behaviours import INTERCEPT, PASS_THROUGH
 from ..engine import ThreadedEngine
 from ..errors import UsageError
 from ..profiles import Kind, Profile, Scope
@@ -54,15 +57,16 @@ class ProfileProxy(ThreadedEngine):
             raise UsageError(f"profile {profile.name!r}: a forward proxy takes no faults")
         if (
             upstream.startswith("https://")
+            and profile.tls == PASS_THROUGH
             and profile.faults
             and profile.fault_scope is Scope.WEBSOCKET
         ):
             # The relay passes TLS through whole: it cannot tell the socket from the page.
             raise UsageError(
                 f"profile {profile.name!r}: faults with fault_scope = "
-                f'"{Scope.WEBSOCKET.value}" cannot reach inside TLS, and {upstream} is https; '
-                f'give fault_scope = "{Scope.ALL.value}" (every connection, the page\'s too) '
-                "or an http:// upstream"
+                f'"{Scope.WEBSOCKET.value}" cannot reach inside TLS that the proxy passes '
+                f'through, and {upstream} is https; give fault_scope = "{Scope.ALL.value}" '
+                "(every connection, the page's too) or an http:// upstream"
             )
         self.profile = profile
         self.upstream = upstream
@@ -71,6 +75,7 @@ class ProfileProxy(ThreadedEngine):
         self.host = host
         self.port = port
         self.ca = ca
+        self._presented: TestCA | None = None
         self.edge: Any = None  # MitmProxy, imported when needed (mitmproxy is slow to import)
         self.relay: Any = None  # Relay
         self._url: str | None = None
@@ -102,7 +107,7 @@ class ProfileProxy(ThreadedEngine):
     def client_trust(self) -> tuple[str, ...]:
         """CA certificates (PEM) a client must trust besides the server's to pass this proxy:
         the CA a TLS-intercepting profile presents; empty for every other profile."""
-        presented = self.edge.presented_ca if self.edge is not None else None
+        presented = self._presented
         if presented is None or presented is self.ca:
             return ()
         return (presented.pem,)
@@ -134,6 +139,9 @@ class ProfileProxy(ThreadedEngine):
             if not self.forward:
                 from ..relay.relay import Relay
 
+                tls = None
+                if self.upstream.startswith("https://") and self.profile.tls != PASS_THROUGH:
+                    tls = self._tls_termination(behind_edge=self.edge is not None)
                 faults = [(f.use, f.params) for f in self.profile.faults]
                 self.relay = Relay(
                     target,
@@ -144,6 +152,7 @@ class ProfileProxy(ThreadedEngine):
                     websocket_only=self.profile.fault_scope is Scope.WEBSOCKET,
                     host=self.host,
                     port=self.port,
+                    tls=tls,
                 )
                 self.relay.start(timeout)
                 target = self.relay.url
@@ -154,6 +163,23 @@ class ProfileProxy(ThreadedEngine):
             # TLS passes through the proxy to the server: clients speak https to it.
             target = "https://" + target.removeprefix("http://")
         self._url = target
+
+    def _tls_termination(self, behind_edge: bool) -> Any:
+        """How the relay opens the clients' TLS: with the site's CA, as a load balancer holding
+        the site's certificate does, or with a CA of its own for a profile that intercepts."""
+        from ..relay.relay import TlsTermination
+        from ..tls import TestCA
+
+        note, token = "", secrets.token_hex(4)
+        if self.profile.tls == INTERCEPT:
+            self._presented = TestCA(name=f"pytest-wsharness intercepting proxy CA {token}")
+            note = "opened TLS with its own CA"
+        else:
+            self._presented = self.ca or TestCA(name=f"pytest-wsharness proxy CA {token}")
+        upstream = None  # mitmproxy, the next hop, speaks TLS to the server
+        if not behind_edge:
+            upstream = self.ca.client_context() if self.ca else ssl.create_default_context()
+        return TlsTermination(self._presented.issue().server_context(), upstream, note)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop the parts, outermost first; idempotent."""

@@ -154,10 +154,9 @@ class MitmProxy(ThreadedEngine):
         time_scale: multiplies the durations of the behaviours. It defaults to 1.
         port: the port to listen on; 0 (the default) lets the kernel pick.
         ca: for an ``https`` upstream, the CA the server's certificate comes from. The proxy
-            trusts it upstream and, as a reverse proxy holding the site's certificate does,
-            presents certificates it signs; a profile that intercepts TLS presents its own CA
-            instead (:attr:`presented_ca`). ``None`` trusts the system's CAs upstream and
-            presents a CA made up for this proxy.
+            trusts it upstream and, to clients that speak TLS to it, presents certificates it
+            signs (:attr:`presented_ca`). ``None`` trusts the system's CAs upstream and presents
+            a CA made up for this proxy.
     """
 
     def __init__(
@@ -269,7 +268,7 @@ class MitmProxy(ThreadedEngine):
             tls = []
             if self.profile.kind is Kind.REVERSE and self.upstream.startswith("https://"):
                 confdir = Path(tempfile.mkdtemp(prefix="wsharness-mitm-"))
-                self._terminate_tls(options, confdir, behaviours)
+                self._terminate_tls(options, confdir)
                 tls.append(tlsconfig.TlsConfig())
             master.addons.add(
                 core.Core(),
@@ -288,15 +287,12 @@ class MitmProxy(ThreadedEngine):
             if confdir is not None:
                 shutil.rmtree(confdir, ignore_errors=True)
 
-    def _terminate_tls(self, options: Options, confdir: Path, behaviours: list[object]) -> None:
-        """Set mitmproxy up to open the clients' TLS and speak TLS to the upstream."""
+    def _terminate_tls(self, options: Options, confdir: Path) -> None:
+        """Set mitmproxy up to speak TLS to the upstream, and to open the TLS of clients that
+        send it (in a profile's proxy the relay in front opens it, and sends plain HTTP)."""
         from ..tls import TestCA  # cryptography: only for TLS upstreams
 
-        own = any(getattr(addon, "presents_own_ca", False) for addon in behaviours)
-        if own:
-            self.presented_ca = TestCA(name=f"pytest-wsharness intercepting proxy CA {_id()}")
-        else:
-            self.presented_ca = self.ca or TestCA(name="pytest-wsharness proxy CA")
+        self.presented_ca = self.ca or TestCA(name=f"pytest-wsharness proxy CA {_id()}")
         self.presented_ca.write_signing_store(confdir)
         options.update(confdir=str(confdir))
         if self.ca is not None:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import struct
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from .fault import DOWN, UP, Direction
 from .tunnel import Action, End, Finish, Send, Tunnel
@@ -122,6 +124,9 @@ class Outbox:
             # OSError (ENOTCONN): the end went away first; there is nobody to send a FIN to.
             with contextlib.suppress(OSError):
                 self.writer.write_eof()
+        else:
+            # TLS has no half-close: a TLS-terminating proxy closes the whole connection.
+            self.writer.close()
 
     async def _drain(self) -> None:
         try:
@@ -162,6 +167,7 @@ class Link:
         on_error: called with an unexpected exception (a bug), for ``Relay.check``.
         head: bytes already read from the client (its request head), relayed first.
         track: called with the upstream stream once connected, so the relay can release it.
+        upstream_tls: speak TLS to the upstream with this context; ``None``: plain TCP.
     """
 
     def __init__(
@@ -173,8 +179,10 @@ class Link:
         on_error: Callable[[BaseException], None],
         head: bytes = b"",
         track: Callable[[asyncio.StreamWriter], None] = lambda _: None,
+        upstream_tls: ssl.SSLContext | None = None,
     ) -> None:
         self.tunnel = tunnel
+        self._upstream_tls = upstream_tls
         self.record = tunnel.record
         self._upstream = upstream
         self._on_error = on_error
@@ -239,7 +247,7 @@ class Link:
     async def _connect(self) -> bool:
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(*self._upstream), CONNECT_TIMEOUT
+                asyncio.open_connection(*self._upstream, **self._tls_kwargs()), CONNECT_TIMEOUT
             )
         except (OSError, TimeoutError) as error:
             self.tunnel.fail(self._loop.time(), f"upstream unreachable: {error!r}")
@@ -252,6 +260,11 @@ class Link:
             return False
         return True
 
+    def _tls_kwargs(self) -> dict[str, Any]:
+        if self._upstream_tls is None:
+            return {}
+        return {"ssl": self._upstream_tls, "server_hostname": self._upstream[0]}
+
     async def _pump(self, direction: Direction) -> None:
         reader, out = self._readers[direction], self._out[direction]
         reset = False
@@ -261,6 +274,10 @@ class Link:
                 await out.room()
         except ConnectionError:
             reset = True
+        except ssl.SSLError:
+            # The TLS session ended untidily (data after our close_notify, a truncated record):
+            # for this end it ended all the same.
+            pass
         except Exception as error:
             self._failed(error)
             return

@@ -21,6 +21,8 @@ class ConnectionRecord:
         bytes_down: bytes written to the client.
         frames_up: whole frames written to the server.
         frames_down: whole frames written to the client.
+        tls: what the relay did about TLS when it opened the client's, worth saying (``opened
+            TLS with its own CA``); empty otherwise.
         events: what the faults did, in plain words, each with its time since the connection
             started (``+0.600s idle timeout 600ms: cut without a Close frame``).
         ended: how it ended (``client closed``, ``server closed``, ``client reset``,
@@ -40,6 +42,7 @@ class ConnectionRecord:
     frames_down: int = 0
     events: list[str] = field(default_factory=list)
     ended: str | None = None
+    tls: str = ""
 
     def copy(self) -> ConnectionRecord:
         """A snapshot that later changes do not touch."""

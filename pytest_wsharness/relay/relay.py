@@ -17,8 +17,10 @@ import itertools
 import math
 import random
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -40,6 +42,26 @@ CONTROL_TIMEOUT = 10.0
 STOP_GRACE = 2.0  # how long connections get to close at stop before they are aborted
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TlsTermination:
+    """The relay opens the clients' TLS, as a load balancer holding a certificate does.
+
+    The relay then sees the handshake and the frames, so faults scoped to the WebSocket work
+    on ``wss://`` as on ``ws://``.
+
+    Attributes:
+        server: presents the certificate to clients.
+        upstream: speaks TLS again to the upstream; ``None`` speaks plain HTTP to it (the
+            next hop, mitmproxy, then speaks TLS to the server).
+        note: what a failure message says the relay did, e.g. ``opened TLS with its own CA``;
+            empty when that is unremarkable (the site's own CA).
+    """
+
+    server: ssl.SSLContext
+    upstream: ssl.SSLContext | None = None
+    note: str = ""
 
 
 class Relay(ThreadedEngine):
@@ -65,6 +87,8 @@ class Relay(ThreadedEngine):
         websocket_only: apply the faults only to connections whose first request asks for a
             WebSocket; the others (the page's REST calls) pass untouched. It defaults to
             ``False``: every connection.
+        tls: open the clients' TLS (:class:`TlsTermination`); ``None`` (the default) passes
+            TLS through whole, faults then acting on every encrypted connection.
 
     Raises:
         UsageError: a bad ``upstream`` or ``time_scale``.
@@ -84,6 +108,7 @@ class Relay(ThreadedEngine):
         host: str = "127.0.0.1",
         websocket_only: bool = False,
         port: int = 0,
+        tls: TlsTermination | None = None,
     ) -> None:
         if not (math.isfinite(time_scale) and time_scale > 0):
             raise UsageError(f"time_scale must be a finite number > 0, got {time_scale!r}")
@@ -97,6 +122,7 @@ class Relay(ThreadedEngine):
         self.host = host
         self.websocket_only = websocket_only
         self.listen_port = port
+        self.tls = tls
         self._ids = itertools.count()
         self._specs: list[FaultSpec] = [
             self._spec(use, params, f"faults[{i}].{use}") for i, (use, params) in enumerate(faults)
@@ -363,7 +389,18 @@ class Relay(ThreadedEngine):
         if self._stopping is None or self._stopping.is_set():
             conn.close()
             return
-        reader, writer = await asyncio.open_connection(sock=conn)
+        if self.tls is None:
+            reader, writer = await asyncio.open_connection(sock=conn)
+        else:
+            try:
+                reader, writer = await _accept_tls(conn, self.tls.server)
+            except (OSError, TimeoutError) as error:  # ssl.SSLError is an OSError
+                peer = _peer(conn)
+                conn.close()
+                record = ConnectionRecord(len(self._records), peer)
+                record.ended = f"client TLS handshake failed: {_tls_reason(error)}"
+                self._records.append(record)
+                return
         self._writers.add(writer)
         await self._accept(reader, writer)
 
@@ -371,6 +408,7 @@ class Relay(ThreadedEngine):
         index = len(self._records)
         peer = writer.get_extra_info("peername") or ("?", 0)  # None: the client left already
         record = ConnectionRecord(index, f"{peer[0]}:{peer[1]}")
+        record.tls = self.tls.note if self.tls is not None else ""
         self._records.append(record)
         if self._stopping is None or self._stopping.is_set():
             record.ended = "relay stopped"
@@ -414,6 +452,7 @@ class Relay(ThreadedEngine):
             self._errors.append,
             head,
             self._writers.add,
+            self.tls.upstream if self.tls is not None else None,
         )
         task = asyncio.current_task()
         assert task is not None
@@ -501,6 +540,34 @@ def _note(record: ConnectionRecord, start: float, now: float, text: str) -> None
 
 
 SCHEMES = ("http", "https", "ws", "wss")
+TLS_HANDSHAKE_TIMEOUT = 10.0
+
+
+async def _accept_tls(
+    conn: socket.socket, context: ssl.SSLContext
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Streams over an accepted socket, after the server side of a TLS handshake."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    protocol = asyncio.StreamReaderProtocol(reader)
+    transport, _ = await loop.connect_accepted_socket(
+        lambda: protocol, conn, ssl=context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT
+    )
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
+def _peer(conn: socket.socket) -> str:
+    try:
+        host, port = conn.getpeername()[:2]
+    except OSError:
+        return "?:0"  # the client left already
+    return f"{host}:{port}"
+
+
+def _tls_reason(error: BaseException) -> str:
+    if isinstance(error, ssl.SSLError):
+        return str(error.reason or error)
+    return type(error).__name__
 
 
 def _address(upstream: str) -> tuple[str, int]:
