@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="multiply the profile's durations by F (default 1: real time)",
     )
     proxy.add_argument(
+        "--upstream-ca",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a PEM file of the CAs to trust for an https upstream (default: the system's)",
+    )
+    proxy.add_argument(
         "--duration",
         type=time_scale,
         default=None,
@@ -119,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 listen=listen,
                 time_scale=args.time_scale,
                 duration=args.duration,
+                upstream_ca=args.upstream_ca,
             )
             return EXIT_OK
         chosen = [catalogue.get(name) for name in args.profile] if args.profile else list(catalogue)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -49,20 +51,41 @@ def serve(
     listen: tuple[str, int],
     time_scale: float,
     duration: float | None,
+    upstream_ca: Path | None = None,
     out: TextIO = sys.stdout,
 ) -> None:
     """Run ``profile`` in front of ``upstream`` until interrupted or ``duration`` seconds pass,
-    printing a line for every connection as it opens and as it ends."""
+    printing a line for every connection as it opens and as it ends.
+
+    In front of an ``https`` upstream the proxy opens the clients' TLS with a CA made up for
+    the run; its certificate is written to a file, named in the first lines, for the browser
+    to trust. ``upstream_ca`` is a PEM file of the CAs to trust upstream.
+
+    Raises:
+        UsageError: a bad ``upstream``, or an ``upstream_ca`` that is not a readable file.
+    """
+    if upstream_ca is not None and not upstream_ca.is_file():
+        raise UsageError(f"--upstream-ca must be a PEM file, got {str(upstream_ca)!r}")
     stop = threading.Event()
     proxy = ProfileProxy(
-        profile, check_upstream(upstream), time_scale=time_scale, host=listen[0], port=listen[1]
+        profile,
+        check_upstream(upstream),
+        time_scale=time_scale,
+        host=listen[0],
+        port=listen[1],
+        upstream_ca=upstream_ca,
     )
     proxy.start()
     restore = _on_signals(lambda *_: stop.set())
+    folder = tempfile.TemporaryDirectory(prefix="wsharness-proxy-ca-")
     try:
         page, forward = proxy.route(upstream)
         where = f"as the browser's proxy for {page}" if forward else f"open {page}"
         print(f"wsharness: {profile.name} listening on {proxy.url} ({where})", file=out, flush=True)
+        for index, pem in enumerate(proxy.client_trust):
+            path = Path(folder.name, f"proxy-ca-{index}.pem")
+            path.write_text(pem)
+            print(f"wsharness: the proxy's certificates come from {path}: trust it", file=out)
         deadline = None if duration is None else time.monotonic() + duration
         reporter = _Reporter(out)
         while not stop.wait(POLL):
@@ -73,6 +96,7 @@ def serve(
     finally:
         restore()
         proxy.stop()
+        folder.cleanup()
     proxy.check()
 
 

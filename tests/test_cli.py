@@ -5,6 +5,7 @@ its output captured, and the installed console script run once as a subprocess.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, main
 from pytest_wsharness.client.driver import CmsClient
 from pytest_wsharness.profiles import Catalogue, builtin_dir
 from pytest_wsharness.server import SimulatedCMS
+from pytest_wsharness.tls import TestCA
 
 BUILTIN = Catalogue().names()
 VALID_CHOICES = "valid choices: " + ", ".join(BUILTIN)
@@ -166,9 +168,44 @@ async def test_proxy_command_reports_each_connection() -> None:
     assert "idle timeout 2000ms x0.05: cut without a Close frame" in rest
 
 
+@pytest.mark.asyncio
+async def test_proxy_command_in_front_of_an_https_server(tmp_path: Path) -> None:
+    """A developer's https CMS: the proxy trusts its CA, and names the CA it presents."""
+    ca = TestCA()
+    server_ca = ca.write(tmp_path)
+    script = Path(sys.executable).with_name("wsharness")
+    async with SimulatedCMS(ssl=ca.issue().server_context()) as cms:
+        process = await asyncio.create_subprocess_exec(
+            str(script), "proxy", "compliant", "--upstream", cms.url,
+            "--upstream-ca", str(server_ca), "--duration", "3",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert process.stdout is not None
+            first = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+            url = first.split(" listening on ")[1].split(" ")[0]
+            assert url.startswith("https://127.0.0.1:")
+            second = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+            proxy_ca = second.split(" come from ")[1].split(":")[0]
+            tls = ssl.create_default_context(cafile=proxy_ca)
+            async with CmsClient(url, time_scale=0.05, ssl=tls) as client:
+                await client.settle(5)
+                await cms.publish("/episerver/cms/notification", {"id": 1, "action": 1})
+                await client.wait_for(lambda: client.view.unread == 1, 5, "the notification")
+            assert "pytest-wsharness proxy CA" in str(client.events[0])
+            await asyncio.wait_for(process.stdout.read(), 30)
+            assert await asyncio.wait_for(process.wait(), 30) == 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert not await asyncio.to_thread(Path(proxy_ca).exists)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["--upstream-ca", "/nonexistent/ca.pem"], "--upstream-ca must be a PEM file"),
         (["--listen", "127.0.0.1:http"], "--listen must be HOST:PORT"),
         (["--listen", "127.0.0.1:70000"], "--listen must be HOST:PORT"),
         (["--upstream", "ftp://127.0.0.1:1"], "--upstream must be an http:// or https:// URL"),

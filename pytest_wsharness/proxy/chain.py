@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import secrets
 import ssl
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..behaviours import INTERCEPT, PASS_THROUGH
@@ -40,6 +41,9 @@ class ProfileProxy(ThreadedEngine):
         ca: for an ``https`` upstream, the CA its certificate comes from (the session's test
             CA): the proxy trusts it upstream and, where it opens TLS, signs with it, unless the
             profile intercepts TLS with a CA of its own (see :attr:`client_trust`).
+        upstream_ca: without ``ca``, a PEM file of the CAs to trust upstream (a developer's
+            own server); ``None`` trusts the system's. The proxy then presents a CA made up
+            for it, which :attr:`client_trust` holds.
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class ProfileProxy(ThreadedEngine):
         host: str = "127.0.0.1",
         port: int = 0,
         ca: TestCA | None = None,
+        upstream_ca: str | Path | None = None,
     ) -> None:
         if profile.kind is Kind.FORWARD and profile.faults:
             raise UsageError(f"profile {profile.name!r}: a forward proxy takes no faults")
@@ -75,6 +80,7 @@ class ProfileProxy(ThreadedEngine):
         self.host = host
         self.port = port
         self.ca = ca
+        self.upstream_ca = upstream_ca
         self._presented: TestCA | None = None
         self.edge: Any = None  # MitmProxy, imported when needed (mitmproxy is slow to import)
         self.relay: Any = None  # Relay
@@ -133,6 +139,7 @@ class ProfileProxy(ThreadedEngine):
                     host=self.host if outermost else "127.0.0.1",
                     port=self.port if outermost else 0,
                     ca=self.ca,
+                    upstream_ca=self.upstream_ca,
                 )
                 self.edge.start(timeout)
                 target = self.edge.url
@@ -178,7 +185,11 @@ class ProfileProxy(ThreadedEngine):
             self._presented = self.ca or TestCA(name=f"pytest-wsharness proxy CA {token}")
         upstream = None  # mitmproxy, the next hop, speaks TLS to the server
         if not behind_edge:
-            upstream = self.ca.client_context() if self.ca else ssl.create_default_context()
+            upstream = (
+                self.ca.client_context()
+                if self.ca
+                else ssl.create_default_context(cafile=self.upstream_ca)
+            )
         return TlsTermination(self._presented.issue().server_context(), upstream, note)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:

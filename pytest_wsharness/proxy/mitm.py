@@ -157,6 +157,8 @@ class MitmProxy(ThreadedEngine):
             trusts it upstream and, to clients that speak TLS to it, presents certificates it
             signs (:attr:`presented_ca`). ``None`` trusts the system's CAs upstream and presents
             a CA made up for this proxy.
+        upstream_ca: without ``ca``, a PEM file of the CAs to trust upstream (a developer's
+            own server with a certificate of its own); ``None`` trusts the system's.
     """
 
     def __init__(
@@ -169,9 +171,11 @@ class MitmProxy(ThreadedEngine):
         time_scale: float = 1.0,
         port: int = 0,
         ca: TestCA | None = None,
+        upstream_ca: str | Path | None = None,
     ) -> None:
         self.profile = profile
         self.ca = ca
+        self.upstream_ca = upstream_ca
         self.presented_ca: TestCA | None = None
         self.time_scale = time_scale
         self.port = port
@@ -299,6 +303,8 @@ class MitmProxy(ThreadedEngine):
             upstream_ca = confdir / "upstream-ca.pem"
             upstream_ca.write_text(self.ca.pem)
             options.update(ssl_verify_upstream_trusted_ca=str(upstream_ca))
+        elif self.upstream_ca is not None:
+            options.update(ssl_verify_upstream_trusted_ca=str(self.upstream_ca))
 
     def _mode(self) -> str:
         if self.profile.kind is Kind.FORWARD:
