@@ -85,7 +85,11 @@ def serve(
         for index, pem in enumerate(proxy.client_trust):
             path = Path(folder.name, f"proxy-ca-{index}.pem")
             path.write_text(pem)
-            print(f"wsharness: the proxy's certificates come from {path}: trust it", file=out)
+            print(
+                f"wsharness: the proxy's certificates come from {path}: trust it",
+                file=out,
+                flush=True,
+            )
         deadline = None if duration is None else time.monotonic() + duration
         reporter = _Reporter(out)
         while not stop.wait(POLL):
