@@ -12,6 +12,8 @@ request; server never saw an Upgrade header and answered 200 OK; client handshak
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .errors import OutcomeError
 from .explain import explain
 from .profiles import Expect
@@ -107,5 +109,16 @@ def _assert(
             connections=proxy.connections if proxy is not None else (),
         )
         ui = f"the UI showed {observation.summary()}: it {'; '.join(problems)}"
-        raise OutcomeError(expected, f"{hops}; {ui}")
+        saved = save_browser_artifacts(client, "failure")
+        kept = f"; browser screenshot and console log: {', '.join(map(str, saved))}"
+        raise OutcomeError(expected, f"{hops}; {ui}" + (kept if saved else ""))
     return observation
+
+
+def save_browser_artifacts(client: SyncClient, name: str) -> list[Path]:
+    """Save a browser client's screenshot and console log; nothing for the Python client."""
+    from .browser.client import BrowserClient
+
+    if not isinstance(client.engine, BrowserClient):
+        return []
+    return client.loop.run(client.engine.save_artifacts(name), CALL_MARGIN, "browser artifacts")

@@ -8,6 +8,8 @@ LocalProtocolError vs RemoteProtocolError):
         * UnknownChoiceError: a name that is not one of the valid choices.
         * ProfileError: a proxy profile file is malformed.
     * HarnessTimeout (TimeoutError): an awaited event did not happen before its deadline.
+    * MissingPart (RuntimeError): a system part a feature needs (Chromium, Playwright) is not
+      installed; tests skip on it with its message.
     * ProxyCrashed (RuntimeError): the proxy thread failed; re-raised in the test.
     * PageLoadError (ConnectionError): the edit UI's page load failed through the hops.
     * OutcomeError (AssertionError): the system under test did not behave as asserted; the
@@ -83,6 +85,23 @@ class HarnessTimeout(WsHarnessError, TimeoutError):
     def __str__(self) -> str:
         text = f"timed out after {self.timeout:.3g}s waiting for {self.waiting_for}"
         return f"{text}; seen: {self.seen}" if self.seen else text
+
+
+class MissingPart(WsHarnessError, RuntimeError):
+    """A system part a feature needs is not installed.
+
+    Args:
+        part: the part, e.g. ``"Chromium"``.
+        how: what was looked for, and how to install it.
+    """
+
+    def __init__(self, part: str, how: str) -> None:
+        self.part = part
+        self.how = how
+        super().__init__(part, how)
+
+    def __str__(self) -> str:
+        return f"{self.part} is needed and missing: {self.how}"
 
 
 class ProxyCrashed(WsHarnessError, RuntimeError):

@@ -62,6 +62,8 @@ class Routes:
     projects: str = "/EPiServer/cms/Stores/project"
     project_items: str = "/EPiServer/cms/Stores/projectitem"
     activities: str = "/EPiServer/cms/Stores/activity"
+    page: str = "/EPiServer/Shell/edit"
+    script: str = "/EPiServer/Shell/realtime.js"
 
     def __post_init__(self) -> None:
         if not self.endpoint.startswith("/"):

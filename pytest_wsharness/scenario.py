@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .client.driver import CmsClient
+from .client.base import UiClient
 from .client.machine import State
 from .errors import UsageError
 from .profiles import Expect, Profile
@@ -46,7 +46,7 @@ def update_for(marker: str) -> list[tuple[Topic, dict[str, Any]]]:
     ]
 
 
-def shows(client: CmsClient, marker: str, unread_before: int) -> bool:
+def shows(client: UiClient, marker: str, unread_before: int) -> bool:
     """Whether the client's UI shows the update ``marker``: the project and a higher badge."""
     return marker in client.view.projects and client.view.unread > unread_before
 
@@ -108,7 +108,7 @@ def reconnect_window(time_scale: float) -> float:
 
 
 async def observe(
-    client: CmsClient,
+    client: UiClient,
     server: SimulatedCMS,
     *,
     expect: Expect,
@@ -185,6 +185,6 @@ async def _restart(server: SimulatedCMS, after: float, down_for: float) -> None:
     await server.restart(down_for)
 
 
-async def _within(client: CmsClient, predicate: Callable[[], bool], seconds: float) -> None:
+async def _within(client: UiClient, predicate: Callable[[], bool], seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await client.wait_for(predicate, seconds, "the observation window")

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .client.driver import CmsClient, SocketEvent
-from .client.machine import CmsClientMachine, State, TimelineEntry
+from .client.base import PageLife, UiClient
+from .client.driver import SocketEvent
+from .client.machine import State, TimelineEntry
 from .client.view import UiView
 from .loopthread import LoopThread
 from .protocol import Routes, Topic
@@ -108,9 +109,11 @@ class SyncCMS:
 
 
 class SyncClient:
-    """A loaded :class:`CmsClient`, driven from a sync test."""
+    """A loaded edit UI, driven from a sync test: the Python model
+    (:class:`~pytest_wsharness.client.driver.CmsClient`) or the page in Chromium
+    (:class:`~pytest_wsharness.browser.client.BrowserClient`)."""
 
-    def __init__(self, loop: LoopThread, engine: CmsClient) -> None:
+    def __init__(self, loop: LoopThread, engine: UiClient) -> None:
         self.loop = loop
         self.engine = engine
 
@@ -125,7 +128,7 @@ class SyncClient:
         return self.engine.state
 
     @property
-    def machine(self) -> CmsClientMachine:
+    def machine(self) -> PageLife:
         """The state machine of the current page life."""
         return self.engine.machine
 
@@ -144,7 +147,7 @@ class SyncClient:
         return self.engine.describe()
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
-        """Wait until ``predicate()`` is true; see :meth:`CmsClient.wait_for`."""
+        """Wait until ``predicate()`` is true, re-checking whenever the UI changes."""
         self.loop.run(self.engine.wait_for(predicate, timeout, what), timeout + CALL_TIMEOUT, what)
 
     def settle(self, timeout: float = 15.0) -> State:

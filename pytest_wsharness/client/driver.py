@@ -101,6 +101,8 @@ class SocketEvent:
         if self.kind == "handshake-failed":
             got = f"HTTP {self.status}" if self.status is not None else self.detail
             return f"handshake failed ({got}), closed {self.code}"
+        if self.kind == "close" and self.code is None:
+            return "closed" + (f" ({self.detail})" if self.detail else "")
         if self.kind == "close":
             return f"closed {self.code}" + (
                 " cleanly" if self.clean else " without a close handshake"

@@ -24,6 +24,7 @@ from ..handshake import asks_to_upgrade
 from ..protocol import HEARTBEAT, Routes, Topic, encode_message
 from ..redact import redact_headers
 from .content import Content
+from .page import page_html, realtime_js
 from .records import RequestRecord
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -134,6 +135,8 @@ class SimulatedCMS:
                     r.project_items, self._json(lambda: list(self.content.project_items.values()))
                 ),
                 web.get(r.activities, self._json(lambda: self.content.activities)),
+                web.get(r.page, self._page),
+                web.get(r.script, self._script),
             ]
         )
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -334,6 +337,12 @@ class SimulatedCMS:
         return web.json_response(
             {"enableWebSockets": self.websocket_enabled, "socketEndpoint": self.routes.endpoint}
         )
+
+    async def _page(self, request: web.Request) -> web.Response:
+        return web.Response(text=page_html(self.routes), content_type="text/html")
+
+    async def _script(self, request: web.Request) -> web.Response:
+        return web.Response(text=realtime_js(), content_type="text/javascript")
 
     async def _unread_count(self, request: web.Request) -> web.Response:
         return web.json_response({"count": self.content.unread})

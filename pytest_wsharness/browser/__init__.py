@@ -1,0 +1,1 @@
+"""The edit UI in a real browser: the simulated CMS's page in headless Chromium, via Playwright."""

@@ -1,0 +1,370 @@
+"""The CMS edit UI in headless Chromium: the simulated CMS's page, driven by Playwright.
+
+:class:`BrowserClient` offers what :class:`~pytest_wsharness.client.driver.CmsClient` offers
+(``view``, ``state``, ``machine``, ``events``, ``settle``, ``wait_for``, ``refresh``), read from
+the browser rather than modelled:
+
+- the badge, the projects list, the dialogs and the realtime state come from the DOM, read by
+  the harness each time the page says it changed (no polling);
+- the connect attempts and what each socket saw come from the browser's own network record
+  (Playwright's WebSocket events), so a socket the page did not mean to open still counts.
+
+Playwright is imported when a client starts: installing the harness without it costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ..client.driver import SocketEvent
+from ..client.machine import Dialog, State, TimelineEntry
+from ..client.view import UiView
+from ..errors import HarnessTimeout, PageLoadError, UsageError
+from ..protocol import Routes
+from .chromium import LAUNCH_ARGS, find_chromium, find_playwright
+
+LOAD_TIMEOUT = 30.0
+SETTLED = {State.CONNECTED, State.NO_CONNECTION, State.DISABLED, State.GAVE_UP}
+
+# Run in the page by the harness, not by the page's own script: what an editor would see.
+READ_DOM = """() => {
+  const body = document.body;
+  const text = (selector) => (document.querySelector(selector) || {}).textContent || "";
+  return {
+    document: performance.timeOrigin,
+    loaded: body.dataset.loaded || "false",
+    state: body.dataset.state || "idle",
+    websocketEnabled: body.dataset.websocketEnabled || "",
+    unread: Number(text("#badge")) || 0,
+    projects: [...document.querySelectorAll("#projects li")].map(
+      (li) => [li.dataset.id, li.textContent]),
+    dialogs: [...document.querySelectorAll("#dialogs [data-dialog]")].map(
+      (d) => [d.id, d.dataset.dialog]),
+    delays: (body.dataset.reconnectDelays || "").split(",").filter(Boolean).map(Number),
+  };
+}"""
+
+
+@dataclass
+class BrowserLife:
+    """What the realtime client of one page load did, as the browser showed it."""
+
+    attempt_count: int = 0
+    dialogs_shown: list[Dialog] = field(default_factory=list)
+    reconnect_delays: list[float] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    seen_dialogs: set[str] = field(default_factory=set)
+
+    @property
+    def attempts(self) -> int:
+        """WebSockets the page opened or tried to, from the browser's network record."""
+        return self.attempt_count
+
+
+class BrowserClient:
+    """One page load of the CMS edit UI in headless Chromium.
+
+    Usable as an async context manager, which loads the page, or with :meth:`load` and
+    :meth:`close`.
+
+    Args:
+        base_url: where the page is served from: the server's URL or a reverse proxy's.
+        time_scale: multiplies the page's realtime timings (heartbeat 3 s, reconnect 5 s x n^2).
+        proxy: an explicit (forward) proxy for the browser, ``http://127.0.0.1:PORT``; loopback
+            traffic goes through it too.
+        routes: the server's paths.
+        artifacts: a folder for :meth:`save_artifacts` (a screenshot and the console log).
+        executable: the Chromium to run; found by
+            :func:`~pytest_wsharness.browser.chromium.find_chromium` by default.
+
+    Raises:
+        MissingPart: no Chromium or no Playwright (on entry).
+        UsageError: an ``https`` page: the browser does not trust the test CA yet.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        time_scale: float = 1.0,
+        proxy: str | None = None,
+        routes: Routes | None = None,
+        artifacts: Path | None = None,
+        executable: Path | None = None,
+    ) -> None:
+        if not base_url.startswith("http://"):
+            raise UsageError(
+                f"the browser client loads http:// pages only (its Chromium does not trust the "
+                f"test CA), got {base_url!r}; use CmsClient for https"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.time_scale = time_scale
+        self.proxy = proxy
+        self.routes = routes or Routes()
+        self.artifacts = artifacts
+        self.executable = executable
+        self.websocket_enabled: bool | None = None
+        self.view = UiView()
+        self.events: list[SocketEvent] = []
+        self.console: list[str] = []
+        self.loads = 0
+        self._life = BrowserLife()
+        self._state = State.IDLE
+        self._loaded = "false"
+        self._document: float | None = None
+        self._changed = asyncio.Event()
+        self._reading: asyncio.Task[None] | None = None
+        self._reread = False
+        self._origin = 0.0
+        self._playwright: Any = None
+        self._browser: Any = None
+        self._page: Any = None
+
+    @property
+    def state(self) -> State:
+        """The realtime client's state, from the page's ``data-state``."""
+        return self._state
+
+    @property
+    def machine(self) -> BrowserLife:
+        """What the current page life did."""
+        return self._life
+
+    @property
+    def page_url(self) -> str:
+        """The page's URL, with its time scale."""
+        return f"{self.base_url}{self.routes.page}?timeScale={self.time_scale!r}"
+
+    async def __aenter__(self) -> BrowserClient:
+        try:
+            await self.load()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def load(self) -> None:
+        """Start the browser if needed and load the page; returns once its REST reads are done.
+
+        Raises:
+            PageLoadError: the page or one of its REST reads failed; the console says which.
+        """
+        if self._page is None:
+            await self._start()
+        self._life = BrowserLife()
+        self.view = UiView()
+        self._state, self._loaded, self._document = State.IDLE, "false", None
+        try:
+            await self._page.goto(
+                self.page_url, wait_until="domcontentloaded", timeout=LOAD_TIMEOUT * 1000
+            )
+            # Which document is this page life's: a read of the previous one may still land.
+            self._document = await self._page.evaluate("performance.timeOrigin")
+            self._apply(await self._page.evaluate(READ_DOM))
+        except Exception as error:  # playwright's Error: the navigation failed
+            raise PageLoadError(self.page_url, _first_line(error)) from None
+        await self.wait_for(lambda: self._loaded != "false", LOAD_TIMEOUT, "the page to load")
+        if self._loaded != "true":
+            errors = [line for line in self.console if line.startswith("error")]
+            raise PageLoadError(self.page_url, errors[-1] if errors else "the page did not load")
+        self.loads += 1
+
+    async def refresh(self) -> None:
+        """Reload the page, as an editor pressing F5 does."""
+        await self.load()
+
+    async def close(self) -> None:
+        """Close the page and the browser; idempotent."""
+        page, browser, playwright = self._page, self._browser, self._playwright
+        self._page = self._browser = self._playwright = None
+        if self._reading is not None:
+            self._reading.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reading
+        if page is not None:
+            with contextlib.suppress(Exception):  # the browser may be gone already
+                await page.close(run_before_unload=False)
+        if browser is not None:
+            with contextlib.suppress(Exception):
+                await browser.close()
+        if playwright is not None:
+            await playwright.stop()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        """Wait until ``predicate()`` is true, re-checking whenever the page changes.
+
+        Raises:
+            HarnessTimeout: it stayed false for ``timeout`` seconds; the message says what the
+                browser showed.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise HarnessTimeout(what, timeout, self.describe())
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def settle(self, timeout: float) -> None:
+        """Wait until the first connect has an outcome (open, or a failure state)."""
+        await self.wait_for(lambda: self.state in SETTLED, timeout, "the realtime client to settle")
+
+    def describe(self) -> str:
+        """Say what the browser showed, for failure messages."""
+        if self.websocket_enabled is False:
+            seen = "opened no socket (WebSocketEnabled=false)"
+        elif not self.events:
+            seen = f"made {self._life.attempts} attempt(s) with no outcome yet"
+        else:
+            seen = "; ".join(str(e) for e in self.events[-3:])
+        dialogs = ", ".join(d.value for d in self._life.dialogs_shown) or "none"
+        return f"browser {seen}; state {self.state}; dialogs: {dialogs}"
+
+    async def save_artifacts(self, name: str) -> list[Path]:
+        """Write a screenshot and the console log into the ``artifacts`` folder.
+
+        Returns:
+            The files written: nothing without an ``artifacts`` folder or a page.
+        """
+        if self.artifacts is None or self._page is None:
+            return []
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        screenshot = self.artifacts / f"{name}.png"
+        log = self.artifacts / f"{name}.console.log"
+        saved = []
+        with contextlib.suppress(Exception):  # a page that crashed cannot be shot
+            await self._page.screenshot(path=str(screenshot), full_page=True)
+            saved.append(screenshot)
+        log.write_text("\n".join(self.console) + "\n", encoding="utf-8")
+        saved.append(log)
+        return saved
+
+    async def _start(self) -> None:
+        find_playwright()
+        executable = self.executable or find_chromium()
+        from playwright.async_api import async_playwright
+
+        self._origin = asyncio.get_running_loop().time()
+        self._playwright = await async_playwright().start()
+        self._browser = await self._playwright.chromium.launch(
+            executable_path=str(executable), args=list(LAUNCH_ARGS), timeout=LOAD_TIMEOUT * 1000
+        )
+        options: dict[str, Any] = {}
+        if self.proxy is not None:
+            # "<-loopback>": Chromium sends loopback traffic to the proxy too, as it must here.
+            options["proxy"] = {"server": self.proxy, "bypass": "<-loopback>"}
+        context = await self._browser.new_context(**options)
+        page = await context.new_page()
+        page.on("console", lambda message: self.console.append(f"{message.type}: {message.text}"))
+        page.on("pageerror", lambda error: self.console.append(f"error: {error}"))
+        page.on("websocket", self._on_websocket)
+        await page.expose_function("wsharnessChanged", self._on_change)
+        self._page = page
+
+    def _on_change(self) -> None:
+        # Coalesce: one DOM read at a time, and one more if the page changed meanwhile.
+        if self._reading is not None and not self._reading.done():
+            self._reread = True
+            return
+        self._reading = asyncio.get_running_loop().create_task(self._read_dom())
+
+    async def _read_dom(self) -> None:
+        while True:
+            self._reread = False
+            page = self._page
+            if page is None:
+                return
+            try:
+                snapshot = await page.evaluate(READ_DOM)
+            except Exception:  # navigating: the next page says when it changes
+                return
+            self._apply(snapshot)
+            if not self._reread:
+                return
+
+    def _apply(self, snapshot: dict[str, Any]) -> None:
+        if snapshot["document"] != self._document:
+            return  # the page before a reload, or the new one before load() knows it
+        life = self._life
+        self._loaded = str(snapshot["loaded"])
+        if snapshot["websocketEnabled"]:
+            self.websocket_enabled = snapshot["websocketEnabled"] == "true"
+        state = State(snapshot["state"])
+        if state is not self._state:
+            life.timeline.append(self._entry("state", state.value))
+        self._state = state
+        self.view.unread = int(snapshot["unread"])
+        self.view.projects = {key: {"id": key, "name": name} for key, name in snapshot["projects"]}
+        self.view.dialogs = set()
+        for element, kind in snapshot["dialogs"]:
+            dialog = Dialog(kind)
+            self.view.dialogs.add(dialog)
+            if element not in life.seen_dialogs:
+                life.seen_dialogs.add(element)
+                life.dialogs_shown.append(dialog)
+                life.timeline.append(self._entry("dialog", kind))
+        life.reconnect_delays = [float(d) for d in snapshot["delays"]]
+        self._changed.set()
+
+    def _on_websocket(self, ws: Any) -> None:
+        if not ws.url.split("?", 1)[0].endswith(self.routes.endpoint):
+            return
+        life = self._life  # the page life this socket belongs to, even after a reload
+        life.attempt_count += 1
+        life.timeline.append(self._entry("connect", f"attempt {life.attempt_count}"))
+        opened = False
+
+        def frame(_payload: Any) -> None:
+            nonlocal opened
+            if not opened:
+                opened = True
+                self._event("open")
+            self._changed.set()  # a waiter may be counting traffic
+
+        def error(message: str) -> None:
+            if opened:
+                self._event("close", detail=str(message), code=1006)
+                return
+            # Chromium: "Error during WebSocket handshake: Unexpected response code: 200".
+            status = re.search(r"response code: (\d{3})", str(message))
+            self._event(
+                "handshake-failed",
+                detail=str(message),
+                code=1006,
+                status=int(status.group(1)) if status else None,
+            )
+
+        ws.on("framesent", frame)
+        ws.on("framereceived", frame)
+        ws.on("socketerror", error)
+        ws.on("close", lambda _ws: self._event("close"))
+        self._changed.set()
+
+    def _event(self, kind: str, **fields: Any) -> None:
+        now = asyncio.get_running_loop().time()
+        self.events.append(SocketEvent(now - self._origin, kind, **fields))
+        self._changed.set()
+
+    def _entry(self, kind: str, detail: str) -> TimelineEntry:
+        return TimelineEntry(asyncio.get_running_loop().time() - self._origin, kind, detail)
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -1,0 +1,92 @@
+"""pytest fixtures for the edit UI in headless Chromium (entry point ``wsharness-browser``).
+
+Hooks and fixtures only; the engine is :class:`~pytest_wsharness.browser.client.BrowserClient`.
+Playwright and Chromium are looked for when a browser fixture is first used: a test that needs
+them skips, naming the missing part, unless ``WSHARNESS_REQUIRE_BROWSER=1`` (set in CI), which
+makes it fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from ..errors import MissingPart
+from ..loopthread import LoopThread
+from ..proxy.base import Proxy
+from ..sync import SyncClient, SyncCMS
+from .client import BrowserClient
+
+REQUIRE_ENV = "WSHARNESS_REQUIRE_BROWSER"
+_LOADED = pytest.StashKey[list[SyncClient]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    browsers = item.stash.get(_LOADED, [])
+    if report.when == "call" and report.failed and browsers:
+        from ..assertions import save_browser_artifacts
+
+        for index, client in enumerate(browsers):
+            try:
+                saved = save_browser_artifacts(client, f"browser-{index}")
+            except Exception as error:  # the browser may be what failed
+                saved, note = [], f"could not save the browser's artifacts: {error!r}"
+            else:
+                note = "\n".join(str(path) for path in saved)
+            report.sections.append((f"wsharness browser {index}", note))
+    return report
+
+
+@pytest.fixture
+def cms_browser_factory(
+    request: pytest.FixtureRequest,
+    wsharness_loop: LoopThread,
+    wsharness_time_scale: float,
+    tmp_path: Path,
+) -> Iterator[Callable[..., SyncClient]]:
+    """Load the CMS edit UI in headless Chromium: ``cms_browser_factory(url, proxy=None)``.
+
+    ``url`` is where the page is served from (a proxy's or the server's URL); ``proxy`` an
+    explicit (forward) proxy the browser is set to use. The client offers what the Python
+    client does (``view``, ``state``, ``machine``, ``events``, ``refresh()``...), read from the
+    DOM and the browser's WebSocket record, so the same assertions apply. When the test fails,
+    each browser's screenshot and console log are saved under ``tmp_path`` and named in the
+    report. Browsers are closed after the test. Skips when Chromium or Playwright is missing.
+    """
+    loaded: list[SyncClient] = []
+    request.node.stash[_LOADED] = loaded
+
+    def make(url: str, proxy: str | None = None) -> SyncClient:
+        engine = BrowserClient(
+            url, time_scale=wsharness_time_scale, proxy=proxy, artifacts=tmp_path / "browser"
+        )
+        try:
+            wsharness_loop.run(engine.__aenter__(), 90.0, "the CMS edit UI to load in Chromium")
+        except MissingPart as missing:
+            if os.environ.get(REQUIRE_ENV) == "1":
+                raise
+            pytest.skip(str(missing))
+        client = SyncClient(wsharness_loop, engine)
+        loaded.append(client)
+        return client
+
+    yield make
+    for client in reversed(loaded):
+        wsharness_loop.run(client.engine.close(), 60.0, "Chromium to close")
+
+
+@pytest.fixture
+def cms_browser(
+    cms_server: SyncCMS, cms_proxy: Proxy, cms_browser_factory: Callable[..., SyncClient]
+) -> SyncClient:
+    """The CMS edit UI in headless Chromium, loaded through ``cms_proxy`` (as its page, or as
+    the browser's proxy for a forward profile)."""
+    page, forward = cms_proxy.route(cms_server.url)
+    return cms_browser_factory(page, proxy=forward)

@@ -1,0 +1,101 @@
+"""One spec, two drivers: the Python client model and the page in headless Chromium are held to
+the same assertions behind the same proxies, so the two cannot drift apart.
+
+The browser side reads the DOM and the browser's own WebSocket record (Playwright's events).
+Without Chromium or Playwright the browser half skips, naming the part; CI installs both and
+sets WSHARNESS_REQUIRE_BROWSER=1, so that there it fails instead.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_wsharness.assertions import assert_expected_outcome
+from pytest_wsharness.client.machine import Dialog, State
+from pytest_wsharness.protocol import Topic
+from pytest_wsharness.proxy.base import Proxy
+from pytest_wsharness.sync import SyncClient, SyncCMS
+
+SCALE = 0.01  # the suite's wsharness_time_scale
+DRIVERS = {"model": "cms_client", "browser": "cms_browser"}
+PROFILES = (
+    "compliant",
+    "header-stripping",
+    "firewall",
+    "firewall-reset",
+    "buffering",
+    "idle-timeout-2s",
+    "idle-timeout-60s",
+    "accept-then-fin",
+    "slow-handshake",
+    "forward-connect-443",
+    "two-backends",
+)
+
+
+@pytest.fixture(params=sorted(DRIVERS))
+def ui(request: pytest.FixtureRequest) -> SyncClient:
+    """The edit UI behind ``cms_proxy``: the Python model, then the page in Chromium."""
+    client: SyncClient = request.getfixturevalue(DRIVERS[request.param])
+    return client
+
+
+@pytest.mark.wsharness_profiles(*PROFILES)
+def test_the_ui_does_what_the_profile_calls_for(
+    ui: SyncClient, cms_server: SyncCMS, cms_proxy: Proxy
+) -> None:
+    assert_expected_outcome(ui, cms_server, cms_proxy)
+
+
+@pytest.mark.parametrize("websocket_enabled", [False])
+@pytest.mark.wsharness_profiles("compliant", "header-stripping")
+def test_disabled_opens_no_socket_and_shows_updates_after_a_reload(
+    ui: SyncClient, cms_server: SyncCMS, cms_proxy: Proxy
+) -> None:
+    observation = assert_expected_outcome(ui, cms_server, cms_proxy)
+    assert observation.attempts == 0
+    assert not observation.dialogs
+    assert ui.state is State.DISABLED
+
+
+@pytest.mark.wsharness_profiles("buffering")
+def test_buffering_retries_on_the_first_step_of_the_schedule_without_a_dialog(
+    ui: SyncClient, cms_server: SyncCMS, cms_proxy: Proxy
+) -> None:
+    """Each retry opens (the 101 passes), which resets the count: 5 s x 1^2 again and again,
+    never the third failure in a row that brings the reconnecting dialog."""
+    ui.wait_for(lambda: ui.machine.attempts >= 4, 30, "four attempts")
+    assert ui.machine.dialogs_shown == []
+    delays = ui.machine.reconnect_delays
+    assert delays == pytest.approx([5 * SCALE] * len(delays)), delays
+
+
+@pytest.mark.wsharness_profiles("compliant")
+def test_the_reconnecting_dialog_shows_at_the_third_failure_in_a_row(
+    ui: SyncClient, cms_server: SyncCMS, cms_proxy: Proxy
+) -> None:
+    ui.settle()
+    down = cms_proxy.add_fault("down")  # new connections are reset: every retry fails
+    cms_proxy.cut_all("rst")
+    ui.wait_for(lambda: Dialog.RECONNECTING in ui.view.dialogs, 30, "the reconnecting dialog")
+    assert ui.machine.reconnect_delays[:3] == pytest.approx([5 * SCALE * n * n for n in (1, 2, 3)])
+    cms_proxy.remove_fault(down)
+    ui.wait_for(lambda: ui.state is State.CONNECTED, 30, "the socket to open again")
+    assert Dialog.RECONNECTING not in ui.view.dialogs
+    assert ui.machine.dialogs_shown == [Dialog.RECONNECTING]
+
+
+@pytest.mark.wsharness_profiles("idle-timeout-60s")
+def test_idle_timeout_is_survived_while_heartbeats_flow(
+    ui: SyncClient, cms_server: SyncCMS, cms_proxy: Proxy
+) -> None:
+    ui.settle()
+    # A heartbeat every 3 s of CMS time: 25 of them outlast the 60 s idle timeout.
+    ui.wait_for(lambda: _heartbeats(cms_proxy) >= 25, 30, "75 s of CMS time of heartbeats")
+    cms_server.publish(Topic.NOTIFICATION, {"id": "late", "action": 1})
+    ui.wait_for(lambda: ui.view.unread == 1, 5, "the notification")
+    assert ui.machine.attempts == 1
+
+
+def _heartbeats(proxy: Proxy) -> int:
+    return max((c.frames_up for c in proxy.connections if c.upgraded), default=0)
