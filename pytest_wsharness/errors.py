@@ -101,7 +101,7 @@ class MissingPart(WsHarnessError, RuntimeError):
         super().__init__(part, how)
 
     def __str__(self) -> str:
-        return f"{self.part} is needed and missing: {self.how}"
+        return f"missing {self.part}: {self.how}"
 
 
 class ProxyCrashed(WsHarnessError, RuntimeError):

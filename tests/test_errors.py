@@ -6,6 +6,7 @@ import pytest
 
 from pytest_wsharness.errors import (
     HarnessTimeout,
+    MissingPart,
     OutcomeError,
     PageLoadError,
     ProfileError,
@@ -47,6 +48,12 @@ CASES = [
         "proxy 'firewall' failed in its thread: OSError('address in use')",
         RuntimeError,
         id="proxy-crashed",
+    ),
+    pytest.param(
+        MissingPart("Chromium", "none of chromium is on PATH; apt-get install chromium"),
+        "missing Chromium: none of chromium is on PATH; apt-get install chromium",
+        RuntimeError,
+        id="missing-part",
     ),
     pytest.param(
         PageLoadError("http://127.0.0.1:1/EPiServer/Shell/settings", "HTTP 502"),
