@@ -1,6 +1,7 @@
 """The ``wsharness`` command.
 
     wsharness matrix [--profile NAME]... [--time-scale F] [--profiles-dir DIR]...
+                     [--browser [--screenshots DIR]]
     wsharness profiles [--profiles-dir DIR]...
     wsharness proxy PROFILE --upstream URL [--listen HOST:PORT] [--time-scale F] [--duration S]
 
@@ -17,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import MissingPart, UsageError
 from .profiles import Catalogue, Profile
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -58,6 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="multiply every client timing (3 s heartbeat, 5 s x n^2 reconnect) by F "
         f"(default {DEFAULT_MATRIX_TIME_SCALE})",
+    )
+    matrix.add_argument(
+        "--browser",
+        action="store_true",
+        help="drive the edit UI in headless Chromium (Playwright and the system's chromium) "
+        "instead of the Python client model; https profiles are left out",
+    )
+    matrix.add_argument(
+        "--screenshots",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --browser, save a screenshot per scenario in DIR, taken before the reload",
     )
     profiles = commands.add_parser("profiles", help="list the proxy profiles, one line each")
     proxy = commands.add_parser(
@@ -130,10 +144,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return EXIT_OK
         chosen = [catalogue.get(name) for name in args.profile] if args.profile else list(catalogue)
-    except UsageError as error:
+        if args.screenshots is not None and not args.browser:
+            raise UsageError("--screenshots needs --browser: the Python client has no screen")
+        if args.browser:
+            chosen = _browser_profiles(chosen)
+    except (UsageError, MissingPart) as error:
         print(f"wsharness: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    return _matrix(chosen, args.time_scale)
+    driver = "browser" if args.browser else "model"
+    return _matrix(chosen, args.time_scale, driver, args.screenshots)
+
+
+def _browser_profiles(chosen: list[Profile]) -> list[Profile]:
+    """The profiles a browser can run (http pages), saying which are left out, and why."""
+    from .browser.chromium import find_chromium, find_playwright
+
+    find_playwright()
+    find_chromium()
+    https = [p.name for p in chosen if p.server["tls"]]
+    if https:
+        print(
+            f"wsharness: left out with --browser (https; the browser does not trust the test "
+            f"CA yet): {', '.join(https)}",
+            file=sys.stderr,
+        )
+    kept = [p for p in chosen if not p.server["tls"]]
+    if not kept:
+        raise UsageError("every chosen profile serves https; run them without --browser")
+    return kept
 
 
 def _profiles(catalogue: Catalogue) -> int:
@@ -143,17 +181,20 @@ def _profiles(catalogue: Catalogue) -> int:
     return EXIT_OK
 
 
-def _matrix(profiles: list[Profile], scale: float) -> int:
+def _matrix(profiles: list[Profile], scale: float, driver: str, screenshots: Path | None) -> int:
     from .matrix import format_table, run_matrix
 
     started = time.perf_counter()
-    rows = asyncio.run(run_matrix(profiles, scale))
+    rows = asyncio.run(run_matrix(profiles, scale, driver=driver, screenshots=screenshots))
     print(format_table(rows))
     wrong = [r for r in rows if not r.ok]
     print(
         f"\n{len(rows)} scenarios, {len(rows) - len(wrong)} as expected, {len(wrong)} wrong, "
-        f"in {time.perf_counter() - started:.1f}s (time scale {scale:g})"
+        f"in {time.perf_counter() - started:.1f}s (time scale {scale:g}"
+        + (", in Chromium)" if driver == "browser" else ")")
     )
+    if screenshots is not None:
+        print(f"screenshots: {screenshots}")
     return EXIT_PROBLEM if wrong else EXIT_OK
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .client.base import UiClient
 from .client.driver import CmsClient
+from .errors import UnknownChoiceError
 from .explain import proxy_clause, server_clause
 from .profiles import Expect, Profile
 from .proxy.base import Proxy, start_proxy
@@ -39,8 +43,18 @@ class Row:
         return self.verdict is self.expected
 
 
+DRIVERS = ("model", "browser")
+BROWSERS_AT_ONCE = 4  # Chromium instances running together: a 2-core machine stays responsive
+
+
 async def run_row(
-    profile: Profile, websocket_enabled: bool, time_scale: float, ca: TestCA | None = None
+    profile: Profile,
+    websocket_enabled: bool,
+    time_scale: float,
+    ca: TestCA | None = None,
+    *,
+    driver: str = "model",
+    screenshots: Path | None = None,
 ) -> Row:
     """Run one scenario against a fresh simulated CMS behind a fresh proxy.
 
@@ -49,7 +63,15 @@ async def run_row(
         websocket_enabled: the CMS's ``WebSocketEnabled``.
         time_scale: multiplies every timing: the client's, the faults', the server's.
         ca: the run's test CA; needed by profiles whose server speaks TLS.
+        driver: ``"model"`` (the Python client) or ``"browser"`` (the page in Chromium).
+        screenshots: with the browser, a folder for a screenshot of the page as the watch ends,
+            before the reload: ``<profile>-<enabled|disabled>.png``.
+
+    Raises:
+        UnknownChoiceError: ``driver`` is not one of :data:`DRIVERS`.
     """
+    if driver not in DRIVERS:
+        raise UnknownChoiceError("client driver", driver, DRIVERS)
     setup = ServerSetup.of(profile, time_scale)
     kwargs = setup.server_kwargs(ca)
     async with contextlib.AsyncExitStack() as stack:
@@ -67,7 +89,20 @@ async def run_row(
         proxy = await stack.enter_async_context(_proxy(profile, upstream, time_scale, tls_ca))
         page, forward = proxy.route(server.url)
         client_tls = tls_ca.client_context(also_trust=proxy.client_trust) if tls_ca else None
-        async with CmsClient(page, time_scale=time_scale, proxy=forward, ssl=client_tls) as client:
+        client: UiClient
+        shoot = None
+        if driver == "browser":
+            from .browser.client import BrowserClient
+
+            browser = BrowserClient(
+                page, time_scale=time_scale, proxy=forward, artifacts=screenshots
+            )
+            state = "enabled" if websocket_enabled else "disabled"
+            shoot = functools.partial(browser.save_artifacts, f"{profile.name}-{state}")
+            client = browser
+        else:
+            client = CmsClient(page, time_scale=time_scale, proxy=forward, ssl=client_tls)
+        async with client:
             expect = profile.expect if websocket_enabled else Expect.FALLBACK
             observation: Observation = await observe(
                 client,
@@ -76,6 +111,7 @@ async def run_row(
                 time_scale=time_scale,
                 restart=setup.restart,
                 backends=backends if len(backends) > 1 else (),
+                before_refresh=shoot,
             )
         proxy.check()
         verdict, problems = judge(observation, profile.expect)
@@ -106,17 +142,32 @@ async def _proxy(
 
 
 async def run_matrix(
-    profiles: Iterable[Profile], time_scale: float, enabled: Sequence[bool] = (True, False)
+    profiles: Iterable[Profile],
+    time_scale: float,
+    enabled: Sequence[bool] = (True, False),
+    *,
+    driver: str = "model",
+    screenshots: Path | None = None,
 ) -> list[Row]:
-    """Run every profile x ``enabled`` concurrently; rows come back in input order."""
+    """Run every profile x ``enabled`` concurrently; rows come back in input order.
+
+    With the browser, at most :data:`BROWSERS_AT_ONCE` rows run at a time.
+    """
     chosen = list(profiles)
     ca = None
     if any(p.server["tls"] for p in chosen):
         from .tls import TestCA  # cryptography: only for TLS profiles
 
         ca = TestCA()
-    jobs = [run_row(p, e, time_scale, ca) for p in chosen for e in enabled]
-    return list(await asyncio.gather(*jobs))
+    limit = asyncio.Semaphore(BROWSERS_AT_ONCE if driver == "browser" else len(chosen) * 2 or 1)
+
+    async def row(profile: Profile, on: bool) -> Row:
+        async with limit:
+            return await run_row(
+                profile, on, time_scale, ca, driver=driver, screenshots=screenshots
+            )
+
+    return list(await asyncio.gather(*(row(p, e) for p in chosen for e in enabled)))
 
 
 def format_table(rows: Sequence[Row]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +116,7 @@ async def observe(
     timeout: float = DELIVERY_TIMEOUT,
     restart: tuple[float, float] | None = None,
     backends: Sequence[SimulatedCMS] = (),
+    before_refresh: Callable[[], Awaitable[object]] | None = None,
 ) -> Observation:
     """Publish an update, watch the client as long as ``expect`` needs, then reload the page.
 
@@ -132,6 +133,7 @@ async def observe(
             settled (a server-side event of the scenario).
         backends: every backend of the site when there are several: the update is saved on one
             that does not hold the client's socket, as an editor's save lands anywhere.
+        before_refresh: awaited once the watch is over, before the reload (a screenshot).
     """
     enabled = bool(client.websocket_enabled)
     if not (enabled and expect is Expect.HANGS):
@@ -163,6 +165,8 @@ async def observe(
     observed_live, events, state = live(), list(client.events), client.state
     if restarting is not None:
         await asyncio.wait_for(restarting, SETTLE_TIMEOUT)
+    if before_refresh is not None:
+        await before_refresh()
     # The reload only needs the page's REST reads; its realtime client is not waited for.
     await client.refresh()
     return Observation(

@@ -138,6 +138,13 @@ class BrowserClient:
         return self._life
 
     @property
+    def page(self) -> Any:
+        """Playwright's ``Page``, for what the shared assertions do not cover (clicks...)."""
+        if self._page is None:
+            raise RuntimeError("the browser client is not loaded")
+        return self._page
+
+    @property
     def page_url(self) -> str:
         """The page's URL, with its time scale."""
         return f"{self.base_url}{self.routes.page}?timeScale={self.time_scale!r}"
