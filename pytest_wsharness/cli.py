@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--browser",
         action="store_true",
         help="drive the edit UI in headless Chromium (Playwright and the system's chromium) "
-        "instead of the Python client model; https profiles are left out",
+        "instead of the Python client model",
     )
     matrix.add_argument(
         "--screenshots",
@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.screenshots is not None and not args.browser:
             raise UsageError("--screenshots needs --browser: the Python client has no screen")
         if args.browser:
-            chosen = _browser_profiles(chosen)
+            _find_browser()
     except (UsageError, MissingPart) as error:
         print(f"wsharness: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -155,23 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _matrix(chosen, args.time_scale, driver, args.screenshots)
 
 
-def _browser_profiles(chosen: list[Profile]) -> list[Profile]:
-    """The profiles a browser can run (http pages), saying which are left out, and why."""
+def _find_browser() -> None:
     from .browser.chromium import find_chromium, find_playwright
 
     find_playwright()
     find_chromium()
-    https = [p.name for p in chosen if p.server["tls"]]
-    if https:
-        print(
-            f"wsharness: left out with --browser (https; the browser does not trust the test "
-            f"CA yet): {', '.join(https)}",
-            file=sys.stderr,
-        )
-    kept = [p for p in chosen if not p.server["tls"]]
-    if not kept:
-        raise UsageError("every chosen profile serves https; run them without --browser")
-    return kept
 
 
 def _profiles(catalogue: Catalogue) -> int:

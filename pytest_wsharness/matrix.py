@@ -94,8 +94,9 @@ async def run_row(
         if driver == "browser":
             from .browser.client import BrowserClient
 
+            trust = [c for c in (tls_ca, proxy.presented_ca) if c is not None] if tls_ca else []
             browser = BrowserClient(
-                page, time_scale=time_scale, proxy=forward, artifacts=screenshots
+                page, time_scale=time_scale, proxy=forward, artifacts=screenshots, trust=trust
             )
             state = "enabled" if websocket_enabled else "disabled"
             shoot = functools.partial(browser.save_artifacts, f"{profile.name}-{state}")

@@ -15,7 +15,9 @@ and authority key identifiers.
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
 import ipaddress
 import secrets
 import ssl
@@ -123,6 +125,18 @@ class TestCA:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
             .sign(self._key, hashes.SHA256())
         )
+
+    @property
+    def leaf_spki(self) -> str:
+        """The base64 SHA-256 of the public key every certificate it issues carries.
+
+        What Chromium's ``--ignore-certificate-errors-spki-list`` takes: a browser that cannot be
+        handed a CA (Chromium reads its own store) trusts this CA's certificates by it.
+        """
+        der = self._leaf_key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return base64.b64encode(hashlib.sha256(der).digest()).decode("ascii")
 
     @property
     def pem(self) -> str:

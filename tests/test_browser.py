@@ -8,13 +8,17 @@ sets WSHARNESS_REQUIRE_BROWSER=1, so that there it fails instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from pytest_wsharness.assertions import assert_expected_outcome
 from pytest_wsharness.client.machine import Dialog, State
+from pytest_wsharness.errors import PageLoadError
 from pytest_wsharness.protocol import Topic
 from pytest_wsharness.proxy.base import Proxy
 from pytest_wsharness.sync import SyncClient, SyncCMS
+from pytest_wsharness.tls import TestCA
 
 # A browser's timers slip by tens of milliseconds on a loaded 2-core machine; at the suite's
 # 0.01 a 3 s heartbeat is 30 ms, so these run at 0.05 (150 ms), for both drivers alike.
@@ -32,6 +36,8 @@ PROFILES = (
     "slow-handshake",
     "forward-connect-443",
     "two-backends",
+    "transparent-wss",
+    "tls-intercepting",
 )
 
 
@@ -107,3 +113,16 @@ def test_idle_timeout_is_survived_while_heartbeats_flow(
 
 def _heartbeats(proxy: Proxy) -> int:
     return max((c.frames_up for c in proxy.connections if c.upgraded), default=0)
+
+
+@pytest.mark.wsharness_profiles("tls-intercepting")
+def test_a_browser_that_does_not_trust_the_interceptor_cannot_load_the_page(
+    cms_server: SyncCMS,
+    cms_proxy: Proxy,
+    cms_browser_factory: Callable[..., SyncClient],
+    wsharness_ca: TestCA,
+) -> None:
+    page, _ = cms_proxy.route(cms_server.url)
+    with pytest.raises(PageLoadError, match="ERR_CERT"):
+        cms_browser_factory(page, trust=[wsharness_ca])
+    assert not [r for r in cms_server.requests if r.path.startswith("/EPiServer/Shell/edit")]

@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..client.driver import SocketEvent
 from ..client.machine import Dialog, State, TimelineEntry
@@ -29,6 +29,9 @@ from ..client.view import UiView
 from ..errors import HarnessTimeout, PageLoadError, UsageError
 from ..protocol import Routes
 from .chromium import LAUNCH_ARGS, find_chromium, find_playwright
+
+if TYPE_CHECKING:
+    from ..tls import TestCA
 
 LOAD_TIMEOUT = 30.0
 SETTLED = {State.CONNECTED, State.NO_CONNECTION, State.DISABLED, State.GAVE_UP}
@@ -83,10 +86,13 @@ class BrowserClient:
         artifacts: a folder for :meth:`save_artifacts` (a screenshot and the console log).
         executable: the Chromium to run; found by
             :func:`~pytest_wsharness.browser.chromium.find_chromium` by default.
+        trust: test CAs whose certificates the browser accepts, for an ``https`` page (the
+            server's, and a TLS-intercepting proxy's): Chromium reads no CA file, so it is told
+            the key their certificates carry (:attr:`TestCA.leaf_spki`).
 
     Raises:
         MissingPart: no Chromium or no Playwright (on entry).
-        UsageError: an ``https`` page: the browser does not trust the test CA yet.
+        UsageError: an ``https`` page without a CA to trust.
     """
 
     def __init__(
@@ -98,12 +104,15 @@ class BrowserClient:
         routes: Routes | None = None,
         artifacts: Path | None = None,
         executable: Path | None = None,
+        trust: Sequence[TestCA] = (),
     ) -> None:
-        if not base_url.startswith("http://"):
+        if not base_url.startswith(("http://", "https://")):
+            raise UsageError(f"the page URL must be http:// or https://, got {base_url!r}")
+        if base_url.startswith("https://") and not trust:
             raise UsageError(
-                f"the browser client loads http:// pages only (its Chromium does not trust the "
-                f"test CA), got {base_url!r}; use CmsClient for https"
+                f"an https page needs a test CA to trust (trust=[wsharness_ca]), got {base_url!r}"
             )
+        self.trust = tuple(trust)
         self.base_url = base_url.rstrip("/")
         self.time_scale = time_scale
         self.proxy = proxy
@@ -270,8 +279,12 @@ class BrowserClient:
 
         self._origin = asyncio.get_running_loop().time()
         self._playwright = await async_playwright().start()
+        args = list(LAUNCH_ARGS)
+        if self.trust:
+            spki = ",".join(ca.leaf_spki for ca in self.trust)
+            args.append(f"--ignore-certificate-errors-spki-list={spki}")
         self._browser = await self._playwright.chromium.launch(
-            executable_path=str(executable), args=list(LAUNCH_ARGS), timeout=LOAD_TIMEOUT * 1000
+            executable_path=str(executable), args=args, timeout=LOAD_TIMEOUT * 1000
         )
         options: dict[str, Any] = {}
         if self.proxy is not None:

@@ -9,16 +9,21 @@ makes it fail instead.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..errors import MissingPart
 from ..loopthread import LoopThread
 from ..proxy.base import Proxy
+from ..scenario import ServerSetup
 from ..sync import SyncClient, SyncCMS
 from .client import BrowserClient
+
+if TYPE_CHECKING:
+    from ..tls import TestCA
 
 REQUIRE_ENV = "WSHARNESS_REQUIRE_BROWSER"
 _LOADED = pytest.StashKey[list[SyncClient]]()
@@ -51,10 +56,12 @@ def cms_browser_factory(
     wsharness_time_scale: float,
     tmp_path: Path,
 ) -> Iterator[Callable[..., SyncClient]]:
-    """Load the CMS edit UI in headless Chromium: ``cms_browser_factory(url, proxy=None)``.
+    """Load the CMS edit UI in headless Chromium:
+    ``cms_browser_factory(url, proxy=None, trust=())``.
 
     ``url`` is where the page is served from (a proxy's or the server's URL); ``proxy`` an
-    explicit (forward) proxy the browser is set to use. The client offers what the Python
+    explicit (forward) proxy the browser is set to use; ``trust`` the test CAs whose
+    certificates it accepts, for an ``https`` page. The client offers what the Python
     client does (``view``, ``state``, ``machine``, ``events``, ``refresh()``...), read from the
     DOM and the browser's WebSocket record, so the same assertions apply. When the test fails,
     each browser's screenshot and console log are saved under ``tmp_path`` and named in the
@@ -63,9 +70,13 @@ def cms_browser_factory(
     loaded: list[SyncClient] = []
     request.node.stash[_LOADED] = loaded
 
-    def make(url: str, proxy: str | None = None) -> SyncClient:
+    def make(url: str, proxy: str | None = None, trust: Sequence[TestCA] = ()) -> SyncClient:
         engine = BrowserClient(
-            url, time_scale=wsharness_time_scale, proxy=proxy, artifacts=tmp_path / "browser"
+            url,
+            time_scale=wsharness_time_scale,
+            proxy=proxy,
+            artifacts=tmp_path / "browser",
+            trust=trust,
         )
         try:
             wsharness_loop.run(engine.__aenter__(), 90.0, "the CMS edit UI to load in Chromium")
@@ -84,9 +95,19 @@ def cms_browser_factory(
 
 @pytest.fixture
 def cms_browser(
-    cms_server: SyncCMS, cms_proxy: Proxy, cms_browser_factory: Callable[..., SyncClient]
+    request: pytest.FixtureRequest,
+    cms_server: SyncCMS,
+    cms_proxy: Proxy,
+    cms_browser_factory: Callable[..., SyncClient],
+    wsharness_server_setup: ServerSetup,
 ) -> SyncClient:
     """The CMS edit UI in headless Chromium, loaded through ``cms_proxy`` (as its page, or as
-    the browser's proxy for a forward profile)."""
+    the browser's proxy for a forward profile). When the server speaks TLS it trusts
+    ``wsharness_ca``, and the CA a TLS-intercepting proxy presents, as a managed machine does."""
     page, forward = cms_proxy.route(cms_server.url)
-    return cms_browser_factory(page, proxy=forward)
+    trust = []
+    if wsharness_server_setup.tls:
+        trust.append(request.getfixturevalue("wsharness_ca"))
+        if cms_proxy.presented_ca is not None:
+            trust.append(cms_proxy.presented_ca)
+    return cms_browser_factory(page, proxy=forward, trust=trust)

@@ -40,6 +40,11 @@ class Proxy(Protocol):
         ...
 
     @property
+    def presented_ca(self) -> TestCA | None:
+        """The CA whose certificates the proxy presents when it opens TLS, if it does."""
+        ...
+
+    @property
     def client_trust(self) -> tuple[str, ...]:
         """CA certificates (PEM) a client must trust besides the server's, e.g. the CA a
         TLS-intercepting proxy presents."""

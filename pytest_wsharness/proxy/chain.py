@@ -110,6 +110,12 @@ class ProfileProxy(ThreadedEngine):
         return self.relay.records if self.relay is not None else []
 
     @property
+    def presented_ca(self) -> TestCA | None:
+        """The CA whose certificates the proxy presents when it opens the clients' TLS (the
+        site's, or its own for a profile that intercepts); ``None`` when it opens none."""
+        return self._presented
+
+    @property
     def client_trust(self) -> tuple[str, ...]:
         """CA certificates (PEM) a client must trust besides the server's to pass this proxy:
         the CA a TLS-intercepting profile presents; empty for every other profile."""
