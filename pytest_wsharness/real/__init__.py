@@ -1,0 +1,2 @@
+"""Real proxies (nginx, HAProxy, ...) with the configs customers run, and the simulated profiles
+they are held against."""

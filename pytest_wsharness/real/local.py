@@ -1,0 +1,224 @@
+"""A real proxy run as a local process from the installed binary (``/usr/sbin/nginx``...).
+
+The process gets a private folder (config, pid, logs, temp files) and a port on 127.0.0.1 that
+the kernel picked; it runs in the foreground in a process group of its own, so that stopping it
+(SIGTERM, then SIGKILL after a grace period) also stops the workers it forked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..engine import ThreadedEngine
+from ..errors import HarnessTimeout, MissingPart, ProxyCrashed
+from ..profiles import Catalogue, Profile
+from ..proxy.records import ProxyRecord
+from .configs import RealConfig
+
+STARTUP_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+PROBE_INTERVAL = 0.02  # between connect probes while the process starts
+
+
+@dataclass(frozen=True)
+class Software:
+    """How to run one proxy software in the foreground with a given config file."""
+
+    binary: str
+    package: str  # Debian's package, for the message when the binary is missing
+    command: tuple[str, ...]  # {binary}, {config}, {workdir} are filled in
+    config_name: str
+
+    def argv(self, binary: str, config: Path, workdir: Path) -> list[str]:
+        values = {"binary": binary, "config": str(config), "workdir": str(workdir)}
+        return [part.format(**values) for part in self.command]
+
+
+SOFTWARE = {
+    "nginx": Software(
+        "nginx",
+        "nginx",
+        # -e: the error log from the start, before the config is read (not /var/log/nginx).
+        ("{binary}", "-p", "{workdir}", "-c", "{config}", "-e", "{workdir}/error.log"),
+        "nginx.conf",
+    ),
+    "haproxy": Software("haproxy", "haproxy", ("{binary}", "-db", "-f", "{config}"), "haproxy.cfg"),
+}
+
+
+def find_binary(software: str) -> str:
+    """The installed binary of ``software``.
+
+    Raises:
+        MissingPart: it is not installed; the message names Debian's package.
+    """
+    spec = SOFTWARE[software]
+    for folder in (None, "/usr/sbin", "/usr/local/sbin"):
+        found = shutil.which(spec.binary, path=folder)
+        if found:
+            return found
+    raise MissingPart(spec.binary, f"install Debian's {spec.package} package")
+
+
+class LocalProxy(ThreadedEngine):
+    """A real proxy config running as a local process in front of ``upstream``.
+
+    It offers what every proxy of the harness offers (:class:`~pytest_wsharness.proxy.base.Proxy`)
+    so that the same assertions apply; ``profile`` is the simulated profile the config claims to
+    behave like (its expected outcome). It keeps no records of its own: ``records`` and
+    ``connections`` are empty, and the software's own logs are in :attr:`workdir`.
+
+    Args:
+        config: the real config.
+        upstream: the server, ``http://127.0.0.1:PORT``.
+        catalogue: where the simulated profile is looked up.
+    """
+
+    def __init__(self, config: RealConfig, upstream: str, catalogue: Catalogue | None = None):
+        self.config = config
+        self.upstream = upstream
+        self.profile: Profile = (catalogue or Catalogue()).get(config.models)
+        self.workdir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._port: int | None = None
+        self._stopping = False
+
+    @property
+    def url(self) -> str:
+        """The proxy's base URL, ``http://127.0.0.1:PORT``."""
+        if self._port is None:
+            raise RuntimeError(f"real proxy {self.config.name!r} is not running")
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def records(self) -> list[ProxyRecord]:
+        """Nothing: a real proxy's own log is in :attr:`workdir`."""
+        return []
+
+    @property
+    def connections(self) -> list[Any]:
+        """Nothing: a real proxy's own log is in :attr:`workdir`."""
+        return []
+
+    @property
+    def presented_ca(self) -> None:
+        """A real config here opens no TLS."""
+        return None
+
+    @property
+    def client_trust(self) -> tuple[str, ...]:
+        """Nothing to trust: no TLS."""
+        return ()
+
+    def route(self, server_url: str) -> tuple[str, str | None]:
+        """Return ``(page URL, forward proxy URL)``: reverse proxies are opened by URL."""
+        return self.url, None
+
+    def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Start the process and wait until its port accepts connections.
+
+        Raises:
+            MissingPart: the software is not installed.
+            ProxyCrashed: the process exited while starting; the message holds its log.
+            HarnessTimeout: it did not listen within ``timeout`` seconds.
+        """
+        if self._process is not None:
+            raise RuntimeError(f"real proxy {self.config.name!r} was already started")
+        spec = SOFTWARE[self.config.software]
+        binary = find_binary(self.config.software)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"wsharness-{self.config.name}-"))
+        self._port = _free_port()
+        config = self.workdir / spec.config_name
+        config.write_text(
+            self.config.render(port=self._port, upstream=self.upstream, workdir=self.workdir)
+        )
+        log = open(self.workdir / "output.log", "wb")  # noqa: SIM115 (the child writes to it)
+        try:
+            self._process = subprocess.Popen(
+                spec.argv(binary, config, self.workdir),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        try:
+            self._wait_listening(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the process group and remove the private folder; idempotent."""
+        process, self._process = self._process, None
+        self._stopping = True
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout)
+        if process is not None:
+            # Workers the master forked share its group; make sure none outlives it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def check(self) -> None:
+        """Raise if the process died while it should be running.
+
+        Raises:
+            ProxyCrashed: with the exit code and the end of its log.
+        """
+        process = self._process
+        if process is not None and process.poll() is not None and not self._stopping:
+            raise ProxyCrashed(self.config.name, RuntimeError(self._exit_report(process)))
+
+    def _wait_listening(self, timeout: float) -> None:
+        process, port = self._process, self._port
+        assert process is not None
+        assert port is not None
+        deadline = time.monotonic() + timeout
+        waiter = threading.Event()
+        while time.monotonic() < deadline:  # bounded by the deadline
+            if process.poll() is not None:
+                raise ProxyCrashed(self.config.name, RuntimeError(self._exit_report(process)))
+            with socket.socket() as probe:
+                probe.settimeout(1.0)
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            waiter.wait(PROBE_INTERVAL)
+        raise HarnessTimeout(f"{self.config.name} to listen on 127.0.0.1:{port}", timeout)
+
+    def _exit_report(self, process: subprocess.Popen[bytes]) -> str:
+        output = ""
+        if self.workdir is not None:
+            for name in ("output.log", "error.log"):
+                path = self.workdir / name
+                if path.exists():
+                    output += path.read_text(errors="replace")
+        tail = "\n".join(output.strip().splitlines()[-8:])
+        return f"{self.config.software} exited with code {process.returncode}: {tail}"
+
+
+def _free_port() -> int:
+    # The kernel picks; the proxy binds it a moment later (nginx and HAProxy take no fd).
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        return int(holder.getsockname()[1])

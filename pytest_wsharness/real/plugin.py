@@ -1,0 +1,70 @@
+"""pytest fixtures for real proxies (entry point ``wsharness-real``): hooks and fixtures only.
+
+The software is looked for when a fixture is first used: a test that needs a missing binary
+skips, naming Debian's package, unless ``WSHARNESS_REQUIRE_REAL_PROXIES=1`` (set in CI), which
+makes it fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from ..errors import MissingPart, UsageError
+from ..profiles import Catalogue
+from ..sync import SyncCMS
+from .configs import RealCatalogue
+from .local import LocalProxy
+
+REQUIRE_ENV = "WSHARNESS_REQUIRE_REAL_PROXIES"
+
+
+@pytest.fixture(scope="session")
+def wsharness_real_catalogue() -> RealCatalogue:
+    """Every real proxy config of ``proxies/real/``."""
+    return RealCatalogue()
+
+
+@pytest.fixture
+def real_proxy(
+    cms_server: SyncCMS,
+    wsharness_real_catalogue: RealCatalogue,
+    wsharness_catalogue: Catalogue,
+) -> Iterator[Callable[..., LocalProxy]]:
+    """Start real proxies: ``real_proxy(name, upstream=None)`` returns a running one.
+
+    ``name`` is a config of ``proxies/real/`` (``nginx-no-upgrade``...), run as a local process
+    from the installed binary on a port the kernel picked; ``upstream`` defaults to
+    ``cms_server``. Its ``profile`` is the simulated profile the config claims to behave like,
+    so ``assert_expected_outcome(client, cms_server, proxy)`` holds it to the same outcome.
+    Every process is stopped after the test, its private folder removed.
+    """
+    started: list[LocalProxy] = []
+
+    def make(name: str, upstream: str | None = None) -> LocalProxy:
+        try:
+            config = wsharness_real_catalogue.get(name)
+        except UsageError as error:
+            raise pytest.UsageError(str(error)) from None
+        proxy = LocalProxy(config, upstream or cms_server.upstream, wsharness_catalogue)
+        try:
+            proxy.start()
+        except MissingPart as missing:
+            if os.environ.get(REQUIRE_ENV) == "1":
+                raise
+            pytest.skip(str(missing))
+        started.append(proxy)
+        return proxy
+
+    yield make
+    errors: list[BaseException] = []
+    for proxy in reversed(started):
+        try:
+            proxy.check()
+        except Exception as error:
+            errors.append(error)
+        proxy.stop()
+    if errors:
+        raise errors[0]

@@ -1,0 +1,131 @@
+"""Real proxies as local processes, side by side with the simulated profiles that model them.
+
+For each config of proxies/real/, the real software and the simulated profile it names are put
+in front of the same simulated CMS and must give the client the same observation: the status
+line, whether the upgrade reached the backend, the exception type, the close code, and an idle
+cut within 20%. A mismatch is a bug in the simulation. Without the binary a test skips, naming
+Debian's package; CI installs them and sets WSHARNESS_REQUIRE_REAL_PROXIES=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pytest_wsharness.assertions import assert_expected_outcome
+from pytest_wsharness.errors import MissingPart, ProfileError, ProxyCrashed
+from pytest_wsharness.proxy.chain import ProfileProxy
+from pytest_wsharness.real.configs import RealCatalogue, RealConfig, load_real
+from pytest_wsharness.real.fidelity import HandshakeSeen, observe_handshake
+from pytest_wsharness.real.local import LocalProxy, find_binary
+from pytest_wsharness.server import SimulatedCMS
+from pytest_wsharness.sync import SyncClient, SyncCMS
+
+REAL = RealCatalogue()
+
+
+def _installed(config: RealConfig) -> None:
+    try:
+        find_binary(config.software)
+    except MissingPart as missing:
+        if os.environ.get("WSHARNESS_REQUIRE_REAL_PROXIES") == "1":
+            raise
+        pytest.skip(str(missing))
+
+
+async def _side_by_side(config: RealConfig) -> tuple[HandshakeSeen, HandshakeSeen]:
+    async with SimulatedCMS() as cms:
+        async with LocalProxy(config, cms.url) as real:
+            seen_real = await observe_handshake(real.url, cms, idle=config.idle_timeout)
+            real.check()
+        async with ProfileProxy(real.profile, cms.url) as simulated:
+            seen_simulated = await observe_handshake(simulated.url, cms, idle=config.idle_timeout)
+    return seen_real, seen_simulated
+
+
+@pytest.mark.parametrize("name", REAL.names())
+def test_the_simulated_profile_behaves_like_the_real_config(name: str) -> None:
+    config = REAL.get(name)
+    _installed(config)
+    real, simulated = asyncio.run(_side_by_side(config))
+    assert not real.differences(simulated), (
+        f"{config.models} does not behave like {name}: {real.differences(simulated)}"
+    )
+    if config.idle_timeout is not None:
+        assert real.close_code == 1006  # cut without a Close frame
+        assert real.idle_cut_after == pytest.approx(config.idle_timeout, rel=0.2)
+
+
+@pytest.mark.parametrize("name", ["nginx-websocket", "nginx-no-upgrade", "haproxy-deny-upgrade"])
+def test_the_ui_behind_a_real_proxy_meets_the_profile_it_models(
+    name: str,
+    real_proxy: Callable[..., LocalProxy],
+    cms_server: SyncCMS,
+    cms_client_factory: Callable[..., SyncClient],
+) -> None:
+    proxy = real_proxy(name)
+    client = cms_client_factory(proxy.url)
+    assert_expected_outcome(client, cms_server, proxy)
+
+
+def test_a_config_the_software_rejects_is_reported_with_its_log(tmp_path: Path) -> None:
+    broken = tmp_path / "nginx-broken.toml"
+    broken.write_text(
+        'software = "nginx"\nmodels = "compliant"\nsummary = "broken"\n'
+        'config = "daemon off; events {} http { server { listen 127.0.0.1:@PORT@; nonsense; } }"\n'
+    )
+    config = load_real(broken)
+    _installed(config)
+    proxy = LocalProxy(config, "http://127.0.0.1:1")
+    with pytest.raises(ProxyCrashed, match="unknown directive"):
+        proxy.start()
+    assert proxy.workdir is not None
+    assert not proxy.workdir.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('software = "varnish"\nmodels = "x"\nsummary = "x"\nconfig = "x"\n', "software"),
+        ('software = "nginx"\nmodels = "x"\nsummary = "x"\n', "config"),
+        ('software = "nginx"\nmodels = "x"\nsummary = "x"\nconfig = "x"\nport = 1\n', "port"),
+        (
+            'software = "nginx"\nmodels = "x"\nsummary = "x"\nconfig = "x"\nidle_timeout = -1\n',
+            "idle_timeout",
+        ),
+    ],
+)
+def test_a_malformed_real_config_names_the_file_and_key(
+    tmp_path: Path, text: str, key: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ProfileError, match=f"bad.toml: {key}"):
+        load_real(path)
+
+
+def test_every_real_config_models_a_catalogue_profile() -> None:
+    from pytest_wsharness.profiles import Catalogue
+
+    catalogue = Catalogue()
+    for config in REAL:
+        catalogue.get(config.models)
+
+
+def test_no_process_is_left_behind() -> None:
+    config = REAL.get("nginx-websocket")
+    _installed(config)
+    with LocalProxy(config, "http://127.0.0.1:1") as proxy:
+        assert proxy.workdir is not None
+        pid_file = proxy.workdir / "nginx.pid"
+        assert pid_file.exists()
+        master = int(pid_file.read_text())
+    left = subprocess.run(
+        ["ps", "-o", "pid=", "--sid", str(master)], capture_output=True, text=True
+    )
+    assert left.stdout.strip() == ""
