@@ -4,6 +4,7 @@
                      [--browser [--screenshots DIR]]
     wsharness profiles [--profiles-dir DIR]...
     wsharness proxy PROFILE --upstream URL [--listen HOST:PORT] [--time-scale F] [--duration S]
+    wsharness proxy --real CONFIG --upstream URL [--listen 127.0.0.1:PORT] [--duration S]
 
 Exit codes: 0 when every scenario behaved as it should, 1 when one did not, 2 for bad usage.
 """
@@ -18,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import MissingPart, UsageError
+from .errors import MissingPart, ProxyCrashed, UsageError
 from .profiles import Catalogue, Profile
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -83,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument(
         "profile", metavar="PROFILE", help="a profile name (see: wsharness profiles)"
     )
+    proxy.add_argument(
+        "--real",
+        action="store_true",
+        help="PROFILE names a real proxy config of proxies/real/ (nginx-no-upgrade...), run "
+        "as a local process from the installed software",
+    )
     proxy.add_argument("--upstream", required=True, metavar="URL", help="the server, http(s)://...")
     proxy.add_argument(
         "--listen",
@@ -134,6 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .standalone import parse_listen, serve
 
             listen = parse_listen(args.listen)
+            if args.real:
+                from .standalone import serve_real
+
+                serve_real(args.profile, args.upstream, listen=listen, duration=args.duration)
+                return EXIT_OK
             serve(
                 catalogue.get(args.profile),
                 args.upstream,
@@ -151,6 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, MissingPart) as error:
         print(f"wsharness: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except ProxyCrashed as error:
+        print(f"wsharness: {error}", file=sys.stderr)
+        return EXIT_PROBLEM
     driver = "browser" if args.browser else "model"
     return _matrix(chosen, args.time_scale, driver, args.screenshots)
 

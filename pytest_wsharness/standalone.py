@@ -142,3 +142,46 @@ def _on_signals(handler: Callable[..., None]) -> Callable[[], None]:
             signal.signal(sig, previous)
 
     return restore
+
+
+def serve_real(
+    name: str,
+    upstream: str,
+    *,
+    listen: tuple[str, int],
+    duration: float | None,
+    out: TextIO = sys.stdout,
+) -> None:
+    """Run the real proxy config ``name`` (``proxies/real/``) as a local process in front of
+    ``upstream`` until interrupted or ``duration`` seconds pass.
+
+    Raises:
+        UsageError: a bad ``upstream`` or ``listen`` address (real proxies listen on
+            127.0.0.1), or an unknown config name (the message lists them).
+        MissingPart: the software is not installed.
+    """
+    from .real.configs import RealCatalogue
+    from .real.local import LocalProxy
+
+    if listen[0] != "127.0.0.1":
+        raise UsageError(f"--listen for --real must be 127.0.0.1:PORT, got {listen[0]!r}")
+    config = RealCatalogue().get(name)
+    stop = threading.Event()
+    proxy = LocalProxy(config, check_upstream(upstream), port=listen[1])
+    proxy.start()
+    restore = _on_signals(lambda *_: stop.set())
+    try:
+        print(
+            f"wsharness: {name} ({config.software}, modelled by {config.models}) listening on "
+            f"{proxy.url} (open {proxy.url}); its logs: {proxy.workdir}",
+            file=out,
+            flush=True,
+        )
+        deadline = None if duration is None else time.monotonic() + duration
+        while not stop.wait(POLL):
+            proxy.check()
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+    finally:
+        restore()
+        proxy.stop()

@@ -129,3 +129,43 @@ def test_no_process_is_left_behind() -> None:
         ["ps", "-o", "pid=", "--sid", str(master)], capture_output=True, text=True
     )
     assert left.stdout.strip() == ""
+
+
+@pytest.mark.asyncio
+async def test_wsharness_proxy_real_runs_a_config_in_front_of_a_server() -> None:
+    import sys
+
+    from pytest_wsharness.client.driver import CmsClient
+
+    _installed(REAL.get("nginx-websocket"))
+    script = Path(sys.executable).with_name("wsharness")
+    async with SimulatedCMS() as cms:
+        process = await asyncio.create_subprocess_exec(
+            str(script), "proxy", "--real", "nginx-websocket", "--upstream", cms.url,
+            "--duration", "3",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert process.stdout is not None
+            first = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+            assert "nginx-websocket (nginx, modelled by compliant) listening on" in first
+            url = first.split(" listening on ")[1].split(" ")[0]
+            async with CmsClient(url, time_scale=0.05) as client:
+                await client.settle(5)
+                await cms.publish("/episerver/cms/notification", {"id": 1, "action": 1})
+                await client.wait_for(lambda: client.view.unread == 1, 5, "the notification")
+            assert await asyncio.wait_for(process.wait(), 30) == 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+def test_wsharness_proxy_real_unknown_config_lists_the_choices(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pytest_wsharness.cli import EXIT_USAGE, main
+
+    assert main(["proxy", "--real", "nginx-nope", "--upstream", "http://127.0.0.1:1"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "unknown real proxy config 'nginx-nope'; valid choices: haproxy-del-upgrade" in err

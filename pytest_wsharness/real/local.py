@@ -83,11 +83,20 @@ class LocalProxy(ThreadedEngine):
         config: the real config.
         upstream: the server, ``http://127.0.0.1:PORT``.
         catalogue: where the simulated profile is looked up.
+        port: the port to listen on, on 127.0.0.1; 0 (the default) takes one the kernel picks.
     """
 
-    def __init__(self, config: RealConfig, upstream: str, catalogue: Catalogue | None = None):
+    def __init__(
+        self,
+        config: RealConfig,
+        upstream: str,
+        catalogue: Catalogue | None = None,
+        *,
+        port: int = 0,
+    ) -> None:
         self.config = config
         self.upstream = upstream
+        self.listen_port = port
         self.profile: Profile = (catalogue or Catalogue()).get(config.models)
         self.workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -138,7 +147,7 @@ class LocalProxy(ThreadedEngine):
         spec = SOFTWARE[self.config.software]
         binary = find_binary(self.config.software)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"wsharness-{self.config.name}-"))
-        self._port = _free_port()
+        self._port = self.listen_port or _free_port()
         config = self.workdir / spec.config_name
         config.write_text(
             self.config.render(port=self._port, upstream=self.upstream, workdir=self.workdir)
