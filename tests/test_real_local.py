@@ -41,10 +41,15 @@ def _installed(config: RealConfig) -> None:
 async def _side_by_side(config: RealConfig) -> tuple[HandshakeSeen, HandshakeSeen]:
     async with SimulatedCMS() as cms:
         async with LocalProxy(config, cms.url) as real:
-            seen_real = await observe_handshake(real.url, cms, idle=config.idle_timeout)
+            forward = real.forward
+            seen_real = await observe_handshake(
+                real.url, cms, idle=config.idle_timeout, forward=forward
+            )
             real.check()
         async with ProfileProxy(real.profile, cms.url) as simulated:
-            seen_simulated = await observe_handshake(simulated.url, cms, idle=config.idle_timeout)
+            seen_simulated = await observe_handshake(
+                simulated.url, cms, idle=config.idle_timeout, forward=forward
+            )
     return seen_real, seen_simulated
 
 
@@ -61,7 +66,17 @@ def test_the_simulated_profile_behaves_like_the_real_config(name: str) -> None:
         assert real.idle_cut_after == pytest.approx(config.idle_timeout, rel=0.2)
 
 
-@pytest.mark.parametrize("name", ["nginx-websocket", "nginx-no-upgrade", "haproxy-deny-upgrade"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nginx-websocket",
+        "nginx-no-upgrade",
+        "haproxy-deny-upgrade",
+        "apache-no-upgrade",
+        "caddy-websocket",
+        "squid-connect-443",
+    ],
+)
 def test_the_ui_behind_a_real_proxy_meets_the_profile_it_models(
     name: str,
     real_proxy: Callable[..., LocalProxy],
@@ -69,7 +84,8 @@ def test_the_ui_behind_a_real_proxy_meets_the_profile_it_models(
     cms_client_factory: Callable[..., SyncClient],
 ) -> None:
     proxy = real_proxy(name)
-    client = cms_client_factory(proxy.url)
+    page, forward = proxy.route(cms_server.url)
+    client = cms_client_factory(page, proxy=forward)
     assert_expected_outcome(client, cms_server, proxy)
 
 
@@ -168,4 +184,4 @@ def test_wsharness_proxy_real_unknown_config_lists_the_choices(
 
     assert main(["proxy", "--real", "nginx-nope", "--upstream", "http://127.0.0.1:1"]) == EXIT_USAGE
     err = capsys.readouterr().err
-    assert "unknown real proxy config 'nginx-nope'; valid choices: haproxy-del-upgrade" in err
+    assert "unknown real proxy config 'nginx-nope'; valid choices: apache-no-upgrade" in err

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import ProfileError, UnknownChoiceError
 from ..profiles import builtin_dir
 
-SOFTWARE = ("nginx", "haproxy")
+SOFTWARE = ("nginx", "haproxy", "apache", "caddy", "squid", "tinyproxy")
 KEYS = ("software", "models", "summary", "config", "idle_timeout")
 
 

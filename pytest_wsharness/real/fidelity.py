@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass
 
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus
+from websockets.exceptions import InvalidHandshake, InvalidProxyStatus, InvalidStatus
 
 from ..protocol import Routes
 from ..server.cms import SimulatedCMS
@@ -59,27 +59,33 @@ class HandshakeSeen:
 
 
 async def observe_handshake(
-    proxy_url: str, server: SimulatedCMS, *, idle: float | None = None
+    proxy_url: str, server: SimulatedCMS, *, idle: float | None = None, forward: bool = False
 ) -> HandshakeSeen:
     """Open the realtime endpoint through ``proxy_url`` and note what happened.
 
     Args:
-        proxy_url: the proxy's base URL (a reverse proxy in front of ``server``).
+        proxy_url: the proxy's base URL: a reverse proxy in front of ``server``, or with
+            ``forward`` an explicit proxy the client goes through to ``server``.
         server: the backend, whose request records say what reached it.
         idle: when set, keep an opened socket silent and time how long until it is cut,
             waiting up to :data:`IDLE_MARGIN` times ``idle``.
     """
     routes: Routes = server.routes
     before = len(server.requests)
-    url = proxy_url.replace("http", "ws", 1) + routes.endpoint
+    base = server.url if forward else proxy_url
+    url = base.replace("http", "ws", 1) + routes.endpoint
     status: int | None = None
     error = ""
     close_code = cut_after = None
     try:
         ws = await connect(
-            url, proxy=None, open_timeout=OPEN_TIMEOUT, ping_interval=None, close_timeout=1
+            url,
+            proxy=proxy_url if forward else None,
+            open_timeout=OPEN_TIMEOUT,
+            ping_interval=None,
+            close_timeout=1,
         )
-    except InvalidStatus as failure:
+    except (InvalidStatus, InvalidProxyStatus) as failure:
         status, error = failure.response.status_code, type(failure).__name__
     except (InvalidHandshake, OSError, TimeoutError, EOFError) as failure:
         error = type(failure).__name__

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..engine import ThreadedEngine
 from ..errors import HarnessTimeout, MissingPart, ProxyCrashed
-from ..profiles import Catalogue, Profile
+from ..profiles import Catalogue, Kind, Profile
 from ..proxy.records import ProxyRecord
 from .configs import RealConfig
 
@@ -33,12 +33,25 @@ PROBE_INTERVAL = 0.02  # between connect probes while the process starts
 
 @dataclass(frozen=True)
 class Software:
-    """How to run one proxy software in the foreground with a given config file."""
+    """How to run one proxy software in the foreground with a given config file.
+
+    Attributes:
+        binary: the executable's name.
+        package: Debian's package, for the message when the binary is missing.
+        command: the command line; ``{binary}``, ``{config}`` and ``{workdir}`` are filled in.
+        config_name: the config file's name in the private folder.
+        run_as: the user the software drops to when started as root; it is given the private
+            folder, which it writes its logs into.
+        home: set HOME and the XDG folders to the private folder (software that keeps state
+            there).
+    """
 
     binary: str
-    package: str  # Debian's package, for the message when the binary is missing
-    command: tuple[str, ...]  # {binary}, {config}, {workdir} are filled in
+    package: str
+    command: tuple[str, ...]
     config_name: str
+    run_as: str | None = None
+    home: bool = False
 
     def argv(self, binary: str, config: Path, workdir: Path) -> list[str]:
         values = {"binary": binary, "config": str(config), "workdir": str(workdir)}
@@ -54,6 +67,22 @@ SOFTWARE = {
         "nginx.conf",
     ),
     "haproxy": Software("haproxy", "haproxy", ("{binary}", "-db", "-f", "{config}"), "haproxy.cfg"),
+    "apache": Software(
+        "apache2", "apache2", ("{binary}", "-f", "{config}", "-DFOREGROUND"), "apache.conf"
+    ),
+    "caddy": Software(
+        "caddy",
+        "caddy",
+        ("{binary}", "run", "--config", "{config}", "--adapter", "caddyfile"),
+        "Caddyfile",
+        home=True,
+    ),
+    "squid": Software(
+        "squid", "squid", ("{binary}", "-N", "-f", "{config}"), "squid.conf", run_as="proxy"
+    ),
+    "tinyproxy": Software(
+        "tinyproxy", "tinyproxy", ("{binary}", "-d", "-c", "{config}"), "tinyproxy.conf"
+    ),
 }
 
 
@@ -130,9 +159,14 @@ class LocalProxy(ThreadedEngine):
         """Nothing to trust: no TLS."""
         return ()
 
+    @property
+    def forward(self) -> bool:
+        """Whether clients use it as an explicit (forward) proxy, as its profile says."""
+        return self.profile.kind is Kind.FORWARD
+
     def route(self, server_url: str) -> tuple[str, str | None]:
-        """Return ``(page URL, forward proxy URL)``: reverse proxies are opened by URL."""
-        return self.url, None
+        """Return ``(page URL, forward proxy URL)`` for a client of ``server_url``."""
+        return (server_url, self.url) if self.forward else (self.url, None)
 
     def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
         """Start the process and wait until its port accepts connections.
@@ -152,6 +186,12 @@ class LocalProxy(ThreadedEngine):
         config.write_text(
             self.config.render(port=self._port, upstream=self.upstream, workdir=self.workdir)
         )
+        if spec.run_as is not None and os.geteuid() == 0:
+            _give(self.workdir, spec.run_as)
+        env = dict(os.environ)
+        if spec.home:
+            for name in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+                env[name] = str(self.workdir)
         log = open(self.workdir / "output.log", "wb")  # noqa: SIM115 (the child writes to it)
         try:
             self._process = subprocess.Popen(
@@ -160,6 +200,7 @@ class LocalProxy(ThreadedEngine):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=env,
             )
         finally:
             log.close()
@@ -224,6 +265,18 @@ class LocalProxy(ThreadedEngine):
                     output += path.read_text(errors="replace")
         tail = "\n".join(output.strip().splitlines()[-8:])
         return f"{self.config.software} exited with code {process.returncode}: {tail}"
+
+
+def _give(folder: Path, user: str) -> None:
+    """Hand ``folder`` (and what is in it) to ``user``, who writes its logs there."""
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise MissingPart(f"user {user!r}", "the package that runs as it creates it") from None
+    for path in (folder, *folder.iterdir()):
+        os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
 def _free_port() -> int:
