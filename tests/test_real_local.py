@@ -38,9 +38,25 @@ def _installed(config: RealConfig) -> None:
         pytest.skip(str(missing))
 
 
-async def _side_by_side(config: RealConfig) -> tuple[HandshakeSeen, HandshakeSeen]:
+def _runner(backend: str) -> type[LocalProxy]:
+    if backend == "local":
+        return LocalProxy
+    from pytest_wsharness.real.docker import DockerProxy, engine
+
+    try:
+        engine()
+    except MissingPart as missing:
+        if os.environ.get("WSHARNESS_REQUIRE_DOCKER") == "1":
+            raise
+        pytest.skip(str(missing))
+    return DockerProxy
+
+
+async def _side_by_side(
+    config: RealConfig, runner: type[LocalProxy]
+) -> tuple[HandshakeSeen, HandshakeSeen]:
     async with SimulatedCMS() as cms:
-        async with LocalProxy(config, cms.url) as real:
+        async with runner(config, cms.url) as real:
             forward = real.forward
             seen_real = await observe_handshake(
                 real.url, cms, idle=config.idle_timeout, forward=forward
@@ -53,11 +69,13 @@ async def _side_by_side(config: RealConfig) -> tuple[HandshakeSeen, HandshakeSee
     return seen_real, seen_simulated
 
 
+@pytest.mark.parametrize("backend", ["local", "docker"])
 @pytest.mark.parametrize("name", REAL.names())
-def test_the_simulated_profile_behaves_like_the_real_config(name: str) -> None:
+def test_the_simulated_profile_behaves_like_the_real_config(name: str, backend: str) -> None:
     config = REAL.get(name)
-    _installed(config)
-    real, simulated = asyncio.run(_side_by_side(config))
+    if backend == "local":
+        _installed(config)
+    real, simulated = asyncio.run(_side_by_side(config, _runner(backend)))
     assert not real.differences(simulated), (
         f"{config.models} does not behave like {name}: {real.differences(simulated)}"
     )

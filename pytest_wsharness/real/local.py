@@ -249,10 +249,8 @@ class LocalProxy(ThreadedEngine):
         while time.monotonic() < deadline:  # bounded by the deadline
             if process.poll() is not None:
                 raise ProxyCrashed(self.config.name, RuntimeError(self._exit_report(process)))
-            with socket.socket() as probe:
-                probe.settimeout(1.0)
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    return
+            if probe(port):
+                return
             waiter.wait(PROBE_INTERVAL)
         raise HarnessTimeout(f"{self.config.name} to listen on 127.0.0.1:{port}", timeout)
 
@@ -277,6 +275,13 @@ def _give(folder: Path, user: str) -> None:
         raise MissingPart(f"user {user!r}", "the package that runs as it creates it") from None
     for path in (folder, *folder.iterdir()):
         os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def probe(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port``."""
+    with socket.socket() as client:
+        client.settimeout(1.0)
+        return client.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _free_port() -> int:

@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from ..errors import MissingPart, UsageError
+from ..errors import MissingPart, UnknownChoiceError, UsageError
 from ..profiles import Catalogue
 from ..sync import SyncCMS
 from .configs import RealCatalogue
 from .local import LocalProxy
 
 REQUIRE_ENV = "WSHARNESS_REQUIRE_REAL_PROXIES"
+BACKENDS = ("local", "docker")
 
 
 @pytest.fixture(scope="session")
@@ -33,22 +34,32 @@ def real_proxy(
     wsharness_real_catalogue: RealCatalogue,
     wsharness_catalogue: Catalogue,
 ) -> Iterator[Callable[..., LocalProxy]]:
-    """Start real proxies: ``real_proxy(name, upstream=None)`` returns a running one.
+    """Start real proxies: ``real_proxy(name, upstream=None, backend="local")`` returns a
+    running one.
 
-    ``name`` is a config of ``proxies/real/`` (``nginx-no-upgrade``...), run as a local process
-    from the installed binary on a port the kernel picked; ``upstream`` defaults to
-    ``cms_server``. Its ``profile`` is the simulated profile the config claims to behave like,
-    so ``assert_expected_outcome(client, cms_server, proxy)`` holds it to the same outcome.
-    Every process is stopped after the test, its private folder removed.
+    ``name`` is a config of ``proxies/real/`` (``nginx-no-upgrade``...), run on a port of
+    127.0.0.1 the kernel picked: as a local process from the installed binary, or with
+    ``backend="docker"`` in a container (host networking; images from
+    ``proxies/real/docker/``). ``upstream`` defaults to ``cms_server``. Its ``profile`` is the
+    simulated profile the config claims to behave like, so
+    ``assert_expected_outcome(client, cms_server, proxy)`` holds it to the same outcome.
+    Every proxy is stopped after the test, its private folder removed.
     """
     started: list[LocalProxy] = []
 
-    def make(name: str, upstream: str | None = None) -> LocalProxy:
+    def make(name: str, upstream: str | None = None, backend: str = "local") -> LocalProxy:
         try:
             config = wsharness_real_catalogue.get(name)
+            if backend not in BACKENDS:
+                raise UnknownChoiceError("real proxy backend", backend, BACKENDS)
         except UsageError as error:
             raise pytest.UsageError(str(error)) from None
-        proxy = LocalProxy(config, upstream or cms_server.upstream, wsharness_catalogue)
+        kind = LocalProxy
+        if backend == "docker":
+            from .docker import DockerProxy
+
+            kind = DockerProxy
+        proxy = kind(config, upstream or cms_server.upstream, wsharness_catalogue)
         try:
             proxy.start()
         except MissingPart as missing:

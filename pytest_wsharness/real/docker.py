@@ -1,0 +1,232 @@
+"""A real proxy run in a Docker container, through the ``docker`` Python SDK.
+
+Images are built from the Dockerfiles in ``proxies/real/docker/`` on a base image that is a
+setting (``WSHARNESS_DOCKER_BASE``): users may name an official image (``debian:bookworm-slim``);
+where no registry is reachable, ``scripts/docker-base`` builds ``wsharness/base:bookworm`` with
+debootstrap. An image is tagged by a hash of its Dockerfile and its base, built on first use
+under a file lock (pytest-xdist workers share it), and kept. Containers use host networking and
+bind 127.0.0.1 on the port the harness picked; each has a unique name and a label, and is removed
+(forced) when the proxy stops, a failed test included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import HarnessTimeout, MissingPart, ProxyCrashed
+from ..profiles import Catalogue, builtin_dir
+from .configs import RealConfig
+from .local import SOFTWARE, STARTUP_TIMEOUT, STOP_TIMEOUT, LocalProxy, _free_port, _give, probe
+
+BASE_ENV = "WSHARNESS_DOCKER_BASE"
+DEFAULT_BASE = "wsharness/base:bookworm"
+LABEL = "pytest-wsharness"
+CONTAINER_DIR = "/wsharness"
+BUILD_LOCK_TIMEOUT = 600.0
+
+
+def engine() -> Any:
+    """A client of the Docker engine ``DOCKER_HOST`` (or the default socket) names.
+
+    Raises:
+        MissingPart: the ``docker`` package is missing, or no engine answers.
+    """
+    try:
+        import docker
+    except ImportError:
+        raise MissingPart("the docker Python package", "pip install docker") from None
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except Exception as error:  # docker.errors.DockerException and connection errors
+        where = os.environ.get("DOCKER_HOST", "the default socket")
+        raise MissingPart(
+            "a Docker engine",
+            f"none answers at {where} ({type(error).__name__}); start dockerd "
+            "(dockerd --iptables=false --ip6tables=false --bridge=none) or set DOCKER_HOST",
+        ) from None
+    return client
+
+
+def base_image() -> str:
+    """The base image the Dockerfiles start FROM."""
+    return os.environ.get(BASE_ENV) or DEFAULT_BASE
+
+
+def dockerfiles() -> Path:
+    """The folder of the Dockerfiles."""
+    return builtin_dir() / "real" / "docker"
+
+
+def image_tag(software: str, base: str) -> str:
+    """The tag of ``software``'s image on ``base``: a hash of both, so an edit rebuilds it."""
+    package = SOFTWARE[software].package
+    text = (dockerfiles() / f"{package}.Dockerfile").read_text()
+    digest = hashlib.sha256(f"{base}\n{text}".encode()).hexdigest()[:12]
+    return f"wsharness/{package}:{digest}"
+
+
+def ensure_image(client: Any, software: str, base: str | None = None) -> str:
+    """Return the image of ``software``, building it first if it is missing.
+
+    Raises:
+        MissingPart: the base image is missing (the message says how to get one).
+    """
+    import docker.errors
+
+    base = base or base_image()
+    tag = image_tag(software, base)
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        client.images.get(tag)
+        return tag
+    try:
+        client.images.get(base)
+    except docker.errors.ImageNotFound:
+        raise MissingPart(
+            f"the Docker base image {base}",
+            f"run scripts/docker-base, or set {BASE_ENV} to an image this engine has "
+            "(e.g. debian:bookworm-slim)",
+        ) from None
+    lock_path = Path(tempfile.gettempdir()) / f"wsharness-build-{tag.replace('/', '-')}.lock"
+    with open(lock_path, "w") as lock:
+        _lock(lock)
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.get(tag)  # another worker built it meanwhile
+            return tag
+        package = SOFTWARE[software].package
+        client.images.build(
+            path=str(dockerfiles()),
+            dockerfile=f"{package}.Dockerfile",
+            tag=tag,
+            buildargs={"BASE": base},
+            network_mode="host",
+            rm=True,
+        )
+    return tag
+
+
+class DockerProxy(LocalProxy):
+    """A real proxy config running in a Docker container in front of ``upstream``.
+
+    The same as :class:`~pytest_wsharness.real.local.LocalProxy` but for where it runs; its
+    private folder is mounted in the container at ``/wsharness``.
+    """
+
+    def __init__(
+        self,
+        config: RealConfig,
+        upstream: str,
+        catalogue: Catalogue | None = None,
+        *,
+        port: int = 0,
+        base: str | None = None,
+    ) -> None:
+        super().__init__(config, upstream, catalogue, port=port)
+        self.base = base
+        self.container: Any = None
+
+    def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Start the container and wait until its port accepts connections.
+
+        Raises:
+            MissingPart: no Docker engine, or no base image.
+            ProxyCrashed: the container exited while starting; the message holds its log.
+            HarnessTimeout: it did not listen within ``timeout`` seconds.
+        """
+        if self.container is not None:
+            raise RuntimeError(f"real proxy {self.config.name!r} was already started")
+        spec = SOFTWARE[self.config.software]
+        client = engine()
+        image = ensure_image(client, self.config.software, self.base)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"wsharness-{self.config.name}-"))
+        self._port = self.listen_port or _free_port()
+        config = self.workdir / spec.config_name
+        config.write_text(
+            self.config.render(port=self._port, upstream=self.upstream, workdir=Path(CONTAINER_DIR))
+        )
+        if spec.run_as is not None:
+            _give(self.workdir, spec.run_as)  # Debian's users have the same ids in the image
+        environment = {"HOME": CONTAINER_DIR, "XDG_CONFIG_HOME": CONTAINER_DIR} if spec.home else {}
+        environment |= {"XDG_DATA_HOME": CONTAINER_DIR} if spec.home else {}
+        argv = spec.argv(spec.binary, Path(CONTAINER_DIR) / spec.config_name, Path(CONTAINER_DIR))
+        name = f"wsharness-{self.config.name}-{os.getpid()}-{secrets.token_hex(3)}"
+        try:
+            self.container = client.containers.run(
+                image,
+                argv,
+                name=name,
+                detach=True,
+                network_mode="host",
+                volumes={str(self.workdir): {"bind": CONTAINER_DIR, "mode": "rw"}},
+                environment=environment,
+                labels={LABEL: self.config.name},
+            )
+            self._wait_container(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Remove the container (forced) and the private folder; idempotent."""
+        container, self.container = self.container, None
+        self._stopping = True
+        if container is not None:
+            with contextlib.suppress(Exception):  # removed already, or the engine is gone
+                container.remove(force=True)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def check(self) -> None:
+        """Raise if the container stopped while it should be running.
+
+        Raises:
+            ProxyCrashed: with the end of its log.
+        """
+        container = self.container
+        if container is None or self._stopping:
+            return
+        container.reload()
+        if container.status not in ("created", "running"):
+            raise ProxyCrashed(self.config.name, RuntimeError(self._container_report()))
+
+    def _wait_container(self, timeout: float) -> None:
+        port = self._port
+        assert port is not None
+        deadline = time.monotonic() + timeout
+        waiter = threading.Event()
+        while time.monotonic() < deadline:  # bounded by the deadline
+            self.container.reload()
+            if self.container.status == "exited":
+                raise ProxyCrashed(self.config.name, RuntimeError(self._container_report()))
+            if probe(port):
+                return
+            waiter.wait(0.05)
+        raise HarnessTimeout(f"{self.config.name} (Docker) to listen on 127.0.0.1:{port}", timeout)
+
+    def _container_report(self) -> str:
+        logs = self.container.logs(tail=8).decode(errors="replace").strip()
+        code = self.container.attrs.get("State", {}).get("ExitCode")
+        return f"{self.config.software} container exited with code {code}: {logs}"
+
+
+def _lock(lock: Any) -> None:
+    deadline = time.monotonic() + BUILD_LOCK_TIMEOUT
+    waiter = threading.Event()
+    while True:  # bounded by the deadline
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise HarnessTimeout("another worker's image build", BUILD_LOCK_TIMEOUT) from None
+            waiter.wait(0.2)
