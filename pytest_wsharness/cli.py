@@ -88,7 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--real",
         action="store_true",
         help="PROFILE names a real proxy config of proxies/real/ (nginx-no-upgrade...), run "
-        "as a local process from the installed software",
+        "in Docker when an engine answers, else as a local process from the installed software",
+    )
+    proxy.add_argument(
+        "--backend",
+        choices=("auto", "docker", "local"),
+        default="auto",
+        help="with --real: where it runs (default auto)",
     )
     proxy.add_argument("--upstream", required=True, metavar="URL", help="the server, http(s)://...")
     proxy.add_argument(
@@ -144,7 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.real:
                 from .standalone import serve_real
 
-                serve_real(args.profile, args.upstream, listen=listen, duration=args.duration)
+                serve_real(
+                    args.profile,
+                    args.upstream,
+                    listen=listen,
+                    duration=args.duration,
+                    backend=args.backend,
+                )
                 return EXIT_OK
             serve(
                 catalogue.get(args.profile),

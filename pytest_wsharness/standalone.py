@@ -150,10 +150,12 @@ def serve_real(
     *,
     listen: tuple[str, int],
     duration: float | None,
+    backend: str = "auto",
     out: TextIO = sys.stdout,
 ) -> None:
-    """Run the real proxy config ``name`` (``proxies/real/``) as a local process in front of
-    ``upstream`` until interrupted or ``duration`` seconds pass.
+    """Run the real proxy config ``name`` (``proxies/real/``) in front of ``upstream`` until
+    interrupted or ``duration`` seconds pass: in Docker when an engine answers, else as a local
+    process (``backend`` chooses: ``auto``, ``docker`` or ``local``).
 
     Raises:
         UsageError: a bad ``upstream`` or ``listen`` address (real proxies listen on
@@ -161,18 +163,19 @@ def serve_real(
         MissingPart: the software is not installed.
     """
     from .real.configs import RealCatalogue
-    from .real.local import LocalProxy
+    from .real.local import runner
 
     if listen[0] != "127.0.0.1":
         raise UsageError(f"--listen for --real must be 127.0.0.1:PORT, got {listen[0]!r}")
     config = RealCatalogue().get(name)
     stop = threading.Event()
-    proxy = LocalProxy(config, check_upstream(upstream), port=listen[1])
+    proxy = runner(backend)(config, check_upstream(upstream), port=listen[1])
     proxy.start()
     restore = _on_signals(lambda *_: stop.set())
     try:
         print(
-            f"wsharness: {name} ({config.software}, modelled by {config.models}) listening on "
+            f"wsharness: {name} ({config.software} {where(proxy)}, modelled by "
+            f"{config.models}) listening on "
             f"{proxy.url} (open {proxy.url}); its logs: {proxy.workdir}",
             file=out,
             flush=True,
@@ -185,3 +188,8 @@ def serve_real(
     finally:
         restore()
         proxy.stop()
+
+
+def where(proxy: object) -> str:
+    """``in Docker`` or ``as a local process``, for the first line."""
+    return "in Docker" if type(proxy).__name__ == "DockerProxy" else "as a local process"

@@ -22,7 +22,7 @@ from pytest_wsharness.errors import MissingPart, ProfileError, ProxyCrashed
 from pytest_wsharness.proxy.chain import ProfileProxy
 from pytest_wsharness.real.configs import RealCatalogue, RealConfig, load_real
 from pytest_wsharness.real.fidelity import HandshakeSeen, observe_handshake
-from pytest_wsharness.real.local import LocalProxy, find_binary
+from pytest_wsharness.real.local import LocalProxy, find_binary, runner
 from pytest_wsharness.server import SimulatedCMS
 from pytest_wsharness.sync import SyncClient, SyncCMS
 
@@ -39,17 +39,12 @@ def _installed(config: RealConfig) -> None:
 
 
 def _runner(backend: str) -> type[LocalProxy]:
-    if backend == "local":
-        return LocalProxy
-    from pytest_wsharness.real.docker import DockerProxy, engine
-
     try:
-        engine()
+        return runner(backend)
     except MissingPart as missing:
         if os.environ.get("WSHARNESS_REQUIRE_DOCKER") == "1":
             raise
         pytest.skip(str(missing))
-    return DockerProxy
 
 
 async def _side_by_side(
@@ -101,7 +96,7 @@ def test_the_ui_behind_a_real_proxy_meets_the_profile_it_models(
     cms_server: SyncCMS,
     cms_client_factory: Callable[..., SyncClient],
 ) -> None:
-    proxy = real_proxy(name)
+    proxy = real_proxy(name, backend="local")
     page, forward = proxy.route(cms_server.url)
     client = cms_client_factory(page, proxy=forward)
     assert_expected_outcome(client, cms_server, proxy)
@@ -176,13 +171,13 @@ async def test_wsharness_proxy_real_runs_a_config_in_front_of_a_server() -> None
     async with SimulatedCMS() as cms:
         process = await asyncio.create_subprocess_exec(
             str(script), "proxy", "--real", "nginx-websocket", "--upstream", cms.url,
-            "--duration", "3",
+            "--duration", "3", "--backend", "local",
             stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:
             assert process.stdout is not None
             first = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-            assert "nginx-websocket (nginx, modelled by compliant) listening on" in first
+            assert "nginx-websocket (nginx as a local process, modelled by compliant)" in first
             url = first.split(" listening on ")[1].split(" ")[0]
             async with CmsClient(url, time_scale=0.05) as client:
                 await client.settle(5)
@@ -203,3 +198,19 @@ def test_wsharness_proxy_real_unknown_config_lists_the_choices(
     assert main(["proxy", "--real", "nginx-nope", "--upstream", "http://127.0.0.1:1"]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "unknown real proxy config 'nginx-nope'; valid choices: apache-no-upgrade" in err
+
+
+def test_the_auto_backend_falls_back_to_a_local_process_without_an_engine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    assert runner("auto") is LocalProxy
+    with pytest.raises(MissingPart, match="a Docker engine: none answers at unix://"):
+        runner("docker")
+
+
+def test_an_unknown_backend_lists_the_choices() -> None:
+    from pytest_wsharness.errors import UnknownChoiceError
+
+    with pytest.raises(UnknownChoiceError, match="valid choices: auto, docker, local"):
+        runner("podman")

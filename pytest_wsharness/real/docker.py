@@ -17,6 +17,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -36,7 +37,8 @@ BUILD_LOCK_TIMEOUT = 600.0
 
 
 def engine() -> Any:
-    """A client of the Docker engine ``DOCKER_HOST`` (or the default socket) names.
+    """A client of the Docker engine ``DOCKER_HOST`` (or the default socket) names; the caller
+    closes it.
 
     Raises:
         MissingPart: the ``docker`` package is missing, or no engine answers.
@@ -45,10 +47,21 @@ def engine() -> Any:
         import docker
     except ImportError:
         raise MissingPart("the docker Python package", "pip install docker") from None
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if host.startswith("unix://") and not _answers(host.removeprefix("unix://")):
+        # Checked first: the SDK leaves a socket open when its first request fails.
+        raise MissingPart(
+            "a Docker engine",
+            f"none answers at {host}; start dockerd "
+            "(dockerd --iptables=false --ip6tables=false --bridge=none) or set DOCKER_HOST",
+        )
+    client = None
     try:
         client = docker.from_env(timeout=60)
         client.ping()
     except Exception as error:  # docker.errors.DockerException and connection errors
+        if client is not None:
+            client.close()  # its connection pool holds a socket
         where = os.environ.get("DOCKER_HOST", "the default socket")
         raise MissingPart(
             "a Docker engine",
@@ -56,6 +69,16 @@ def engine() -> Any:
             "(dockerd --iptables=false --ip6tables=false --bridge=none) or set DOCKER_HOST",
         ) from None
     return client
+
+
+def _answers(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        probe.settimeout(5.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def base_image() -> str:
@@ -134,6 +157,7 @@ class DockerProxy(LocalProxy):
         super().__init__(config, upstream, catalogue, port=port)
         self.base = base
         self.container: Any = None
+        self._client: Any = None
 
     def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
         """Start the container and wait until its port accepts connections.
@@ -146,7 +170,7 @@ class DockerProxy(LocalProxy):
         if self.container is not None:
             raise RuntimeError(f"real proxy {self.config.name!r} was already started")
         spec = SOFTWARE[self.config.software]
-        client = engine()
+        client = self._client = engine()
         image = ensure_image(client, self.config.software, self.base)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"wsharness-{self.config.name}-"))
         self._port = self.listen_port or _free_port()
@@ -183,6 +207,9 @@ class DockerProxy(LocalProxy):
         if container is not None:
             with contextlib.suppress(Exception):  # removed already, or the engine is gone
                 container.remove(force=True)
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import ThreadedEngine
-from ..errors import HarnessTimeout, MissingPart, ProxyCrashed
+from ..errors import HarnessTimeout, MissingPart, ProxyCrashed, UnknownChoiceError
 from ..profiles import Catalogue, Kind, Profile
 from ..proxy.records import ProxyRecord
 from .configs import RealConfig
 
+BACKENDS = ("auto", "docker", "local")
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 PROBE_INTERVAL = 0.02  # between connect probes while the process starts
@@ -275,6 +276,29 @@ def _give(folder: Path, user: str) -> None:
         raise MissingPart(f"user {user!r}", "the package that runs as it creates it") from None
     for path in (folder, *folder.iterdir()):
         os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def runner(backend: str) -> type[LocalProxy]:
+    """The class that runs real proxies on ``backend``: ``"docker"``, ``"local"``, or
+    ``"auto"`` (Docker when an engine answers, else a local process).
+
+    Raises:
+        UnknownChoiceError: not one of :data:`BACKENDS`.
+        MissingPart: ``"docker"`` and no engine answers.
+    """
+    if backend not in BACKENDS:
+        raise UnknownChoiceError("real proxy backend", backend, BACKENDS)
+    if backend == "local":
+        return LocalProxy
+    from .docker import DockerProxy, engine
+
+    try:
+        engine().close()
+    except MissingPart:
+        if backend == "docker":
+            raise
+        return LocalProxy
+    return DockerProxy
 
 
 def probe(port: int) -> bool:

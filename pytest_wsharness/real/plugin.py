@@ -16,10 +16,9 @@ from ..errors import MissingPart, UnknownChoiceError, UsageError
 from ..profiles import Catalogue
 from ..sync import SyncCMS
 from .configs import RealCatalogue
-from .local import LocalProxy
+from .local import BACKENDS, LocalProxy, runner
 
 REQUIRE_ENV = "WSHARNESS_REQUIRE_REAL_PROXIES"
-BACKENDS = ("local", "docker")
 
 
 @pytest.fixture(scope="session")
@@ -34,33 +33,29 @@ def real_proxy(
     wsharness_real_catalogue: RealCatalogue,
     wsharness_catalogue: Catalogue,
 ) -> Iterator[Callable[..., LocalProxy]]:
-    """Start real proxies: ``real_proxy(name, upstream=None, backend="local")`` returns a
+    """Start real proxies: ``real_proxy(name, upstream=None, backend="auto")`` returns a
     running one.
 
     ``name`` is a config of ``proxies/real/`` (``nginx-no-upgrade``...), run on a port of
-    127.0.0.1 the kernel picked: as a local process from the installed binary, or with
-    ``backend="docker"`` in a container (host networking; images from
-    ``proxies/real/docker/``). ``upstream`` defaults to ``cms_server``. Its ``profile`` is the
-    simulated profile the config claims to behave like, so
+    127.0.0.1 the kernel picked: in a Docker container (host networking; images from
+    ``proxies/real/docker/``) when an engine answers, else as a local process from the
+    installed binary; ``backend="docker"`` or ``"local"`` chooses. ``upstream`` defaults to
+    ``cms_server``. Its ``profile`` is the simulated profile the config claims to behave like,
+    so
     ``assert_expected_outcome(client, cms_server, proxy)`` holds it to the same outcome.
     Every proxy is stopped after the test, its private folder removed.
     """
     started: list[LocalProxy] = []
 
-    def make(name: str, upstream: str | None = None, backend: str = "local") -> LocalProxy:
+    def make(name: str, upstream: str | None = None, backend: str = "auto") -> LocalProxy:
         try:
             config = wsharness_real_catalogue.get(name)
             if backend not in BACKENDS:
                 raise UnknownChoiceError("real proxy backend", backend, BACKENDS)
         except UsageError as error:
             raise pytest.UsageError(str(error)) from None
-        kind = LocalProxy
-        if backend == "docker":
-            from .docker import DockerProxy
-
-            kind = DockerProxy
-        proxy = kind(config, upstream or cms_server.upstream, wsharness_catalogue)
         try:
+            proxy = runner(backend)(config, upstream or cms_server.upstream, wsharness_catalogue)
             proxy.start()
         except MissingPart as missing:
             if os.environ.get(REQUIRE_ENV) == "1":
