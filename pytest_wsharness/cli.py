@@ -2,7 +2,7 @@
 
     wsharness matrix [--profile NAME]... [--time-scale F] [--profiles-dir DIR]...
                      [--browser [--screenshots DIR]]
-    wsharness profiles [--profiles-dir DIR]...
+    wsharness profiles [--profiles-dir DIR]... [--real]
     wsharness proxy PROFILE --upstream URL [--listen HOST:PORT] [--time-scale F] [--duration S]
     wsharness proxy --real CONFIG --upstream URL [--listen 127.0.0.1:PORT] [--duration S]
 
@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --browser, save a screenshot per scenario in DIR, taken before the reload",
     )
     profiles = commands.add_parser("profiles", help="list the proxy profiles, one line each")
+    profiles.add_argument(
+        "--real",
+        action="store_true",
+        help="list the real proxy configs of proxies/real/ instead, with the profile that "
+        "models each",
+    )
     proxy = commands.add_parser(
         "proxy",
         help="run one profile in front of a server, printing each connection's fate",
@@ -142,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         catalogue = Catalogue(args.profiles_dir)
         if args.command == "profiles":
-            return _profiles(catalogue)
+            return _real_configs() if args.real else _profiles(catalogue)
         if args.command == "proxy":
             from .standalone import parse_listen, serve
 
@@ -187,6 +193,17 @@ def _find_browser() -> None:
 
     find_playwright()
     find_chromium()
+
+
+def _real_configs() -> int:
+    from .real.configs import RealCatalogue
+
+    configs = list(RealCatalogue())
+    width = max(len(c.name) for c in configs)
+    models = max(len(c.models) for c in configs)
+    for config in configs:
+        print(f"{config.name.ljust(width)}  {config.models.ljust(models)}  {config.summary}")
+    return EXIT_OK
 
 
 def _profiles(catalogue: Catalogue) -> int:

@@ -214,3 +214,14 @@ def test_an_unknown_backend_lists_the_choices() -> None:
 
     with pytest.raises(UnknownChoiceError, match="valid choices: auto, docker, local"):
         runner("podman")
+
+
+def test_wsharness_profiles_real_lists_each_config_with_its_model(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pytest_wsharness.cli import EXIT_OK, main
+
+    assert main(["profiles", "--real"]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == REAL.names()
+    assert any(line.split()[:2] == ["squid-connect-443", "forward-connect-443"] for line in lines)
