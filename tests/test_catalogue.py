@@ -49,6 +49,7 @@ EXPECTED: dict[str, tuple[Verdict, str, str]] = {
     "redirect-https": (Verdict.FELL_BACK, "answered 307 itself", "noconnection"),
     "slow-handshake": (Verdict.DELIVERED, "held the request", "live update"),
     "forward-connect-443": (Verdict.FELL_BACK, "refused CONNECT 127.0.0.1:", "noconnection"),
+    "forward-proxy": (Verdict.DELIVERED, "tunnelled the WebSocket", "live update"),
     "transparent-ws": (Verdict.FELL_BACK, "removed Connection, Upgrade", "noconnection"),
     "transparent-wss": (
         Verdict.DELIVERED,
