@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import report
 from .errors import OutcomeError
 from .explain import explain
 from .profiles import Expect
 from .proxy.base import Proxy
 from .scenario import DELIVERY_TIMEOUT, observe, reconnect_window
 from .sync import SyncClient, SyncCMS
-from .verdict import Observation, expected_outcome, judge
+from .verdict import Observation, Verdict, expected_outcome, judge
 
 CALL_MARGIN = 60.0
 
@@ -97,8 +98,10 @@ def _assert(
     if expect is Expect.DELIVERED:
         # judge() holds a disabled UI to the fallback rules; this assertion wants the update live.
         problems = [] if observation.live else ["should have got the update live"]
+        verdict = Verdict.DELIVERED if observation.live else Verdict.WRONG
     else:
-        problems = judge(observation, expect)[1]
+        verdict, problems = judge(observation, expect)
+    _emit(client, proxy, observation, expect, verdict, problems)
     if problems:
         hops = explain(
             client=observation.client_clause(),
@@ -113,6 +116,30 @@ def _assert(
         kept = f"; browser screenshot and console log: {', '.join(map(str, saved))}"
         raise OutcomeError(expected, f"{hops}; {ui}" + (kept if saved else ""))
     return observation
+
+
+def _emit(
+    client: SyncClient,
+    proxy: Proxy | None,
+    observation: Observation,
+    expect: Expect,
+    verdict: Verdict,
+    problems: list[str],
+) -> None:
+    from .browser.client import BrowserClient
+
+    enabled = observation.websocket_enabled
+    report.emit(
+        report.ScenarioResult(
+            profile=proxy.profile.name if proxy is not None else "",
+            websocket_enabled=enabled,
+            expected=expected_outcome(expect, enabled).value,
+            verdict=verdict.value,
+            ui=observation.summary(),
+            problems=tuple(problems),
+            driver="browser" if isinstance(client.engine, BrowserClient) else "model",
+        )
+    )
 
 
 def save_browser_artifacts(client: SyncClient, name: str) -> list[Path]:

@@ -24,6 +24,7 @@ from .profiles import Catalogue, Profile
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 DEFAULT_MATRIX_TIME_SCALE = 0.05
+DEFAULT_BROWSER_TIME_SCALE = 0.1
 
 
 def time_scale(value: str) -> float:
@@ -56,10 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument(
         "--time-scale",
         type=time_scale,
-        default=DEFAULT_MATRIX_TIME_SCALE,
+        default=None,
         metavar="F",
         help="multiply every client timing (3 s heartbeat, 5 s x n^2 reconnect) by F "
-        f"(default {DEFAULT_MATRIX_TIME_SCALE})",
+        f"(default {DEFAULT_MATRIX_TIME_SCALE}; {DEFAULT_BROWSER_TIME_SCALE} with --browser, "
+        "whose timers slip more)",
     )
     matrix.add_argument(
         "--browser",
@@ -185,7 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wsharness: {error}", file=sys.stderr)
         return EXIT_PROBLEM
     driver = "browser" if args.browser else "model"
-    return _matrix(chosen, args.time_scale, driver, args.screenshots)
+    scale = args.time_scale
+    if scale is None:
+        scale = DEFAULT_BROWSER_TIME_SCALE if args.browser else DEFAULT_MATRIX_TIME_SCALE
+    return _matrix(chosen, scale, driver, args.screenshots)
 
 
 def _find_browser() -> None:

@@ -26,12 +26,12 @@ def chromium() -> None:
 def test_matrix_in_the_browser_with_a_screenshot_per_scenario(
     chromium: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["matrix", "--browser", "--time-scale", "0.05", "--screenshots", str(tmp_path)]
+    argv = ["matrix", "--browser", "--time-scale", "0.1", "--screenshots", str(tmp_path)]
     argv += ["--profile", "compliant", "--profile", "header-stripping"]
     assert main(argv) == EXIT_OK
     out = capsys.readouterr().out
     assert "4 scenarios, 4 as expected, 0 wrong" in out
-    assert "(time scale 0.05, in Chromium)" in out
+    assert "(time scale 0.1, in Chromium)" in out
     shots = sorted(p.name for p in tmp_path.glob("*.png"))
     assert shots == [
         "compliant-disabled.png",
@@ -50,6 +50,6 @@ def test_screenshots_need_the_browser(capsys: pytest.CaptureFixture[str]) -> Non
 def test_https_profiles_run_in_the_browser_too(
     chromium: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["matrix", "--browser", "--time-scale", "0.05"]
+    argv = ["matrix", "--browser", "--time-scale", "0.1"]
     assert main([*argv, "--profile", "tls-intercepting", "--profile", "transparent-wss"]) == 0
     assert "4 scenarios, 4 as expected, 0 wrong" in capsys.readouterr().out

@@ -1,0 +1,83 @@
+"""What each scenario of a test run ended as, for the reports: a table at the end of the run,
+a JSON file, and properties in JUnit XML. No pytest here: the assertions emit, a sink collects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+ScenarioSink = Callable[["ScenarioResult"], None]
+
+_sink: ScenarioSink | None = None
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """One asserted scenario.
+
+    Attributes:
+        profile: the proxy profile, or ``""`` without a proxy.
+        websocket_enabled: the CMS's ``WebSocketEnabled``.
+        expected: the verdict the UI should earn.
+        verdict: the verdict it earned (``wrong`` when it broke an expectation).
+        ui: what the editor saw, in a few words.
+        problems: the broken expectations.
+        driver: ``model`` (the Python client) or ``browser``.
+    """
+
+    profile: str
+    websocket_enabled: bool
+    expected: str
+    verdict: str
+    ui: str
+    problems: tuple[str, ...] = ()
+    driver: str = "model"
+
+    def to_json(self) -> str:
+        """One line of JSON."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ScenarioResult:
+        """The result :meth:`to_json` wrote."""
+        data = json.loads(text)
+        data["problems"] = tuple(data.get("problems", ()))
+        return cls(**data)
+
+
+def set_sink(sink: ScenarioSink | None) -> ScenarioSink | None:
+    """Send the results emitted from now on to ``sink`` (``None``: nowhere); return the sink
+    it replaces, for the caller to put back (a pytester run inside a test has its own)."""
+    global _sink
+    previous, _sink = _sink, sink
+    return previous
+
+
+def emit(result: ScenarioResult) -> None:
+    """Hand a result to the current sink, if any."""
+    if _sink is not None:
+        _sink(result)
+
+
+def format_summary(rows: Sequence[tuple[str, ScenarioResult]]) -> str:
+    """A plain-text table: test, profile, WebSockets, driver, expected, verdict."""
+    header = ("test", "profile", "websocket", "driver", "expected", "verdict")
+    lines = [
+        (
+            test,
+            r.profile or "-",
+            "enabled" if r.websocket_enabled else "disabled",
+            r.driver,
+            r.expected,
+            r.verdict,
+        )
+        for test, r in rows
+    ]
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *lines, strict=False)]
+    out = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in (header, tuple("-" * w for w in widths), *lines)
+    ]
+    return "\n".join(out)

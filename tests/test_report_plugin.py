@@ -1,0 +1,80 @@
+"""The run's reports through pytester: a table of scenarios at the end, a JSON file, and the
+profile and verdict as JUnit XML properties."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import xml.etree.ElementTree as ET
+
+import pytest
+
+INI = """
+    [pytest]
+    asyncio_default_fixture_loop_scope = function
+    filterwarnings =
+        error
+        ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning
+        ignore:Exception ignored in. <function _Sel:pytest.PytestUnraisableExceptionWarning
+    wsharness_time_scale = 0.01
+"""
+
+TESTS = """
+    import pytest
+    from pytest_wsharness.assertions import assert_expected_outcome, assert_updates_delivered
+
+    @pytest.mark.wsharness_profiles("compliant", "firewall")
+    def test_outcome(cms_client, cms_server, cms_proxy):
+        assert_expected_outcome(cms_client, cms_server, cms_proxy)
+
+    @pytest.mark.wsharness_profiles("header-stripping")
+    def test_wants_too_much(cms_client, cms_server, cms_proxy):
+        assert_updates_delivered(cms_client, cms_server, proxy=cms_proxy)
+
+    def test_no_scenario():
+        pass
+"""
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini(textwrap.dedent(INI))
+    pytester.makepyfile(test_inner=textwrap.dedent(TESTS))
+    return pytester
+
+
+def test_the_run_ends_with_a_table_of_scenarios(inner: pytest.Pytester) -> None:
+    result = inner.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*wsharness scenarios*",
+            "test*profile*websocket*driver*expected*verdict",
+            "test_outcome?compliant?*compliant*enabled*model*delivered*delivered",
+            "test_outcome?firewall?*firewall*enabled*model*fell back correctly*fell back correctly",
+            "test_wants_too_much?header-stripping?*header-stripping*delivered*WRONG*",
+        ]
+    )
+
+
+def test_json_report_and_junit_properties(inner: pytest.Pytester) -> None:
+    json_path = inner.path / "scenarios.json"
+    xml_path = inner.path / "junit.xml"
+    inner.runpytest(
+        "-p", "no:cacheprovider", f"--wsharness-report-json={json_path}", f"--junitxml={xml_path}"
+    )
+    data = json.loads(json_path.read_text())
+    assert [(d["profile"], d["verdict"], d["outcome"]) for d in data] == [
+        ("compliant", "delivered", "passed"),
+        ("firewall", "fell back correctly", "passed"),
+        ("header-stripping", "WRONG", "failed"),
+    ]
+    assert data[2]["problems"] == ["should have got the update live"]
+    assert "noconnection" in data[2]["ui"]
+    cases = {c.get("name"): c for c in ET.parse(xml_path).getroot().iter("testcase")}
+    props = {
+        p.get("name"): p.get("value") for p in cases["test_outcome[firewall]"].iter("property")
+    }
+    assert props["wsharness_profile"] == "firewall"
+    assert props["wsharness_verdict"] == "fell back correctly"
+    assert not list(cases["test_no_scenario"].iter("property"))
