@@ -179,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.screenshots is not None and not args.browser:
             raise UsageError("--screenshots needs --browser: the Python client has no screen")
         if args.browser:
-            _find_browser()
+            from .browser.chromium import find_browser
+
+            find_browser()
     except (UsageError, MissingPart) as error:
         print(f"wsharness: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -191,13 +193,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if scale is None:
         scale = DEFAULT_BROWSER_TIME_SCALE if args.browser else DEFAULT_MATRIX_TIME_SCALE
     return _matrix(chosen, scale, driver, args.screenshots)
-
-
-def _find_browser() -> None:
-    from .browser.chromium import find_chromium, find_playwright
-
-    find_playwright()
-    find_chromium()
 
 
 def _real_configs() -> int:

@@ -43,8 +43,7 @@ def relay_summary(connections: Sequence[ConnectionRecord]) -> tuple[str, bool]:
             continue  # the page's own requests
         said = _connection_clause(connection)
         if said is not None:
-            clause, faulted = said
-            return clause, faulted
+            return said
     return "", False
 
 

@@ -92,9 +92,9 @@ async def run_row(
         client: UiClient
         shoot = None
         if driver == "browser":
-            from .browser.client import BrowserClient
+            from .browser.client import BrowserClient, trust_for
 
-            trust = [c for c in (tls_ca, proxy.presented_ca) if c is not None] if tls_ca else []
+            trust = trust_for(tls_ca, proxy) if tls_ca else []
             browser = BrowserClient(
                 page, time_scale=time_scale, proxy=forward, artifacts=screenshots, trust=trust
             )
@@ -160,10 +160,10 @@ async def run_matrix(
         from .tls import TestCA  # cryptography: only for TLS profiles
 
         ca = TestCA()
-    limit = asyncio.Semaphore(BROWSERS_AT_ONCE if driver == "browser" else len(chosen) * 2 or 1)
+    browsers = asyncio.Semaphore(BROWSERS_AT_ONCE)
 
     async def row(profile: Profile, on: bool) -> Row:
-        async with limit:
+        async with browsers if driver == "browser" else contextlib.nullcontext():
             return await run_row(
                 profile, on, time_scale, ca, driver=driver, screenshots=screenshots
             )

@@ -80,15 +80,17 @@ class TestCA:
     browser's certificate viewer names it plainly; it is valid from an hour ago to a day ahead.
 
     Args:
-        name: the CA's common name. It defaults to ``pytest-wsharness test CA`` and a random id.
+        name: the CA's common name. It defaults to ``pytest-wsharness``, ``label`` and the CA's
+            random id.
+        label: what the CA is, in its default name (``"test CA"``, ``"proxy CA"``...).
     """
 
     # Not a test class, whatever its name: keep pytest from trying to collect it.
     __test__ = False
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, *, label: str = "test CA") -> None:
         self.id = secrets.token_hex(4)
-        self.name = name or f"pytest-wsharness test CA {self.id}"
+        self.name = name or f"pytest-wsharness {label} {self.id}"
         self._key = ec.generate_private_key(ec.SECP256R1())
         self._leaf_key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name(

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from pytest_wsharness.browser.chromium import find_chromium, find_playwright
+from pytest_wsharness.browser.chromium import find_browser
 from pytest_wsharness.cli import EXIT_OK, EXIT_USAGE, main
 from pytest_wsharness.errors import MissingPart
+from pytest_wsharness.require import skip_or_fail
 
 
 @pytest.fixture
 def chromium() -> None:
     try:
-        find_playwright()
-        find_chromium()
+        find_browser()
     except MissingPart as missing:
-        if os.environ.get("WSHARNESS_REQUIRE_BROWSER") == "1":
-            raise
-        pytest.skip(str(missing))
+        skip_or_fail(missing, "WSHARNESS_REQUIRE_BROWSER")
 
 
 def test_matrix_in_the_browser_with_a_screenshot_per_scenario(

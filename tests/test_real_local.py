@@ -10,7 +10,6 @@ Debian's package; CI installs them and sets WSHARNESS_REQUIRE_REAL_PROXIES=1.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from pytest_wsharness.proxy.chain import ProfileProxy
 from pytest_wsharness.real.configs import RealCatalogue, RealConfig, load_real
 from pytest_wsharness.real.fidelity import HandshakeSeen, observe_handshake
 from pytest_wsharness.real.local import LocalProxy, find_binary, runner
+from pytest_wsharness.require import skip_or_fail
 from pytest_wsharness.server import SimulatedCMS
 from pytest_wsharness.sync import SyncClient, SyncCMS
 
@@ -33,18 +33,14 @@ def _installed(config: RealConfig) -> None:
     try:
         find_binary(config.software)
     except MissingPart as missing:
-        if os.environ.get("WSHARNESS_REQUIRE_REAL_PROXIES") == "1":
-            raise
-        pytest.skip(str(missing))
+        skip_or_fail(missing, "WSHARNESS_REQUIRE_REAL_PROXIES")
 
 
 def _runner(backend: str) -> type[LocalProxy]:
     try:
         return runner(backend)
     except MissingPart as missing:
-        if os.environ.get("WSHARNESS_REQUIRE_DOCKER") == "1":
-            raise
-        pytest.skip(str(missing))
+        skip_or_fail(missing, "WSHARNESS_REQUIRE_DOCKER")
 
 
 async def _side_by_side(

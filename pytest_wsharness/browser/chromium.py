@@ -66,3 +66,13 @@ def find_playwright() -> None:
         raise MissingPart(
             "Playwright", "pip install 'pytest-wsharness[browser]' installs it"
         ) from None
+
+
+def find_browser() -> Path:
+    """Check Playwright and return the Chromium to run: what a browser client needs.
+
+    Raises:
+        MissingPart: either is missing.
+    """
+    find_playwright()
+    return find_chromium()

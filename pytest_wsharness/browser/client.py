@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -26,15 +26,16 @@ from typing import TYPE_CHECKING, Any
 from ..client.driver import SocketEvent
 from ..client.machine import Dialog, State, TimelineEntry
 from ..client.view import UiView
-from ..errors import HarnessTimeout, PageLoadError, UsageError
+from ..client.waiting import Waiting
+from ..errors import PageLoadError, UsageError
 from ..protocol import Routes
-from .chromium import LAUNCH_ARGS, find_chromium, find_playwright
+from .chromium import LAUNCH_ARGS, find_browser, find_playwright
 
 if TYPE_CHECKING:
+    from ..proxy.base import Proxy
     from ..tls import TestCA
 
 LOAD_TIMEOUT = 30.0
-SETTLED = {State.CONNECTED, State.NO_CONNECTION, State.DISABLED, State.GAVE_UP}
 
 # Run in the page by the harness, not by the page's own script: what an editor would see.
 READ_DOM = """() => {
@@ -71,7 +72,7 @@ class BrowserLife:
         return self.attempt_count
 
 
-class BrowserClient:
+class BrowserClient(Waiting):
     """One page load of the CMS edit UI in headless Chromium.
 
     Usable as an async context manager, which loads the page, or with :meth:`load` and
@@ -94,6 +95,8 @@ class BrowserClient:
         MissingPart: no Chromium or no Playwright (on entry).
         UsageError: an ``https`` page without a CA to trust.
     """
+
+    who = "browser"
 
     def __init__(
         self,
@@ -221,37 +224,11 @@ class BrowserClient:
         if playwright is not None:
             await playwright.stop()
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
-        """Wait until ``predicate()`` is true, re-checking whenever the page changes.
+    def _attempts(self) -> int:
+        return self._life.attempts
 
-        Raises:
-            HarnessTimeout: it stayed false for ``timeout`` seconds; the message says what the
-                browser showed.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise HarnessTimeout(what, timeout, self.describe())
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
-
-    async def settle(self, timeout: float) -> None:
-        """Wait until the first connect has an outcome (open, or a failure state)."""
-        await self.wait_for(lambda: self.state in SETTLED, timeout, "the realtime client to settle")
-
-    def describe(self) -> str:
-        """Say what the browser showed, for failure messages."""
-        if self.websocket_enabled is False:
-            seen = "opened no socket (WebSocketEnabled=false)"
-        elif not self.events:
-            seen = f"made {self._life.attempts} attempt(s) with no outcome yet"
-        else:
-            seen = "; ".join(str(e) for e in self.events[-3:])
-        dialogs = ", ".join(d.value for d in self._life.dialogs_shown) or "none"
-        return f"browser {seen}; state {self.state}; dialogs: {dialogs}"
+    def _dialogs_shown(self) -> Sequence[Dialog]:
+        return self._life.dialogs_shown
 
     async def save_artifacts(self, name: str) -> list[Path]:
         """Write a screenshot and the console log into the ``artifacts`` folder.
@@ -273,8 +250,9 @@ class BrowserClient:
         return saved
 
     async def _start(self) -> None:
-        find_playwright()
-        executable = self.executable or find_chromium()
+        if self.executable is not None:
+            find_playwright()
+        executable = self.executable or find_browser()
         from playwright.async_api import async_playwright
 
         self._origin = asyncio.get_running_loop().time()
@@ -388,3 +366,11 @@ class BrowserClient:
 
 def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def trust_for(ca: TestCA, proxy: Proxy) -> list[TestCA]:
+    """The test CAs a browser trusts to load an ``https`` page through ``proxy``: the site's
+    (``ca``), and the one the proxy presents when it opens TLS with another, as a managed
+    machine trusts its company's TLS-inspection CA."""
+    presented = proxy.presented_ca
+    return [ca] if presented is None or presented is ca else [ca, presented]

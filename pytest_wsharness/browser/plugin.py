@@ -8,7 +8,6 @@ makes it fail instead.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,9 +17,10 @@ import pytest
 from ..errors import MissingPart
 from ..loopthread import LoopThread
 from ..proxy.base import Proxy
+from ..require import skip_or_fail
 from ..scenario import ServerSetup
 from ..sync import SyncClient, SyncCMS
-from .client import BrowserClient
+from .client import BrowserClient, trust_for
 
 if TYPE_CHECKING:
     from ..tls import TestCA
@@ -81,9 +81,7 @@ def cms_browser_factory(
         try:
             wsharness_loop.run(engine.__aenter__(), 90.0, "the CMS edit UI to load in Chromium")
         except MissingPart as missing:
-            if os.environ.get(REQUIRE_ENV) == "1":
-                raise
-            pytest.skip(str(missing))
+            skip_or_fail(missing, REQUIRE_ENV)
         client = SyncClient(wsharness_loop, engine)
         loaded.append(client)
         return client
@@ -107,7 +105,5 @@ def cms_browser(
     page, forward = cms_proxy.route(cms_server.url)
     trust = []
     if wsharness_server_setup.tls:
-        trust.append(request.getfixturevalue("wsharness_ca"))
-        if cms_proxy.presented_ca is not None:
-            trust.append(cms_proxy.presented_ca)
+        trust = trust_for(request.getfixturevalue("wsharness_ca"), cms_proxy)
     return cms_browser_factory(page, proxy=forward, trust=trust)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl as ssl_module
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ssl import SSLContext
 from types import TracebackType
@@ -40,7 +40,7 @@ from websockets.exceptions import (
     InvalidStatus,
 )
 
-from ..errors import HarnessTimeout, PageLoadError, UsageError
+from ..errors import PageLoadError, UsageError
 from ..protocol import Routes
 from .machine import (
     CancelTimer,
@@ -49,6 +49,7 @@ from .machine import (
     Command,
     Connect,
     Deliver,
+    Dialog,
     HideDialog,
     ScheduleTimer,
     SendText,
@@ -57,6 +58,7 @@ from .machine import (
     Timings,
 )
 from .view import UiView
+from .waiting import Waiting
 
 OPEN_TIMEOUT = 10.0
 # A REST call of the page load that takes longer is a page that did not load.
@@ -112,7 +114,7 @@ class SocketEvent:
         return self.kind
 
 
-class CmsClient:
+class CmsClient(Waiting):
     """One page load of the CMS edit UI, with its realtime client.
 
     Args:
@@ -238,40 +240,11 @@ class CmsClient:
             for _ in range(TLS_CLOSE_TURNS if self.ssl is not None else 0):
                 await asyncio.sleep(0)
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
-        """Wait until ``predicate()`` is true, re-checking whenever the client changes.
+    def _attempts(self) -> int:
+        return self.machine.attempts
 
-        Raises:
-            HarnessTimeout: it stayed false for ``timeout`` seconds; the message says what the
-                client saw.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            self._raise_errors()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise HarnessTimeout(what, timeout, self.describe())
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
-        self._raise_errors()
-
-    async def settle(self, timeout: float) -> None:
-        """Wait until the first connect has an outcome (open, or a failure state)."""
-        settled = {State.CONNECTED, State.NO_CONNECTION, State.DISABLED, State.GAVE_UP}
-        await self.wait_for(lambda: self.state in settled, timeout, "the realtime client to settle")
-
-    def describe(self) -> str:
-        """Say what the client saw, for failure messages."""
-        if self.websocket_enabled is False:
-            seen = "opened no socket (WebSocketEnabled=false)"
-        elif not self.events:
-            seen = f"made {self.machine.attempts} attempt(s) with no outcome yet"
-        else:
-            seen = "; ".join(str(e) for e in self.events[-3:])
-        dialogs = ", ".join(d.value for d in self.machine.dialogs_shown) or "none"
-        return f"client {seen}; state {self.state}; dialogs: {dialogs}"
+    def _dialogs_shown(self) -> Sequence[Dialog]:
+        return self.machine.dialogs_shown
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()

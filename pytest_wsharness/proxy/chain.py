@@ -10,7 +10,6 @@ regular mode with no relay in front (clients reach it with ``CONNECT``).
 from __future__ import annotations
 
 import gc
-import secrets
 import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,12 +182,12 @@ class ProfileProxy(ThreadedEngine):
         from ..relay.relay import TlsTermination
         from ..tls import TestCA
 
-        note, token = "", secrets.token_hex(4)
+        note = ""
         if self.profile.tls == INTERCEPT:
-            self._presented = TestCA(name=f"pytest-wsharness intercepting proxy CA {token}")
+            self._presented = TestCA(label="intercepting proxy CA")
             note = "opened TLS with its own CA"
         else:
-            self._presented = self.ca or TestCA(name=f"pytest-wsharness proxy CA {token}")
+            self._presented = self.ca or TestCA(label="proxy CA")
         upstream = None  # mitmproxy, the next hop, speaks TLS to the server
         if not behind_edge:
             upstream = (

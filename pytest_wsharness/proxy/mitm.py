@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import shutil
 import socket
 import struct
@@ -103,10 +102,6 @@ def reset_client(flow: http.HTTPFlow) -> None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         io.writer.transport.abort()
     flow.kill()
-
-
-def _id() -> str:
-    return secrets.token_hex(4)
 
 
 class _Ready:
@@ -296,7 +291,7 @@ class MitmProxy(ThreadedEngine):
         send it (in a profile's proxy the relay in front opens it, and sends plain HTTP)."""
         from ..tls import TestCA  # cryptography: only for TLS upstreams
 
-        self.presented_ca = self.ca or TestCA(name=f"pytest-wsharness proxy CA {_id()}")
+        self.presented_ca = self.ca or TestCA(label="proxy CA")
         self.presented_ca.write_signing_store(confdir)
         options.update(confdir=str(confdir))
         if self.ca is not None:

@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import HarnessTimeout, MissingPart, ProxyCrashed
+from ..errors import HarnessTimeout, MissingPart
 from ..profiles import Catalogue, builtin_dir
 from .configs import RealConfig
-from .local import SOFTWARE, STARTUP_TIMEOUT, STOP_TIMEOUT, LocalProxy, _free_port, _give, probe
+from .local import SOFTWARE, STOP_TIMEOUT, LocalProxy, Software
 
 BASE_ENV = "WSHARNESS_DOCKER_BASE"
 DEFAULT_BASE = "wsharness/base:bookworm"
@@ -158,47 +158,7 @@ class DockerProxy(LocalProxy):
         self.base = base
         self.container: Any = None
         self._client: Any = None
-
-    def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
-        """Start the container and wait until its port accepts connections.
-
-        Raises:
-            MissingPart: no Docker engine, or no base image.
-            ProxyCrashed: the container exited while starting; the message holds its log.
-            HarnessTimeout: it did not listen within ``timeout`` seconds.
-        """
-        if self.container is not None:
-            raise RuntimeError(f"real proxy {self.config.name!r} was already started")
-        spec = SOFTWARE[self.config.software]
-        client = self._client = engine()
-        image = ensure_image(client, self.config.software, self.base)
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"wsharness-{self.config.name}-"))
-        self._port = self.listen_port or _free_port()
-        config = self.workdir / spec.config_name
-        config.write_text(
-            self.config.render(port=self._port, upstream=self.upstream, workdir=Path(CONTAINER_DIR))
-        )
-        if spec.run_as is not None:
-            _give(self.workdir, spec.run_as)  # Debian's users have the same ids in the image
-        environment = {"HOME": CONTAINER_DIR, "XDG_CONFIG_HOME": CONTAINER_DIR} if spec.home else {}
-        environment |= {"XDG_DATA_HOME": CONTAINER_DIR} if spec.home else {}
-        argv = spec.argv(spec.binary, Path(CONTAINER_DIR) / spec.config_name, Path(CONTAINER_DIR))
-        name = f"wsharness-{self.config.name}-{os.getpid()}-{secrets.token_hex(3)}"
-        try:
-            self.container = client.containers.run(
-                image,
-                argv,
-                name=name,
-                detach=True,
-                network_mode="host",
-                volumes={str(self.workdir): {"bind": CONTAINER_DIR, "mode": "rw"}},
-                environment=environment,
-                labels={LABEL: self.config.name},
-            )
-            self._wait_container(timeout)
-        except BaseException:
-            self.stop()
-            raise
+        self._image = ""
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Remove the container (forced) and the private folder; idempotent."""
@@ -213,36 +173,42 @@ class DockerProxy(LocalProxy):
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def check(self) -> None:
-        """Raise if the container stopped while it should be running.
+    def _started(self) -> bool:
+        return self.container is not None
 
-        Raises:
-            ProxyCrashed: with the end of its log.
-        """
+    def _prerequisites(self) -> None:
+        self._client = engine()
+        self._image = ensure_image(self._client, self.config.software, self.base)
+
+    def _workdir_seen(self) -> Path:
+        return Path(CONTAINER_DIR)
+
+    def _owns_workdir(self) -> bool:
+        return True  # Debian's users have the same ids in the image
+
+    def _launch(self, spec: Software) -> None:
+        home = dict.fromkeys(("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"), CONTAINER_DIR)
+        seen = self._workdir_seen()
+        self.container = self._client.containers.run(
+            self._image,
+            spec.argv(spec.binary, seen / spec.config_name, seen),
+            name=f"wsharness-{self.config.name}-{os.getpid()}-{secrets.token_hex(3)}",
+            detach=True,
+            network_mode="host",
+            volumes={str(self.workdir): {"bind": CONTAINER_DIR, "mode": "rw"}},
+            environment=home if spec.home else {},
+            labels={LABEL: self.config.name},
+        )
+
+    def _exited(self) -> str | None:
         container = self.container
-        if container is None or self._stopping:
-            return
+        if container is None:
+            return None
         container.reload()
-        if container.status not in ("created", "running"):
-            raise ProxyCrashed(self.config.name, RuntimeError(self._container_report()))
-
-    def _wait_container(self, timeout: float) -> None:
-        port = self._port
-        assert port is not None
-        deadline = time.monotonic() + timeout
-        waiter = threading.Event()
-        while time.monotonic() < deadline:  # bounded by the deadline
-            self.container.reload()
-            if self.container.status == "exited":
-                raise ProxyCrashed(self.config.name, RuntimeError(self._container_report()))
-            if probe(port):
-                return
-            waiter.wait(0.05)
-        raise HarnessTimeout(f"{self.config.name} (Docker) to listen on 127.0.0.1:{port}", timeout)
-
-    def _container_report(self) -> str:
-        logs = self.container.logs(tail=8).decode(errors="replace").strip()
-        code = self.container.attrs.get("State", {}).get("ExitCode")
+        if container.status in ("created", "running"):
+            return None
+        logs = container.logs(tail=8).decode(errors="replace").strip()
+        code = container.attrs.get("State", {}).get("ExitCode")
         return f"{self.config.software} container exited with code {code}: {logs}"
 
 

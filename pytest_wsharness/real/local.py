@@ -130,6 +130,7 @@ class LocalProxy(ThreadedEngine):
         self.profile: Profile = (catalogue or Catalogue()).get(config.models)
         self.workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._binary = ""
         self._port: int | None = None
         self._stopping = False
 
@@ -170,42 +171,20 @@ class LocalProxy(ThreadedEngine):
         return (server_url, self.url) if self.forward else (self.url, None)
 
     def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
-        """Start the process and wait until its port accepts connections.
+        """Start the software and wait until its port accepts connections.
 
         Raises:
-            MissingPart: the software is not installed.
-            ProxyCrashed: the process exited while starting; the message holds its log.
+            MissingPart: the software (or, for Docker, the engine) is missing.
+            ProxyCrashed: it exited while starting; the message holds its log.
             HarnessTimeout: it did not listen within ``timeout`` seconds.
         """
-        if self._process is not None:
+        if self._started():
             raise RuntimeError(f"real proxy {self.config.name!r} was already started")
         spec = SOFTWARE[self.config.software]
-        binary = find_binary(self.config.software)
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"wsharness-{self.config.name}-"))
-        self._port = self.listen_port or _free_port()
-        config = self.workdir / spec.config_name
-        config.write_text(
-            self.config.render(port=self._port, upstream=self.upstream, workdir=self.workdir)
-        )
-        if spec.run_as is not None and os.geteuid() == 0:
-            _give(self.workdir, spec.run_as)
-        env = dict(os.environ)
-        if spec.home:
-            for name in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
-                env[name] = str(self.workdir)
-        log = open(self.workdir / "output.log", "wb")  # noqa: SIM115 (the child writes to it)
+        self._prerequisites()
         try:
-            self._process = subprocess.Popen(
-                spec.argv(binary, config, self.workdir),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=env,
-            )
-        finally:
-            log.close()
-        try:
+            self._prepare(spec)
+            self._launch(spec)
             self._wait_listening(timeout)
         except BaseException:
             self.stop()
@@ -232,30 +211,56 @@ class LocalProxy(ThreadedEngine):
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def check(self) -> None:
-        """Raise if the process died while it should be running.
+        """Raise if the software stopped while it should be running.
 
         Raises:
             ProxyCrashed: with the exit code and the end of its log.
         """
+        if self._stopping:
+            return
+        report = self._exited()
+        if report is not None:
+            raise ProxyCrashed(self.config.name, RuntimeError(report))
+
+    # What the backends do differently: where the software runs.
+
+    def _started(self) -> bool:
+        return self._process is not None
+
+    def _prerequisites(self) -> None:
+        self._binary = find_binary(self.config.software)
+
+    def _workdir_seen(self) -> Path:
+        """The private folder as the software sees it."""
+        assert self.workdir is not None
+        return self.workdir
+
+    def _owns_workdir(self) -> bool:
+        """Whether to hand the private folder to the software's user (only root can)."""
+        return os.geteuid() == 0
+
+    def _launch(self, spec: Software) -> None:
+        assert self.workdir is not None
+        env = dict(os.environ)
+        if spec.home:
+            for name in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+                env[name] = str(self.workdir)
+        seen = self._workdir_seen()
+        with open(self.workdir / "output.log", "wb") as log:  # the child keeps its own copy
+            self._process = subprocess.Popen(
+                spec.argv(self._binary, seen / spec.config_name, seen),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+            )
+
+    def _exited(self) -> str | None:
+        """What the software printed as it exited, or ``None`` while it runs."""
         process = self._process
-        if process is not None and process.poll() is not None and not self._stopping:
-            raise ProxyCrashed(self.config.name, RuntimeError(self._exit_report(process)))
-
-    def _wait_listening(self, timeout: float) -> None:
-        process, port = self._process, self._port
-        assert process is not None
-        assert port is not None
-        deadline = time.monotonic() + timeout
-        waiter = threading.Event()
-        while time.monotonic() < deadline:  # bounded by the deadline
-            if process.poll() is not None:
-                raise ProxyCrashed(self.config.name, RuntimeError(self._exit_report(process)))
-            if probe(port):
-                return
-            waiter.wait(PROBE_INTERVAL)
-        raise HarnessTimeout(f"{self.config.name} to listen on 127.0.0.1:{port}", timeout)
-
-    def _exit_report(self, process: subprocess.Popen[bytes]) -> str:
+        if process is None or process.poll() is None:
+            return None
         output = ""
         if self.workdir is not None:
             for name in ("output.log", "error.log"):
@@ -264,6 +269,32 @@ class LocalProxy(ThreadedEngine):
                     output += path.read_text(errors="replace")
         tail = "\n".join(output.strip().splitlines()[-8:])
         return f"{self.config.software} exited with code {process.returncode}: {tail}"
+
+    # Shared by both backends.
+
+    def _prepare(self, spec: Software) -> None:
+        """The private folder, the port and the rendered config."""
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"wsharness-{self.config.name}-"))
+        self._port = self.listen_port or _free_port()
+        seen = self._workdir_seen()
+        rendered = self.config.render(port=self._port, upstream=self.upstream, workdir=seen)
+        (self.workdir / spec.config_name).write_text(rendered)
+        if spec.run_as is not None and self._owns_workdir():
+            _give(self.workdir, spec.run_as)
+
+    def _wait_listening(self, timeout: float) -> None:
+        port = self._port
+        assert port is not None
+        deadline = time.monotonic() + timeout
+        waiter = threading.Event()
+        while time.monotonic() < deadline:  # bounded by the deadline
+            report = self._exited()
+            if report is not None:
+                raise ProxyCrashed(self.config.name, RuntimeError(report))
+            if probe(port):
+                return
+            waiter.wait(PROBE_INTERVAL)
+        raise HarnessTimeout(f"{self.config.name} to listen on 127.0.0.1:{port}", timeout)
 
 
 def _give(folder: Path, user: str) -> None:

@@ -7,13 +7,13 @@ makes it fail instead.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from ..errors import MissingPart, UnknownChoiceError, UsageError
 from ..profiles import Catalogue
+from ..require import skip_or_fail
 from ..sync import SyncCMS
 from .configs import RealCatalogue
 from .local import BACKENDS, LocalProxy, runner
@@ -58,9 +58,7 @@ def real_proxy(
             proxy = runner(backend)(config, upstream or cms_server.upstream, wsharness_catalogue)
             proxy.start()
         except MissingPart as missing:
-            if os.environ.get(REQUIRE_ENV) == "1":
-                raise
-            pytest.skip(str(missing))
+            skip_or_fail(missing, REQUIRE_ENV)
         started.append(proxy)
         return proxy
 

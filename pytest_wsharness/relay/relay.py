@@ -573,7 +573,8 @@ def _tls_reason(error: BaseException) -> str:
 def _address(upstream: str) -> tuple[str, int]:
     """``(host, port)`` of an ``http(s)://`` or ``ws(s)://`` URL.
 
-    TLS is the client's and the server's business: the relay passes it through whole.
+    The scheme does not decide TLS: the relay passes it through whole unless its ``tls``
+    setting has it open the clients' TLS.
     """
     parts = urlsplit(upstream)
     try:
