@@ -5,6 +5,7 @@
     wsharness profiles [--profiles-dir DIR]... [--real]
     wsharness proxy PROFILE --upstream URL [--listen HOST:PORT] [--time-scale F] [--duration S]
     wsharness proxy --real CONFIG --upstream URL [--listen 127.0.0.1:PORT] [--duration S]
+    wsharness diagnose URL [--proxy PROXY_URL] [--direct ORIGIN_URL] [--idle SECONDS] [--json]
 
 Exit codes: 0 when every scenario behaved as it should, 1 when one did not, 2 for bad usage.
 """
@@ -132,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="stop after S seconds (default: run until Ctrl-C)",
     )
+    from .diagnose.command import add_parser as add_diagnose
+
+    add_diagnose(commands)
     for sub in (matrix, profiles, proxy):
         sub.add_argument(
             "--profiles-dir",
@@ -148,6 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit code."""
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "diagnose":
+            from .diagnose.command import run
+
+            return run(args)
         catalogue = Catalogue(args.profiles_dir)
         if args.command == "profiles":
             return _real_configs() if args.real else _profiles(catalogue)

@@ -43,6 +43,10 @@ class SimulatedCMS:
             Service with "Web sockets" off): the upgrade GET is answered like a plain page.
         plain_get_status: the status for a GET of the endpoint that does not ask to upgrade, which
             is what a header-stripping proxy turns the handshake into. It defaults to 200.
+        http10_status: the status for any request of the endpoint made over HTTP/1.0, which
+            cannot carry an upgrade: a strict WebSocket server answers 505 to a hop that
+            downgraded (nginx without ``proxy_http_version 1.1``). ``None``, the default,
+            answers it as it would over HTTP/1.1.
         routes: the paths the server answers on.
         host: the address to bind; loopback only.
         ssl: serve HTTPS and WSS with this server context (e.g.
@@ -58,18 +62,22 @@ class SimulatedCMS:
         websocket_enabled: bool = True,
         websocket_feature: bool = True,
         plain_get_status: int = 200,
+        http10_status: int | None = None,
         routes: Routes | None = None,
         host: str = "127.0.0.1",
         ssl: SSLContext | None = None,
         content: Content | None = None,
     ) -> None:
-        if not 200 <= plain_get_status <= 599:
-            raise ValueError(
-                f"plain_get_status must be an HTTP status 200-599, got {plain_get_status!r}"
-            )
+        for name, status in (
+            ("plain_get_status", plain_get_status),
+            ("http10_status", http10_status),
+        ):
+            if status is not None and not 200 <= status <= 599:
+                raise ValueError(f"{name} must be an HTTP status 200-599, got {status!r}")
         self.websocket_enabled = websocket_enabled
         self.websocket_feature = websocket_feature
         self.plain_get_status = plain_get_status
+        self.http10_status = http10_status
         self.routes = routes or Routes()
         self.host = host
         self.ssl = ssl
@@ -310,6 +318,10 @@ class SimulatedCMS:
         # Both headers, as ASP.NET Core's IsWebSocketRequest: a hop that rewrote Connection
         # leaves a plain GET, answered by the app rather than by aiohttp's handshake check.
         upgrade = asks_to_upgrade(request.headers.get)
+        if self.http10_status is not None and request.version < (1, 1):
+            return web.Response(
+                status=self.http10_status, text=PLAIN_PAGE, content_type="text/html"
+            )
         if not (self.websocket_feature and upgrade):
             # What a lenient app does with a GET that lost its upgrade headers: a page.
             return web.Response(

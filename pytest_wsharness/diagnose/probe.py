@@ -1,0 +1,435 @@
+"""One look at a realtime endpoint over a raw socket, recording what each step saw.
+
+The probe speaks HTTP and WebSocket itself instead of using a client library, because a library
+hides exactly what a diagnosis needs: whether the connection ended with a FIN or a reset, every
+header of a refused upgrade, a 101 whose accept is wrong, how long an answer took. It judges
+nothing: :mod:`.findings` does, from the :class:`Probe` it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import os
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
+
+from ..errors import UsageError
+from ..handshake import asks_to_upgrade
+from ..protocol import DEFAULT_ENDPOINT, HEARTBEAT
+from ..redact import redact_headers
+from ..relay.frames import Frame, Opcode, StreamReader, encode_frame
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+MAX_HEAD = 64 * 1024
+SCHEMES = {"ws": False, "http": False, "wss": True, "https": True}
+
+Header = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the realtime endpoint is.
+
+    Attributes:
+        host: the host name or address.
+        port: the TCP port.
+        tls: ``wss://`` (or an ``https://`` site).
+        path: the endpoint's path, with its query.
+    """
+
+    host: str
+    port: int
+    tls: bool
+    path: str
+
+    @classmethod
+    def parse(cls, url: str, endpoint: str | None = None, *, what: str = "URL") -> Target:
+        """Read a site or endpoint URL.
+
+        A ``ws://`` or ``wss://`` URL names the endpoint itself (the CMS's default path when it
+        has none); an ``http(s)://`` URL names the site, whose endpoint is ``endpoint`` (default
+        :data:`~pytest_wsharness.protocol.DEFAULT_ENDPOINT`).
+
+        Raises:
+            UsageError: not one of those forms; the message names ``what`` and the valid forms.
+        """
+        parts = urlsplit(url)
+        if parts.scheme not in SCHEMES or not parts.hostname:
+            raise UsageError(
+                f"bad {what} {url!r}: give ws://host[:port]/path, wss://..., or a site as "
+                "http://host[:port] or https://..."
+            )
+        try:
+            port = parts.port or (443 if SCHEMES[parts.scheme] else 80)
+        except ValueError:
+            raise UsageError(f"bad {what} {url!r}: the port is not a number 1-65535") from None
+        path = parts.path if parts.scheme.startswith("ws") else ""
+        if parts.query and path:
+            path += f"?{parts.query}"
+        return cls(
+            parts.hostname, port, SCHEMES[parts.scheme], path or endpoint or DEFAULT_ENDPOINT
+        )
+
+    @property
+    def authority(self) -> str:
+        """``host:port`` as the Host header and CONNECT name it."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The endpoint's ``ws(s)://`` URL."""
+        return f"{'wss' if self.tls else 'ws'}://{self.authority}{self.path}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long each step may take, in seconds.
+
+    Attributes:
+        answer: for the TCP connect, a CONNECT answer, TLS, and the upgrade's answer.
+        heartbeat: for the echo of the CMS heartbeat once open (the CMS gives up after two
+            unanswered 3 s heartbeats).
+        idle: keep the open socket silent this long and see whether a hop cuts it; ``None``
+            skips the watch.
+    """
+
+    answer: float = 10.0
+    heartbeat: float = 6.0
+    idle: float | None = None
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What one attempt saw, step by step; a step not reached keeps its default.
+
+    Attributes:
+        url: the endpoint's URL.
+        proxy: the explicit forward proxy it went through (``host:port``), or ``""``.
+        error: why no HTTP answer came: ``refused``, ``reset``, ``closed`` (a FIN),
+            ``timeout``, or another error's text; ``""`` when an answer came.
+        error_step: the step that failed: ``connect``, ``proxy``, ``tls`` or ``upgrade``.
+        waited: seconds from the start to the answer, or to giving up.
+        connect_status: the forward proxy's answer to ``CONNECT``.
+        connect_443_status: with a refused ``CONNECT``, the proxy's answer to one for port 443
+            of the same host: anything but a refusal says the proxy only limits ports.
+        tls_issuer: the common name of the issuer of the site's certificate.
+        tls_untrusted: why the certificate failed verification, or ``""``.
+        status: the upgrade's HTTP status.
+        reason: its reason phrase.
+        headers: the answer's headers, secrets redacted.
+        accept_ok: with a 101, ``Sec-WebSocket-Accept`` matched the key.
+        upgrade_ok: with a 101, ``Upgrade: websocket`` and ``Connection: upgrade`` came back.
+        heartbeat_rtt: seconds until the heartbeat echo came back; ``None`` when it did not.
+        ended: how an open socket ended while watched: ``close 1001``, ``closed`` (a FIN
+            without a Close frame), ``reset``; ``""`` if it stayed open.
+        ended_after: seconds from the open (or from the start of the idle watch, with
+            ``in_idle``) to that end.
+        in_idle: it ended during the idle watch.
+        idle_silent: after the idle watch the socket looked open but the heartbeat went
+            unanswered: something stopped forwarding without closing.
+    """
+
+    url: str
+    proxy: str = ""
+    error: str = ""
+    error_step: str = ""
+    waited: float = 0.0
+    connect_status: int | None = None
+    connect_443_status: int | None = None
+    tls_issuer: str = ""
+    tls_untrusted: str = ""
+    status: int | None = None
+    reason: str = ""
+    headers: tuple[Header, ...] = field(default=())
+    accept_ok: bool | None = None
+    upgrade_ok: bool | None = None
+    heartbeat_rtt: float | None = None
+    ended: str = ""
+    ended_after: float | None = None
+    in_idle: bool = False
+    idle_silent: bool = False
+
+    def header(self, name: str) -> str | None:
+        """The first value of the answer's header ``name``, or ``None``."""
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+    @property
+    def opened(self) -> bool:
+        """The upgrade succeeded by the letter of RFC 6455."""
+        return self.status == 101 and bool(self.accept_ok) and bool(self.upgrade_ok)
+
+
+class _Ended(Exception):
+    """The peer ended the connection: ``how`` is ``closed``, ``reset`` or ``close NNNN``."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+        super().__init__(how)
+
+
+async def probe(
+    target: Target,
+    *,
+    proxy: Target | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    cafile: str | None = None,
+    headers: Sequence[Header] = (),
+) -> Probe:
+    """Open ``target``'s realtime endpoint once and watch it as the CMS client would.
+
+    Args:
+        target: the endpoint.
+        proxy: an explicit forward proxy to tunnel through with ``CONNECT``; ``None`` for none.
+        limits: how long each step may take.
+        cafile: a PEM file of extra CAs to trust for ``wss://``; the system's are trusted too.
+        headers: extra request headers (a session cookie the endpoint needs); their values
+            are never recorded when secret.
+
+    Returns:
+        What was seen; it never raises for what the network did.
+    """
+    started = time.monotonic()
+    seen = Probe(target.url, proxy=proxy.authority if proxy else "")
+    trusted = _tls_context(cafile, verify=True) if target.tls else None
+    try:
+        result = await _attempt(target, proxy, limits, trusted, headers, seen, started)
+    except ssl.SSLCertVerificationError as error:
+        # Look again without verifying: what is behind an untrusted certificate (an
+        # intercepting proxy's CA) is the diagnosis.
+        seen = replace(seen, tls_untrusted=str(error.verify_message or error.reason))
+        unverified = _tls_context(cafile, verify=False)
+        result = await _attempt(target, proxy, limits, unverified, headers, seen, started)
+    if result.connect_status not in (None, 200) and proxy is not None:
+        port_443 = replace(target, port=443)
+        allowed = await _attempt(port_443, proxy, limits, None, (), seen, time.monotonic(), 443)
+        result = replace(result, connect_443_status=allowed.connect_status)
+    return result
+
+
+async def _attempt(
+    target: Target,
+    proxy: Target | None,
+    limits: Limits,
+    tls: ssl.SSLContext | None,
+    headers: Sequence[Header],
+    seen: Probe,
+    started: float,
+    connect_only: int | None = None,
+) -> Probe:
+    def failed(step: str, error: str) -> Probe:
+        return replace(seen, error=error, error_step=step, waited=time.monotonic() - started)
+
+    hop = proxy or target
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(hop.host, hop.port, limit=MAX_HEAD), limits.answer
+        )
+    except (OSError, TimeoutError) as error:
+        return failed("connect", _error(error))
+    try:
+        if proxy is not None:
+            writer.write(
+                f"CONNECT {target.authority} HTTP/1.1\r\nHost: {target.authority}\r\n\r\n".encode()
+            )
+            try:
+                status, _, _ = _parse_head(await _head(reader, limits.answer))
+            except (_Ended, OSError, TimeoutError) as error:
+                return failed("proxy", _error(error))
+            seen = replace(seen, connect_status=status)
+            if status != 200 or connect_only:
+                return replace(seen, waited=time.monotonic() - started)
+        if tls is not None:
+            try:
+                await asyncio.wait_for(
+                    writer.start_tls(tls, server_hostname=target.host), limits.answer
+                )
+            except ssl.SSLCertVerificationError:
+                raise
+            except (OSError, TimeoutError) as error:
+                return failed("tls", _error(error))
+            seen = replace(seen, tls_issuer=_issuer(writer.get_extra_info("ssl_object")))
+        return await _upgrade(reader, writer, target, limits, headers, seen, started)
+    finally:
+        writer.transport.abort()
+
+
+async def _upgrade(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    target: Target,
+    limits: Limits,
+    headers: Sequence[Header],
+    seen: Probe,
+    started: float,
+) -> Probe:
+    key = base64.b64encode(os.urandom(16)).decode()
+    origin = f"{'https' if target.tls else 'http'}://{target.authority}"
+    lines = [
+        f"GET {target.path} HTTP/1.1",
+        f"Host: {target.authority}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        f"Origin: {origin}",
+        "User-Agent: wsharness-diagnose",
+        *(f"{name}: {value}" for name, value in headers),
+    ]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    try:
+        head = await _head(reader, limits.answer)
+    except (_Ended, OSError, TimeoutError) as error:
+        return replace(
+            seen, error=_error(error), error_step="upgrade", waited=time.monotonic() - started
+        )
+    status, reason, answer = _parse_head(head)
+    values = dict((k.lower(), v) for k, v in answer)
+    seen = replace(
+        seen,
+        status=status,
+        reason=reason,
+        headers=redact_headers(answer),
+        waited=time.monotonic() - started,
+    )
+    if status != 101:
+        return seen
+    expected = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+    seen = replace(
+        seen,
+        accept_ok=values.get("sec-websocket-accept", "").strip() == expected,
+        upgrade_ok=asks_to_upgrade(lambda name: values.get(name.lower())),
+    )
+    if not seen.opened:
+        return seen
+    return await _watch(reader, writer, limits, seen)
+
+
+async def _watch(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, limits: Limits, seen: Probe
+) -> Probe:
+    frames = StreamReader(expect_head=False)
+    since, in_idle = time.monotonic(), False
+    try:
+        rtt = await _heartbeat(reader, writer, frames, limits.heartbeat)
+        seen = replace(seen, heartbeat_rtt=rtt)
+        if rtt is None or limits.idle is None:
+            return seen
+        since, in_idle = time.monotonic(), True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_until_heartbeat(reader, frames, None), limits.idle)
+        # Still open as far as this end can tell; a hop that stopped forwarding silently only
+        # shows itself when traffic goes unanswered.
+        again = await _heartbeat(reader, writer, frames, limits.heartbeat)
+        return replace(seen, idle_silent=again is None)
+    except _Ended as ended:
+        return replace(seen, ended=ended.how, ended_after=time.monotonic() - since, in_idle=in_idle)
+    finally:
+        with contextlib.suppress(OSError):
+            writer.write(encode_frame(Opcode.CLOSE, b"\x03\xe8", mask=os.urandom(4)))
+
+
+async def _heartbeat(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    frames: StreamReader,
+    timeout: float,
+) -> float | None:
+    """Send the CMS heartbeat; return the seconds until its echo, ``None`` without one."""
+    sent = time.monotonic()
+    writer.write(encode_frame(Opcode.TEXT, HEARTBEAT.encode(), mask=os.urandom(4)))
+    try:
+        await asyncio.wait_for(_until_heartbeat(reader, frames, HEARTBEAT), timeout)
+    except TimeoutError:
+        return None
+    return time.monotonic() - sent
+
+
+async def _until_heartbeat(
+    reader: asyncio.StreamReader, frames: StreamReader, text: str | None
+) -> None:
+    """Read frames until one is the text ``text`` (``None``: until the connection ends).
+
+    Raises:
+        _Ended: the connection ended first.
+    """
+    while True:  # bounded by the caller's timeout
+        try:
+            data = await reader.read(65536)
+        except (ConnectionResetError, ssl.SSLError) as error:
+            raise _Ended("reset" if isinstance(error, ConnectionResetError) else "closed") from None
+        if not data:
+            raise _Ended("closed")
+        for unit in frames.feed(data):
+            if not isinstance(unit, Frame):
+                continue
+            if unit.opcode == Opcode.CLOSE:
+                raise _Ended(f"close {unit.close_code or 1005}")
+            if text is not None and unit.text == text:
+                return
+
+
+async def _head(reader: asyncio.StreamReader, timeout: float) -> bytes:
+    try:
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+    except asyncio.IncompleteReadError:
+        raise _Ended("closed") from None
+    except asyncio.LimitOverrunError:
+        raise _Ended(f"an answer head over {MAX_HEAD} bytes") from None
+    except ConnectionResetError:
+        raise _Ended("reset") from None
+
+
+def _parse_head(head: bytes) -> tuple[int | None, str, list[Header]]:
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    pairs = []
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if colon:
+            pairs.append((name.strip(), value.strip()))
+    return status, parts[2] if len(parts) > 2 else "", pairs
+
+
+def _error(error: BaseException) -> str:
+    if isinstance(error, _Ended):
+        return error.how
+    if isinstance(error, ConnectionRefusedError):
+        return "refused"
+    if isinstance(error, ConnectionResetError):
+        return "reset"
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    return f"{type(error).__name__}: {error}"
+
+
+def _tls_context(cafile: str | None, *, verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if cafile:
+        context.load_verify_locations(cafile=cafile)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _issuer(tls: ssl.SSLObject | None) -> str:
+    """The common name (else the whole name) of the issuer of the peer's certificate."""
+    der = tls.getpeercert(binary_form=True) if tls is not None else None
+    if not der:
+        return ""
+    from cryptography import x509  # mitmproxy's dependency; only needed for wss://
+
+    issuer = x509.load_der_x509_certificate(der).issuer
+    names = issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else issuer.rfc4514_string()

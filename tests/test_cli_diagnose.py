@@ -1,0 +1,103 @@
+"""``wsharness diagnose`` as a user runs it: exit codes, text, JSON and bad usage."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, main
+from pytest_wsharness.loopthread import LoopThread
+from pytest_wsharness.profiles import Catalogue
+from pytest_wsharness.proxy.chain import ProfileProxy
+from pytest_wsharness.server import SimulatedCMS
+
+
+@pytest.fixture
+def loop() -> Iterator[LoopThread]:
+    loop = LoopThread()
+    yield loop
+    loop.close()
+
+
+def _site(loop: LoopThread, profile: str) -> tuple[str, str]:
+    """Start a server behind ``profile``: return (the site through the proxy, the server)."""
+    cms = loop.enter(SimulatedCMS(), 10)
+    proxy = loop.enter(ProfileProxy(Catalogue().get(profile), cms.url, time_scale=0.05), 10)
+    return proxy.url, cms.url
+
+
+def test_a_working_site_exits_0(loop: LoopThread, capsys: pytest.CaptureFixture[str]) -> None:
+    site, origin = _site(loop, "compliant")
+    assert main(["diagnose", site, "--direct", origin, "--idle", "0.2"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "works (works): The WebSocket opened in" in out
+    assert "it stayed open through 0.2s of silence" in out
+
+
+def test_a_stripping_proxy_exits_1_with_the_fix(
+    loop: LoopThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site, origin = _site(loop, "header-stripping")
+    assert main(["diagnose", site, "--direct", origin]) == EXIT_PROBLEM
+    out = capsys.readouterr().out
+    assert "problem (stripped): The upgrade headers were stripped on the way" in out
+    assert "likely fix, nginx: in the location that proxies the CMS: proxy_http_version 1.1;" in out
+
+
+def test_json_never_shows_a_secret_header(
+    loop: LoopThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site, origin = _site(loop, "firewall")
+    code = main(
+        ["diagnose", site, "--direct", origin, "--json", "--header", "Cookie: session=s3cr3t"]
+    )
+    out = capsys.readouterr().out
+    assert code == EXIT_PROBLEM
+    data = json.loads(out)
+    assert data["findings"][-1]["code"] == "denied"
+    assert data["through"]["status"] == 403
+    assert "s3cr3t" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ftp://x"], "bad URL 'ftp://x': give ws://host[:port]/path"),
+        (["http://127.0.0.1:1", "--proxy", "nope"], "bad proxy URL 'nope'"),
+        (["http://127.0.0.1:1", "--direct", "x:y"], "bad direct URL 'x:y'"),
+        (["http://127.0.0.1:1", "--idle", "-1"], "--idle: must be a finite number of seconds"),
+        (["http://127.0.0.1:1", "--timeout", "soon"], "--timeout: must be a number of seconds"),
+        (["http://127.0.0.1:1", "--header", "NoColon"], "must be 'Name: value'"),
+        (["http://127.0.0.1:1", "--endpoint", "socket"], "bad --endpoint 'socket'"),
+        (["http://127.0.0.1:1", "--ca", "/nonexistent.pem"], "bad --ca '/nonexistent.pem'"),
+    ],
+)
+def test_bad_usage_exits_2_naming_the_input(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _exit_code(["diagnose", *args]) == EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
+def _exit_code(argv: list[str]) -> int | str | None:
+    # argparse's own errors exit 2 through SystemExit; the command's return 2.
+    try:
+        return main(argv)
+    except SystemExit as exit:
+        return exit.code
+
+
+def test_nothing_listening_is_a_problem(capsys: pytest.CaptureFixture[str]) -> None:
+    # Port 1 on loopback: nothing listens there, the kernel refuses at once.
+    assert main(["diagnose", "http://127.0.0.1:1", "--timeout", "2"]) == EXIT_PROBLEM
+    assert "problem (unreachable): Could not connect to" in capsys.readouterr().out
+
+
+def test_a_ca_file_that_is_not_pem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    assert main(["diagnose", "https://127.0.0.1:1", "--ca", str(bad)]) == EXIT_USAGE
+    assert f"bad --ca {str(bad)!r}: not a PEM file of CAs" in capsys.readouterr().err

@@ -1,0 +1,113 @@
+"""``diagnose`` against every simulated profile: each must give the finding its middlebox causes.
+
+The profile runs in front of a simulated CMS set up as its ``[server]`` table says; diagnose
+looks through it and directly at the server, as a support engineer would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from pathlib import Path
+
+import pytest
+
+from pytest_wsharness.diagnose.probe import Limits
+from pytest_wsharness.diagnose.report import Diagnosis, diagnose
+from pytest_wsharness.profiles import Catalogue
+from pytest_wsharness.proxy.chain import ProfileProxy
+from pytest_wsharness.scenario import ServerSetup
+from pytest_wsharness.server import SimulatedCMS
+from pytest_wsharness.tls import TestCA
+
+SCALE = 0.05
+CATALOGUE = Catalogue()
+LIMITS = Limits(answer=1.0, heartbeat=1.0)
+
+# profile -> (the main finding, the idle watch in seconds at SCALE, or None)
+EXPECTED: dict[str, tuple[str, float | None]] = {
+    "compliant": ("works", None),
+    "header-stripping": ("stripped", None),
+    "connection-close": ("stripped", None),
+    "transparent-ws": ("stripped", None),
+    "firewall": ("denied", None),
+    "firewall-reset": ("reset", None),
+    "blackhole": ("blackhole", None),
+    "bad-accept": ("bad-accept", None),
+    "missing-upgrade-headers": ("bad-upgrade-headers", None),
+    "redirect-login": ("redirect", None),
+    "redirect-https": ("redirect", None),
+    "buffering": ("frames-held", None),
+    "accept-then-close": ("closed-after-open", None),
+    "accept-then-fin": ("closed-after-open", None),
+    "accept-then-reset": ("closed-after-open", None),
+    "idle-timeout-2s": ("idle-cut", 0.5),  # cuts after 2 s x SCALE = 0.1 s
+    "idle-timeout-60s": ("works", 0.5),  # 3 s at SCALE: longer than the watch
+    "idle-timeout-100s": ("works", 0.5),
+    "silent-drop": ("silent-drop", 1.0),  # stops forwarding 10 s x SCALE = 0.5 s after open
+    "slow-handshake": ("works", None),
+    # The restart and the missed pushes are the server's and the topology's doing: the proxy
+    # itself passes the socket.
+    "server-restart": ("works", None),
+    "two-backends": ("works", None),
+    "no-websocket-feature": ("no-websocket-server", None),
+    "forward-connect-443": ("connect-443", None),
+    "forward-proxy": ("works", None),
+    "transparent-wss": ("works", None),
+    "tls-intercepting": ("works", None),
+}
+
+
+def test_every_builtin_profile_has_an_expected_finding() -> None:
+    assert set(EXPECTED) == set(CATALOGUE.names())
+
+
+@functools.cache
+def _ca() -> TestCA:
+    return TestCA()
+
+
+async def _diagnose(name: str, idle: float | None, cafile: Path) -> Diagnosis:
+    profile = CATALOGUE.get(name)
+    setup = ServerSetup.of(profile, SCALE)
+    async with contextlib.AsyncExitStack() as stack:
+        server = await stack.enter_async_context(SimulatedCMS(**setup.server_kwargs(_ca())))
+        backends = [server]
+        for _ in range(setup.backends - 1):
+            other = SimulatedCMS(content=server.content, **setup.server_kwargs(_ca()))
+            backends.append(await stack.enter_async_context(other))
+        upstream = ",".join(b.url for b in backends)
+        ca = _ca() if setup.tls else None
+        proxy = await stack.enter_async_context(
+            ProfileProxy(profile, upstream, time_scale=SCALE, ca=ca)
+        )
+        page, forward = proxy.route(server.url)
+        limits = Limits(LIMITS.answer, LIMITS.heartbeat, idle)
+        return await diagnose(
+            page, proxy=forward, direct=server.url, limits=limits, cafile=str(cafile)
+        )
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_diagnose_names_what_the_profile_does(name: str, tmp_path: Path) -> None:
+    code, idle = EXPECTED[name]
+    found = asyncio.run(_diagnose(name, idle, _ca().write(tmp_path)))
+    assert found.findings[-1].code == code, found.to_text()
+    assert found.findings[-1].problem is (code != "works"), found.to_text()
+
+
+def test_an_intercepting_proxy_is_named_by_its_issuer(tmp_path: Path) -> None:
+    found = asyncio.run(_diagnose("tls-intercepting", None, _ca().write(tmp_path)))
+    first = found.findings[0]
+    assert first.code == "tls-intercepted"
+    assert "intercepting proxy CA" in first.sentence
+    assert "pytest-wsharness test CA" in first.sentence
+    # This machine trusts only the site's CA, so the interceptor's certificate is refused.
+    assert first.problem
+    assert "does not trust it" in first.sentence
+
+
+def test_a_blackhole_says_how_long_it_waited(tmp_path: Path) -> None:
+    found = asyncio.run(_diagnose("blackhole", None, _ca().write(tmp_path)))
+    assert "after 1.0s" in found.findings[-1].sentence

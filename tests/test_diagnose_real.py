@@ -1,0 +1,89 @@
+"""``diagnose`` against the real proxies of proxies/real/: the software's own misconfigurations
+must get the same findings as the simulated profiles that model them.
+
+Each config runs as a local process in front of a simulated CMS. Without the binary a test
+skips, naming Debian's package; CI installs them and sets WSHARNESS_REQUIRE_REAL_PROXIES=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from pytest_wsharness.diagnose.probe import Limits
+from pytest_wsharness.diagnose.report import Diagnosis, diagnose
+from pytest_wsharness.errors import MissingPart
+from pytest_wsharness.real.configs import RealCatalogue
+from pytest_wsharness.real.local import find_binary, runner
+from pytest_wsharness.require import skip_or_fail
+from pytest_wsharness.server import SimulatedCMS
+
+REAL = RealCatalogue()
+LIMITS = Limits(answer=2.0, heartbeat=2.0)
+
+# config -> the main finding; idle-cutting configs are watched for twice their timeout
+EXPECTED = {
+    "nginx-websocket": "works",
+    "nginx-no-upgrade": "stripped",
+    "nginx-short-read-timeout": "idle-cut",
+    "haproxy-websocket": "works",
+    "haproxy-del-upgrade": "stripped",
+    "haproxy-deny-upgrade": "denied",
+    "haproxy-short-tunnel": "idle-cut",
+    "apache-websocket": "works",
+    "apache-no-upgrade": "stripped",
+    "caddy-websocket": "works",
+    "squid-websocket": "works",
+    "squid-connect-443": "connect-443",
+    "tinyproxy-websocket": "works",
+    "tinyproxy-connect-443": "connect-443",
+}
+
+
+def test_every_real_config_has_an_expected_finding() -> None:
+    assert set(EXPECTED) == set(REAL.names())
+
+
+async def _diagnose(name: str, **server: Any) -> Diagnosis:
+    config = REAL.get(name)
+    idle = 2 * config.idle_timeout if config.idle_timeout is not None else None
+    limits = Limits(LIMITS.answer, LIMITS.heartbeat, idle)
+    async with SimulatedCMS(**server) as cms, runner("local")(config, cms.url) as real:
+        if real.forward:
+            found = await diagnose(cms.url, proxy=real.url, direct=cms.url, limits=limits)
+        else:
+            found = await diagnose(real.url, direct=cms.url, limits=limits)
+        real.check()
+    return found
+
+
+def _installed(name: str) -> None:
+    try:
+        find_binary(REAL.get(name).software)
+    except MissingPart as missing:
+        skip_or_fail(missing, "WSHARNESS_REQUIRE_REAL_PROXIES")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_diagnose_names_the_real_misconfiguration(name: str) -> None:
+    _installed(name)
+    found = asyncio.run(_diagnose(name))
+    assert found.findings[-1].code == EXPECTED[name], found.to_text()
+    assert found.ok is (EXPECTED[name] == "works"), found.to_text()
+
+
+def test_nginx_speaking_http10_to_a_strict_server_is_a_version_downgrade() -> None:
+    _installed("nginx-no-upgrade")
+    found = asyncio.run(_diagnose("nginx-no-upgrade", http10_status=505))
+    main = found.findings[-1]
+    assert main.code == "version-downgraded", found.to_text()
+    assert any("proxy_http_version 1.1" in line for line in main.fix)
+
+
+def test_an_idle_cut_says_when() -> None:
+    _installed("haproxy-short-tunnel")
+    found = asyncio.run(_diagnose("haproxy-short-tunnel"))
+    assert found.through.ended_after == pytest.approx(2.0, rel=0.2)
+    assert "timeout tunnel 1h" in "\n".join(found.findings[-1].fix)
