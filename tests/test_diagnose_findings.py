@@ -188,3 +188,10 @@ def test_urls_name_the_endpoint(url: str, expected: Target) -> None:
 def test_a_bad_url_names_the_valid_forms(url: str) -> None:
     with pytest.raises(UsageError, match=r"^bad URL .*(ws://host|port)"):
         Target.parse(url)
+
+
+def test_the_software_named_by_the_answer_comes_first() -> None:
+    apache = replace(PLAIN, headers=(("Server", "Apache/2.4.57 (Debian)"),))
+    (finding,) = classify(apache, DIRECT)
+    assert finding.fix[0].startswith("Apache: ")
+    assert len(finding.fix) == 4

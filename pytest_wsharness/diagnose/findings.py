@@ -6,7 +6,7 @@ the same judgement explains a failed test (:func:`explain_failure`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 
 from .fixes import fix_lines
@@ -54,8 +54,19 @@ def classify(
         one finding is ``works`` when nothing is wrong.
     """
     findings = _tls(through, direct)
-    findings.append(_main(through, direct, limits))
+    findings.append(_software_first(_main(through, direct, limits), through))
     return findings
+
+
+def _software_first(finding: Finding, p: Probe) -> Finding:
+    # The answer often names the hop's software (nginx and Apache put theirs in Server, Squid
+    # in Via): its config line is the one to read first.
+    named = f"{p.header('Server') or ''} {p.header('Via') or ''}".lower()
+    first = [f for f in finding.fix if f.split(":", 1)[0].split("/")[0].lower() in named]
+    if not first:
+        return finding
+    rest = [f for f in finding.fix if f not in first]
+    return replace(finding, fix=(*first, *rest))
 
 
 def _main(p: Probe, direct: Probe | None, limits: Limits) -> Finding:
