@@ -184,6 +184,7 @@ async def probe(
     limits: Limits = DEFAULT_LIMITS,
     cafile: str | None = None,
     headers: Sequence[Header] = (),
+    trust: ssl.SSLContext | None = None,
 ) -> Probe:
     """Open ``target``'s realtime endpoint once and watch it as the CMS client would.
 
@@ -194,13 +195,15 @@ async def probe(
         cafile: a PEM file of extra CAs to trust for ``wss://``; the system's are trusted too.
         headers: extra request headers (a session cookie the endpoint needs); their values
             are never recorded when secret.
+        trust: the TLS context to verify ``wss://`` with instead of the system's CAs and
+            ``cafile`` (the one a test's client uses).
 
     Returns:
         What was seen; it never raises for what the network did.
     """
     started = time.monotonic()
     seen = Probe(target.url, proxy=proxy.authority if proxy else "")
-    trusted = _tls_context(cafile, verify=True) if target.tls else None
+    trusted = (trust or _tls_context(cafile, verify=True)) if target.tls else None
     try:
         result = await _attempt(target, proxy, limits, trusted, headers, seen, started)
     except ssl.SSLCertVerificationError as error:

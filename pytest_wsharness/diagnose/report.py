@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from .findings import Finding, classify
 from .probe import DEFAULT_LIMITS, Header, Limits, Probe, Target, probe
+
+# A failing test waits this long at most for an answer that may never come (a blackhole).
+SCENARIO_ANSWER = 2.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ async def diagnose(
     limits: Limits = DEFAULT_LIMITS,
     cafile: str | None = None,
     headers: Sequence[Header] = (),
+    trust: ssl.SSLContext | None = None,
 ) -> Diagnosis:
     """Probe the realtime endpoint of ``url`` (through ``proxy``) and, if given, ``direct``.
 
@@ -78,6 +83,7 @@ async def diagnose(
         limits: how long each step may take.
         cafile: extra CAs to trust for ``wss://``.
         headers: extra request headers, e.g. a session cookie.
+        trust: a TLS context to verify with instead of the system's CAs and ``cafile``.
 
     Raises:
         UsageError: a URL is not one of the accepted forms.
@@ -85,12 +91,34 @@ async def diagnose(
     target = Target.parse(url, endpoint)
     hop = Target.parse(proxy, what="proxy URL") if proxy else None
     origin = Target.parse(direct, target.path, what="direct URL") if direct else None
-    looks = [probe(target, proxy=hop, limits=limits, cafile=cafile, headers=headers)]
+    looks = [probe(target, proxy=hop, limits=limits, cafile=cafile, headers=headers, trust=trust)]
     if origin is not None:
-        looks.append(probe(origin, limits=limits, cafile=cafile, headers=headers))
+        looks.append(probe(origin, limits=limits, cafile=cafile, headers=headers, trust=trust))
     done = await asyncio.gather(*looks)
     seen_direct = done[1] if origin is not None else None
     return Diagnosis(done[0], seen_direct, tuple(classify(done[0], seen_direct, limits)))
+
+
+async def diagnose_scenario(
+    page: str,
+    *,
+    forward: str | None,
+    origin: str,
+    time_scale: float,
+    trust: ssl.SSLContext | None = None,
+) -> Diagnosis:
+    """Diagnose the path of a test's scenario, to explain its failure.
+
+    Args:
+        page: the page URL the client loaded (the proxy's, for a reverse proxy).
+        forward: the explicit forward proxy the client went through, if any.
+        origin: the server's own URL.
+        time_scale: the scenario's; the heartbeat's echo is awaited for two scaled CMS
+            heartbeats (never under 0.5 s).
+        trust: the client's TLS context.
+    """
+    limits = Limits(answer=SCENARIO_ANSWER, heartbeat=max(0.5, 6.0 * time_scale))
+    return await diagnose(page, proxy=forward, direct=origin, limits=limits, trust=trust)
 
 
 def describe(p: Probe) -> str:
