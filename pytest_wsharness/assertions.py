@@ -15,12 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import report
+from .deployment import ServerUnderTest
 from .errors import OutcomeError
 from .explain import explain
 from .profiles import Expect
 from .proxy.base import Proxy
 from .scenario import DELIVERY_TIMEOUT, observe, reconnect_window
-from .sync import SyncClient, SyncCMS
+from .sync import SyncClient
+from .timeline import build_timeline
 from .verdict import Observation, Verdict, expected_outcome, judge
 
 CALL_MARGIN = 60.0
@@ -28,7 +30,7 @@ CALL_MARGIN = 60.0
 
 def assert_updates_delivered(
     client: SyncClient,
-    server: SyncCMS,
+    server: ServerUnderTest,
     *,
     proxy: Proxy | None = None,
     within: float = DELIVERY_TIMEOUT,
@@ -42,7 +44,7 @@ def assert_updates_delivered(
 
 
 def assert_fell_back(
-    client: SyncClient, server: SyncCMS, *, proxy: Proxy | None = None
+    client: SyncClient, server: ServerUnderTest, *, proxy: Proxy | None = None
 ) -> Observation:
     """Assert that the UI degraded correctly.
 
@@ -56,7 +58,9 @@ def assert_fell_back(
     return _assert(client, server, proxy, Expect.FALLBACK, DELIVERY_TIMEOUT, "the UI to fall back")
 
 
-def assert_expected_outcome(client: SyncClient, server: SyncCMS, proxy: Proxy) -> Observation:
+def assert_expected_outcome(
+    client: SyncClient, server: ServerUnderTest, proxy: Proxy
+) -> Observation:
     """Assert whatever the proxy's profile says the UI should do (its ``expect``).
 
     With ``WebSocketEnabled = false`` that is always the fallback: no socket, updates after a
@@ -72,7 +76,7 @@ def assert_expected_outcome(client: SyncClient, server: SyncCMS, proxy: Proxy) -
 
 def _assert(
     client: SyncClient,
-    server: SyncCMS,
+    server: ServerUnderTest,
     proxy: Proxy | None,
     expect: Expect,
     within: float,
@@ -80,15 +84,16 @@ def _assert(
 ) -> Observation:
     engine = client.engine
     observed = expect if engine.websocket_enabled else Expect.FALLBACK
+    # The simulated CMS publishes; a real deployment is made to push by the team's trigger.
+    updates = server.update_source()
     observation = client.loop.run(
         observe(
             engine,
-            server.engine,
+            updates,
             expect=observed,
             time_scale=engine.time_scale,
             timeout=within,
             restart=server.scenario_restart,
-            backends=server.backends,
         ),
         within + reconnect_window(engine.time_scale) + CALL_MARGIN,
         f"{expected} to be observed",
@@ -101,7 +106,7 @@ def _assert(
         verdict = Verdict.DELIVERED if observation.live else Verdict.WRONG
     else:
         verdict, problems = judge(observation, expect)
-    _emit(client, proxy, observation, expect, verdict, problems)
+    _emit(client, server, proxy, observation, expect, verdict, problems)
     if problems:
         hops = explain(
             client=observation.client_clause(),
@@ -120,6 +125,7 @@ def _assert(
 
 def _emit(
     client: SyncClient,
+    server: ServerUnderTest,
     proxy: Proxy | None,
     observation: Observation,
     expect: Expect,
@@ -129,6 +135,17 @@ def _emit(
     from .browser.client import BrowserClient
 
     enabled = observation.websocket_enabled
+    engine = client.engine
+    timeline = build_timeline(
+        endpoint=server.routes.endpoint,
+        client_origin=engine.origin,
+        history=engine.history,
+        socket_events=list(engine.events),
+        proxy_records=proxy.records if proxy is not None else (),
+        connections=proxy.connections if proxy is not None else (),
+        # Every backend of a site with several: the socket may be held by any of them.
+        requests=server.every_request,
+    )
     report.emit(
         report.ScenarioResult(
             profile=proxy.profile.name if proxy is not None else "",
@@ -137,7 +154,8 @@ def _emit(
             verdict=verdict.value,
             ui=observation.summary(),
             problems=tuple(problems),
-            driver="browser" if isinstance(client.engine, BrowserClient) else "model",
+            driver="browser" if isinstance(engine, BrowserClient) else "model",
+            timeline=timeline,
         )
     )
 

@@ -2,6 +2,7 @@
 
     wsharness matrix [--profile NAME]... [--time-scale F] [--profiles-dir DIR]...
                      [--browser [--screenshots DIR]]
+                     [--upstream URL (--trigger COMMAND | --trigger-url URL) [--trigger-timeout S]]
     wsharness profiles [--profiles-dir DIR]... [--real]
     wsharness proxy PROFILE --upstream URL [--listen HOST:PORT] [--time-scale F] [--duration S]
     wsharness proxy --real CONFIG --upstream URL [--listen 127.0.0.1:PORT] [--duration S]
@@ -19,9 +20,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .errors import MissingPart, ProxyCrashed, UsageError
+from .errors import MissingPart, ProxyCrashed, TriggerFailed, UsageError
 from .profiles import Catalogue, Profile
+
+if TYPE_CHECKING:
+    from .deployment import RealDeployment
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 DEFAULT_MATRIX_TIME_SCALE = 0.05
@@ -48,9 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     matrix = commands.add_parser(
         "matrix",
-        help="run every profile x {WebSocket enabled, disabled} against the simulated CMS",
+        help="run every profile x {WebSocket enabled, disabled} against the simulated CMS "
+        "(or your own: --upstream)",
         description="Run every proxy profile with WebSockets enabled and disabled against the "
-        "embedded simulated CMS, with the CMS client model, and print what each hop did.",
+        "embedded simulated CMS, with the CMS client model, and print what each hop did. With "
+        "--upstream, run them in front of your own CMS instead.",
     )
     matrix.add_argument(
         "--profile", action="append", metavar="NAME", help="run only this profile (repeatable)"
@@ -77,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="with --browser, save a screenshot per scenario in DIR, taken before the reload",
     )
+    _add_upstream_options(matrix)
     profiles = commands.add_parser("profiles", help="list the proxy profiles, one line each")
     profiles.add_argument(
         "--real",
@@ -186,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         chosen = [catalogue.get(name) for name in args.profile] if args.profile else list(catalogue)
         if args.screenshots is not None and not args.browser:
             raise UsageError("--screenshots needs --browser: the Python client has no screen")
+        deployment, chosen, left_out = _real_deployment(args, chosen)
         if args.browser:
             from .browser.chromium import find_browser
 
@@ -200,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     scale = args.time_scale
     if scale is None:
         scale = DEFAULT_BROWSER_TIME_SCALE if args.browser else DEFAULT_MATRIX_TIME_SCALE
-    return _matrix(chosen, scale, driver, args.screenshots)
+    return _matrix(chosen, scale, driver, args.screenshots, deployment, left_out)
 
 
 def _real_configs() -> int:
@@ -221,17 +230,130 @@ def _profiles(catalogue: Catalogue) -> int:
     return EXIT_OK
 
 
-def _matrix(profiles: list[Profile], scale: float, driver: str, screenshots: Path | None) -> int:
+UPSTREAM_HELP = """\
+Put the proxies in front of a CMS you run (a dev instance, http://localhost:5000) instead of
+the simulated one. The harness cannot publish on it, so a trigger makes it push each
+scenario's update: an unread notification (the badge rises), or a saved project whose fields
+carry the marker, for the user the page loads as. Each profile runs once, with the server's
+own WebSocketEnabled, one scenario at a time; a profile that changes the server (its [server]
+table: no WebSocket feature, TLS, a restart, two backends) is left out, with a line saying so.
+A trigger that fails stops the run (exit 1)."""
+NO_TRIGGER = (
+    "--upstream needs a trigger, to make your CMS push each scenario's update: --trigger "
+    "COMMAND (run with the marker as its last argument and in WSHARNESS_MARKER) or "
+    '--trigger-url URL (POSTed {"marker": "..."} as JSON)'
+)
+
+
+def _add_upstream_options(matrix: argparse.ArgumentParser) -> None:
+    from .updates import TRIGGER_TIMEOUT
+
+    real = matrix.add_argument_group("against your own CMS", UPSTREAM_HELP)
+    real.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="your CMS, http(s)://host[:port]; needs --trigger or --trigger-url",
+    )
+    how = real.add_mutually_exclusive_group()
+    how.add_argument(
+        "--trigger",
+        metavar="COMMAND",
+        help="run COMMAND, split as a shell would but run without one, with the marker as its "
+        "last argument and in $WSHARNESS_MARKER; exit status 0 means the update was made, e.g. "
+        "--trigger './make-notification --user editor'",
+    )
+    how.add_argument(
+        "--trigger-url",
+        metavar="URL",
+        help='POST {"marker": "..."} as JSON to URL; a 2xx answer means the update was made '
+        "(the simulated CMS answers on /wsharness/notifications)",
+    )
+    real.add_argument(
+        "--trigger-timeout",
+        type=time_scale,
+        default=None,
+        metavar="S",
+        help=f"seconds a trigger may take before it counts as failed (default {TRIGGER_TIMEOUT:g})",
+    )
+
+
+def _real_deployment(
+    args: argparse.Namespace, chosen: list[Profile]
+) -> tuple[RealDeployment | None, list[Profile], list[tuple[str, str]]]:
+    """Read ``--upstream`` and its trigger: the deployment, the profiles that can run against
+    it and those left out with the reason.
+
+    Raises:
+        UsageError: a bad URL or command, a trigger without ``--upstream`` or the reverse, or
+            no profile left to run.
+    """
+    trigger_given = args.trigger is not None or args.trigger_url is not None
+    if args.upstream is None:
+        for option, value in (
+            ("--trigger", args.trigger),
+            ("--trigger-url", args.trigger_url),
+            ("--trigger-timeout", args.trigger_timeout),
+        ):
+            if value is not None:
+                raise UsageError(
+                    f"{option} needs --upstream URL: against the simulated CMS the harness "
+                    "publishes the updates itself"
+                )
+        return None, chosen, []
+    from .deployment import RealDeployment, check_url, left_out_reason
+    from .triggers import CommandTrigger, UrlTrigger, parse_command
+    from .updates import TRIGGER_TIMEOUT
+
+    url = check_url(args.upstream, "--upstream")
+    if not trigger_given:
+        raise UsageError(NO_TRIGGER)
+    timeout = args.trigger_timeout or TRIGGER_TIMEOUT
+    trigger: CommandTrigger | UrlTrigger
+    if args.trigger is not None:
+        trigger = CommandTrigger(parse_command(args.trigger), timeout)
+    else:
+        trigger = UrlTrigger(check_url(args.trigger_url, "--trigger-url", path=True), timeout)
+    left_out = [(p.name, why) for p in chosen if (why := left_out_reason(p)) is not None]
+    runnable = [p for p in chosen if left_out_reason(p) is None]
+    if not runnable:
+        names = ", ".join(name for name, _ in left_out)
+        raise UsageError(
+            f"no profile left to run against {url}: each one chosen ({names}) needs the server "
+            "changed, which the harness cannot do to a real deployment"
+        )
+    return RealDeployment(url, trigger), runnable, left_out
+
+
+def _matrix(
+    profiles: list[Profile],
+    scale: float,
+    driver: str,
+    screenshots: Path | None,
+    deployment: RealDeployment | None = None,
+    left_out: Sequence[tuple[str, str]] = (),
+) -> int:
     from .matrix import format_table, run_matrix
 
     started = time.perf_counter()
-    rows = asyncio.run(run_matrix(profiles, scale, driver=driver, screenshots=screenshots))
+    run = run_matrix(profiles, scale, driver=driver, screenshots=screenshots, deployment=deployment)
+    try:
+        rows = asyncio.run(run)
+    except TriggerFailed as error:
+        # The team's trigger, not a proxy or the UI: no scenario can be judged without it.
+        print(f"wsharness: error: {error}", file=sys.stderr)
+        return EXIT_PROBLEM
     print(format_table(rows))
+    for name, reason in left_out:
+        print(f"left out {name}: it {reason}")
     wrong = [r for r in rows if not r.ok]
+    against = f", against {deployment.url}" if deployment is not None else ""
     print(
         f"\n{len(rows)} scenarios, {len(rows) - len(wrong)} as expected, {len(wrong)} wrong, "
         f"in {time.perf_counter() - started:.1f}s (time scale {scale:g}"
-        + (", in Chromium)" if driver == "browser" else ")")
+        + (", in Chromium" if driver == "browser" else "")
+        + against
+        + ")"
+        + (f"; {len(left_out)} profile(s) left out" if left_out else "")
     )
     if screenshots is not None:
         print(f"screenshots: {screenshots}")

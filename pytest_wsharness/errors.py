@@ -7,11 +7,15 @@ LocalProtocolError vs RemoteProtocolError):
     * UsageError (ValueError): the harness was misused or misconfigured.
         * UnknownChoiceError: a name that is not one of the valid choices.
         * ProfileError: a proxy profile file is malformed.
+        * NoUpdateTrigger: a scenario needs an update from a real deployment, and nothing
+          says how to make it push one (the ``cms_trigger_update`` fixture is not overridden).
     * HarnessTimeout (TimeoutError): an awaited event did not happen before its deadline.
     * MissingPart (RuntimeError): a system part a feature needs (Chromium, Playwright) is not
       installed; tests skip on it with its message.
     * ProxyCrashed (RuntimeError): the proxy thread failed; re-raised in the test.
     * PageLoadError (ConnectionError): the edit UI's page load failed through the hops.
+    * TriggerFailed (RuntimeError): the team's update trigger (a command, a URL, a fixture)
+      failed to make a real deployment push an update; the harness's setup, not an outcome.
     * OutcomeError (AssertionError): the system under test did not behave as asserted; the
       message says what each hop saw.
 """
@@ -156,3 +160,55 @@ class PageLoadError(WsHarnessError, ConnectionError):
 
     def __str__(self) -> str:
         return f"the page could not load: GET {self.url}: {self.reason}"
+
+
+NO_TRIGGER_EXAMPLE = """\
+    @pytest.fixture
+    def cms_trigger_update():
+        def trigger(marker):  # called once per scenario, in a thread of its own
+            my_cms_api.create_notification(subject=marker)  # your server's own API
+        return trigger"""
+
+
+class NoUpdateTrigger(UsageError):
+    """A scenario needs a real deployment to push an update, and nothing says how.
+
+    The harness publishes on the simulated CMS itself; on a server it does not run, the team's
+    ``cms_trigger_update`` fixture (or the command's ``--trigger``) makes the server push one.
+
+    Args:
+        url: the real deployment.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(url)
+
+    def __str__(self) -> str:
+        return (
+            f"no update trigger for the real deployment at {self.url}: this test needs that "
+            "server to push an update, which the harness cannot publish on a server it does not "
+            "run; override the cms_trigger_update fixture in your conftest.py with one that "
+            "makes your server create an unread notification (or save a project) carrying the "
+            f"marker it is given, e.g.\n\n{NO_TRIGGER_EXAMPLE}"
+        )
+
+
+class TriggerFailed(WsHarnessError, RuntimeError):
+    """The update trigger failed: a real deployment was not made to push an update.
+
+    The trigger is the team's (a ``cms_trigger_update`` override, ``--trigger COMMAND``,
+    ``--trigger-url URL``), so this says the harness's setup is wrong, not the proxy or the UI.
+
+    Args:
+        trigger: what was run, e.g. ``command 'make-update'`` or ``POST http://host/hook``.
+        reason: what went wrong, e.g. ``exited 3: no such user`` or ``HTTP 500``.
+    """
+
+    def __init__(self, trigger: str, reason: str) -> None:
+        self.trigger = trigger
+        self.reason = reason
+        super().__init__(trigger, reason)
+
+    def __str__(self) -> str:
+        return f"update trigger failed: {self.trigger}: {self.reason}"

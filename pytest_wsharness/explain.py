@@ -9,6 +9,8 @@ from .proxy.records import ProxyRecord
 from .relay.records import ConnectionRecord
 from .server.records import RequestRecord
 
+NOT_OBSERVED = "server not observed (a real deployment)"
+
 
 def proxy_clause(
     profile: str, records: Sequence[ProxyRecord], connections: Sequence[ConnectionRecord] = ()
@@ -62,8 +64,14 @@ def _connection_clause(connection: ConnectionRecord) -> tuple[str, bool] | None:
     return None
 
 
-def server_clause(requests: Sequence[RequestRecord], endpoint: str) -> str:
-    """Say what the server did with the last request to the realtime endpoint."""
+def server_clause(requests: Sequence[RequestRecord] | None, endpoint: str) -> str:
+    """Say what the server did with the last request to the realtime endpoint.
+
+    ``requests`` is ``None`` for a server whose requests the harness does not see (a real
+    deployment): the clause says so rather than guess.
+    """
+    if requests is None:
+        return NOT_OBSERVED
     hits = [r for r in requests if r.path.split("?", 1)[0] == endpoint]
     if not hits:
         return "server never saw the endpoint request"
@@ -79,7 +87,7 @@ def server_clause(requests: Sequence[RequestRecord], endpoint: str) -> str:
 def explain(
     *,
     client: str,
-    requests: Sequence[RequestRecord],
+    requests: Sequence[RequestRecord] | None,
     endpoint: str,
     profile: str | None = None,
     proxy_records: Sequence[ProxyRecord] = (),

@@ -1,4 +1,9 @@
-"""The scenario matrix: every profile x {WebSocket enabled, disabled}, judged and tabulated."""
+"""The scenario matrix: every profile x {WebSocket enabled, disabled}, judged and tabulated.
+
+Against a real deployment (``deployment=``) each profile runs once, with the server's own
+``WebSocketEnabled``, one scenario at a time: a real server pushes every update to every
+editor, so scenarios running together would see each other's updates.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +17,14 @@ from typing import TYPE_CHECKING
 
 from .client.base import UiClient
 from .client.driver import CmsClient
-from .errors import UnknownChoiceError
+from .deployment import RealDeployment, left_out_reason
+from .errors import UnknownChoiceError, UsageError
 from .explain import proxy_clause, server_clause
 from .profiles import Expect, Profile
 from .proxy.base import Proxy, start_proxy
 from .scenario import ServerSetup, observe
 from .server.cms import SimulatedCMS
+from .updates import SimulatedUpdates, UpdateSource
 from .verdict import Observation, Verdict, expected_outcome, judge
 
 if TYPE_CHECKING:
@@ -55,40 +62,60 @@ async def run_row(
     *,
     driver: str = "model",
     screenshots: Path | None = None,
+    deployment: RealDeployment | None = None,
 ) -> Row:
     """Run one scenario against a fresh simulated CMS behind a fresh proxy.
 
     Args:
         profile: the middlebox.
-        websocket_enabled: the CMS's ``WebSocketEnabled``.
+        websocket_enabled: the CMS's ``WebSocketEnabled``; ignored with ``deployment``, whose
+            page reports its own.
         time_scale: multiplies every timing: the client's, the faults', the server's.
         ca: the run's test CA; needed by profiles whose server speaks TLS.
         driver: ``"model"`` (the Python client) or ``"browser"`` (the page in Chromium).
         screenshots: with the browser, a folder for a screenshot of the page as the watch ends,
             before the reload: ``<profile>-<enabled|disabled>.png``.
+        deployment: a real deployment to put the proxy in front of instead of a simulated
+            CMS; its trigger makes the update, and the server column says it was not observed.
 
     Raises:
         UnknownChoiceError: ``driver`` is not one of :data:`DRIVERS`.
+        UsageError: ``profile`` changes the server, and ``deployment`` is given.
+        TriggerFailed: the deployment's trigger failed.
     """
     if driver not in DRIVERS:
         raise UnknownChoiceError("client driver", driver, DRIVERS)
-    setup = ServerSetup.of(profile, time_scale)
-    kwargs = setup.server_kwargs(ca)
     async with contextlib.AsyncExitStack() as stack:
-        server = await stack.enter_async_context(
-            SimulatedCMS(websocket_enabled=websocket_enabled, **kwargs)
-        )
-        backends = [server]
-        for _ in range(setup.backends - 1):
-            other = SimulatedCMS(
-                websocket_enabled=websocket_enabled, content=server.content, **kwargs
+        server: SimulatedCMS | None = None
+        restart = None
+        tls_ca = None
+        updates: UpdateSource
+        if deployment is None:
+            setup = ServerSetup.of(profile, time_scale)
+            kwargs = setup.server_kwargs(ca)
+            server = await stack.enter_async_context(
+                SimulatedCMS(websocket_enabled=websocket_enabled, **kwargs)
             )
-            backends.append(await stack.enter_async_context(other))
-        upstream = ",".join(b.url for b in backends)
-        tls_ca = ca if setup.tls else None
+            backends = [server]
+            for _ in range(setup.backends - 1):
+                other = SimulatedCMS(
+                    websocket_enabled=websocket_enabled, content=server.content, **kwargs
+                )
+                backends.append(await stack.enter_async_context(other))
+            site, upstream = server.url, ",".join(b.url for b in backends)
+            updates = SimulatedUpdates(server, backends if len(backends) > 1 else ())
+            restart, tls_ca = setup.restart, ca if setup.tls else None
+        else:
+            reason = left_out_reason(profile)
+            if reason is not None:
+                raise UsageError(f"profile {profile.name!r} {reason}")
+            site = upstream = deployment.url
+            updates = deployment.update_source()
         proxy = await stack.enter_async_context(_proxy(profile, upstream, time_scale, tls_ca))
-        page, forward = proxy.route(server.url)
+        page, forward = proxy.route(site)
         client_tls = tls_ca.client_context(also_trust=proxy.client_trust) if tls_ca else None
+        if deployment is not None:
+            client_tls = deployment.client_tls(proxy)
         client: UiClient
         shoot = None
         if driver == "browser":
@@ -104,29 +131,32 @@ async def run_row(
         else:
             client = CmsClient(page, time_scale=time_scale, proxy=forward, ssl=client_tls)
         async with client:
-            expect = profile.expect if websocket_enabled else Expect.FALLBACK
+            # What the page read: the simulated CMS's setting, or the real deployment's own.
+            expect = profile.expect if client.websocket_enabled else Expect.FALLBACK
             observation: Observation = await observe(
                 client,
-                server,
+                updates,
                 expect=expect,
                 time_scale=time_scale,
-                restart=setup.restart,
-                backends=backends if len(backends) > 1 else (),
+                restart=restart,
                 before_refresh=shoot,
             )
         proxy.check()
         verdict, problems = judge(observation, profile.expect)
         did = proxy_clause(profile.name, proxy.records, proxy.connections)
+        # A real deployment's requests are not seen: the clause says so.
+        seen = (
+            server_clause(server.requests, server.routes.endpoint) if server is not None else None
+        )
+        enabled = observation.websocket_enabled
         return Row(
             profile=profile.name,
-            websocket_enabled=websocket_enabled,
+            websocket_enabled=enabled,
             proxy_did=did.removeprefix(profile.name + " "),
-            server_did=server_clause(server.requests, server.routes.endpoint).removeprefix(
-                "server "
-            ),
+            server_did=(seen or server_clause(None, "")).removeprefix("server "),
             client_saw=observation.summary(),
             verdict=verdict,
-            expected=expected_outcome(profile.expect, websocket_enabled),
+            expected=expected_outcome(profile.expect, enabled),
             problems=tuple(problems),
         )
 
@@ -149,14 +179,17 @@ async def run_matrix(
     *,
     driver: str = "model",
     screenshots: Path | None = None,
+    deployment: RealDeployment | None = None,
 ) -> list[Row]:
     """Run every profile x ``enabled`` concurrently; rows come back in input order.
 
-    With the browser, at most :data:`BROWSERS_AT_ONCE` rows run at a time.
+    With the browser, at most :data:`BROWSERS_AT_ONCE` rows run at a time. With a
+    ``deployment`` each profile runs once (``enabled`` is the server's to say), one at a time;
+    leave out the profiles :func:`~pytest_wsharness.deployment.left_out_reason` refuses.
     """
     chosen = list(profiles)
     ca = None
-    if any(p.server["tls"] for p in chosen):
+    if deployment is None and any(p.server["tls"] for p in chosen):
         from .tls import TestCA  # cryptography: only for TLS profiles
 
         ca = TestCA()
@@ -165,9 +198,18 @@ async def run_matrix(
     async def row(profile: Profile, on: bool) -> Row:
         async with browsers if driver == "browser" else contextlib.nullcontext():
             return await run_row(
-                profile, on, time_scale, ca, driver=driver, screenshots=screenshots
+                profile,
+                on,
+                time_scale,
+                ca,
+                driver=driver,
+                screenshots=screenshots,
+                deployment=deployment,
             )
 
+    if deployment is not None:
+        # In turn, and the first failure (a trigger's) ends the run before another starts.
+        return [await row(profile, True) for profile in chosen]
     return list(await asyncio.gather(*(row(p, e) for p in chosen for e in enabled)))
 
 

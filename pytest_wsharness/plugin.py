@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .client.driver import CmsClient
+from .deployment import RealDeployment, check_url, skip_reason
 from .errors import UsageError
 from .loopthread import LoopThread
 from .profiles import Catalogue
@@ -22,6 +23,7 @@ from .proxy.base import Proxy, start_proxy
 from .scenario import ServerSetup
 from .server.cms import SimulatedCMS
 from .sync import SyncClient, SyncCMS
+from .updates import MissingTrigger, SimulatedUpdates, UpdateTrigger
 
 if TYPE_CHECKING:
     from .tls import TestCA
@@ -35,8 +37,11 @@ BAD_TIME_SCALE = (
     "--wsharness-time-scale / wsharness_time_scale must be a finite number > 0, got {!r}"
 )
 
+UPSTREAM_OPTION = "--wsharness-upstream / wsharness_upstream"
+
 _catalogue_key = pytest.StashKey[Catalogue]()
 _time_scale_key = pytest.StashKey[float]()
+_upstream_key = pytest.StashKey["str | None"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,9 +68,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="also load the *.toml proxy profiles in DIR (repeatable); ini: wsharness_profiles_dir",
     )
+    group.addoption(
+        "--wsharness-upstream",
+        default=None,
+        metavar="URL",
+        help="put the proxies in front of your own CMS at URL (http(s)://host[:port], e.g. a "
+        "dev instance) instead of the simulated one; updates come from your cms_trigger_update "
+        "fixture, and profiles that change the server are skipped; ini: wsharness_upstream",
+    )
     parser.addini("wsharness_profiles", "proxy profiles for tests without a marker", type="args")
     parser.addini("wsharness_time_scale", "multiplier of every CMS client timing", default="1")
     parser.addini("wsharness_profiles_dir", "folders of extra proxy profiles", type="paths")
+    parser.addini("wsharness_upstream", "URL of your own CMS to test instead of the simulated one")
 
 
 PYOPENSSL_OBJECTS_DEPRECATION = (
@@ -98,13 +112,20 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     config.stash[_catalogue_key] = catalogue
     config.stash[_time_scale_key] = scale
+    upstream = config.getoption("--wsharness-upstream") or config.getini("wsharness_upstream")
+    try:
+        config.stash[_upstream_key] = check_url(upstream, UPSTREAM_OPTION) if upstream else None
+    except UsageError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     catalogue = config.stash[_catalogue_key]
     profiles = _selected(config) or list(config.getini("wsharness_profiles")) or catalogue.names()
+    upstream = config.stash[_upstream_key]
     return (
         f"wsharness: time scale {config.stash[_time_scale_key]:g}, profiles: {', '.join(profiles)}"
+        + (f", upstream: {upstream}" if upstream else "")
     )
 
 
@@ -193,19 +214,96 @@ def wsharness_server_setup(
     return ServerSetup.of(profile, wsharness_time_scale)
 
 
+@pytest.fixture(scope="session")
+def wsharness_upstream(pytestconfig: pytest.Config) -> str | None:
+    """The URL of your own CMS (a dev instance) that the proxies go in front of, or ``None``
+    for the simulated CMS.
+
+    From ``--wsharness-upstream``, else the ``wsharness_upstream`` ini value, else ``None``.
+    Override it in a ``conftest.py`` to point a folder of tests at a server one of your
+    fixtures starts (``examples/real_deployment/`` does).
+    """
+    return pytestconfig.stash[_upstream_key]
+
+
+@pytest.fixture
+def cms_trigger_update(
+    request: pytest.FixtureRequest, wsharness_upstream: str | None
+) -> UpdateTrigger:
+    """Make the server under test push one update: returns ``trigger(marker)``.
+
+    Override this fixture in your ``conftest.py`` to test your own CMS
+    (``--wsharness-upstream``). The contract:
+
+    * the assertions call ``trigger(marker)`` once per scenario, after the page loaded and its
+      socket settled, with a marker no other update carries (``wsharness-<run>-<n>``);
+    * it makes the server push an update that the edit UI shows, to the user the page loads
+      as: an unread notification (the badge rises), and/or a saved project whose fields carry
+      the marker (the UI re-fetches it). Putting the marker in the notification's subject or
+      the project's name lets you find what a run created;
+    * it returns once the server was asked; the push itself is waited for by the assertion.
+      A plain function runs in a thread of its own, so it may block, up to 30 s (bound its
+      own I/O); an ``async def`` one is awaited on the clients' event loop. What it raises
+      fails the test as a ``TriggerFailed``, its cause attached.
+
+    The UI then counts as showing the update when its badge rose or an item it received
+    carries the marker. Against the simulated CMS the default (an async callable) publishes a
+    notification and a project whose id is the marker. Against a real deployment there is no
+    default: a test that needs an update fails with ``NoUpdateTrigger``, which shows an
+    override such as::
+
+        @pytest.fixture
+        def cms_trigger_update():
+            def trigger(marker):
+                my_cms_api.create_notification(subject=marker)  # your server's own API
+            return trigger
+    """
+    if wsharness_upstream is None:
+        server = request.getfixturevalue("cms_server")
+        return SimulatedUpdates(server.engine, server.backends)
+    return MissingTrigger(wsharness_upstream)
+
+
 @pytest.fixture
 def cms_server(
     request: pytest.FixtureRequest,
     wsharness_loop: LoopThread,
     websocket_enabled: bool,
     wsharness_server_setup: ServerSetup,
-) -> SyncCMS:
+    wsharness_upstream: str | None,
+    wsharness_catalogue: Catalogue,
+) -> SyncCMS | RealDeployment:
     """A simulated CMS realtime server on 127.0.0.1, started for this test.
 
     Its settings report ``websocket_enabled``; ``publish(topic, data)`` pushes to every client
     and updates what a page load reads. In a profile-parametrized test it is set up as the
     profile's ``[server]`` table says (``wsharness_server_setup``); TLS uses ``wsharness_ca``.
+
+    With ``wsharness_upstream`` (``--wsharness-upstream URL``) it starts nothing and is a
+    :class:`~pytest_wsharness.deployment.RealDeployment` of that URL instead: the proxies go in
+    front of it, the assertions get updates from ``cms_trigger_update``, and its ``requests``
+    are ``None`` (not observed), so failures explain what the proxy and the client saw. A test
+    whose profile changes the server (``[server]`` websocket_feature, tls, a restart, two
+    backends), or that asks for ``websocket_enabled=False``, is skipped with the reason.
     """
+
+    def find_trigger() -> UpdateTrigger:
+        # Looked up when an assertion first needs an update, so that an override may itself
+        # depend on cms_server.
+        trigger: UpdateTrigger = request.getfixturevalue("cms_trigger_update")
+        return trigger
+
+    if wsharness_upstream is not None:
+        profile = None
+        if "wsharness_profile" in request.fixturenames:
+            profile = wsharness_catalogue.get(request.getfixturevalue("wsharness_profile"))
+        reason = skip_reason(profile, websocket_enabled, wsharness_upstream)
+        if reason is not None:
+            pytest.skip(reason)
+        try:
+            return RealDeployment(wsharness_upstream, find_trigger=find_trigger)
+        except UsageError as error:  # an override of wsharness_upstream gave a bad URL
+            raise pytest.UsageError(str(error)) from None
     setup = wsharness_server_setup
     ca = request.getfixturevalue("wsharness_ca") if setup.tls else None
     kwargs = setup.server_kwargs(ca)
@@ -217,13 +315,13 @@ def cms_server(
         )
         for _ in range(setup.backends - 1)
     ]
-    return SyncCMS(wsharness_loop, engine, setup.restart, others)
+    return SyncCMS(wsharness_loop, engine, setup.restart, others, find_trigger=find_trigger)
 
 
 @pytest.fixture
 def proxy_factory(
     request: pytest.FixtureRequest,
-    cms_server: SyncCMS,
+    cms_server: SyncCMS | RealDeployment,
     wsharness_catalogue: Catalogue,
     wsharness_time_scale: float,
 ) -> Iterator[Callable[..., Proxy]]:
@@ -232,9 +330,12 @@ def proxy_factory(
     ``upstream`` defaults to the test's ``cms_server``; the profile's durations are scaled by
     ``wsharness_time_scale``. An ``https`` upstream is trusted through ``wsharness_ca``, which
     also signs what the proxy presents when it opens TLS (a TLS-intercepting profile presents
-    its own CA: ``proxy.client_trust``). Every proxy is stopped after the test, last first,
-    and an error its thread had is raised there. A proxy can be changed while it runs:
-    ``cut_all()``, ``add_fault(use, **params)``, ``remove_fault(id)``, ``clear_faults()``.
+    its own CA: ``proxy.client_trust``). In front of a real deployment
+    (``wsharness_upstream``) an ``https`` server is trusted through the system's CAs and the
+    proxy presents a CA of its own; a profile that changes the server skips the test. Every
+    proxy is stopped after the test, last first, and an error its thread had is raised there.
+    A proxy can be changed while it runs: ``cut_all()``, ``add_fault(use, **params)``,
+    ``remove_fault(id)``, ``clear_faults()``.
     """
     started: list[Proxy] = []
 
@@ -244,7 +345,12 @@ def proxy_factory(
         except UsageError as error:
             raise pytest.UsageError(str(error)) from None
         target = upstream or cms_server.upstream
-        ca = request.getfixturevalue("wsharness_ca") if target.startswith("https://") else None
+        real = isinstance(cms_server, RealDeployment)
+        if real and upstream is None and (reason := skip_reason(chosen, True, target)):
+            pytest.skip(reason)
+        # A real deployment's certificate is none of the test CA's business.
+        https = target.startswith("https://") and not real
+        ca = request.getfixturevalue("wsharness_ca") if https else None
         proxy = start_proxy(chosen, target, time_scale=wsharness_time_scale, ca=ca)
         started.append(proxy)
         return proxy
@@ -307,18 +413,21 @@ def cms_client_factory(
 @pytest.fixture
 def cms_client(
     request: pytest.FixtureRequest,
-    cms_server: SyncCMS,
+    cms_server: SyncCMS | RealDeployment,
     cms_proxy: Proxy,
     cms_client_factory: Callable[..., SyncClient],
     wsharness_server_setup: ServerSetup,
 ) -> SyncClient:
     """The CMS edit UI loaded through ``cms_proxy`` (as its page, or as the browser's proxy
     for a forward profile), trusting ``wsharness_ca`` when the server speaks TLS, and the CA
-    a TLS-intercepting proxy presents, as a machine its company manages does."""
+    a TLS-intercepting proxy presents, as a machine its company manages does. In front of
+    an ``https`` real deployment it trusts the system's CAs and the proxy's."""
     page, forward = cms_proxy.route(cms_server.url)
-    tls = (
-        request.getfixturevalue("wsharness_ca").client_context(also_trust=cms_proxy.client_trust)
-        if wsharness_server_setup.tls
-        else None
-    )
+    if isinstance(cms_server, RealDeployment):
+        tls = cms_server.client_tls(cms_proxy)
+    elif wsharness_server_setup.tls:
+        ca = request.getfixturevalue("wsharness_ca")
+        tls = ca.client_context(also_trust=cms_proxy.client_trust)
+    else:
+        tls = None
     return cms_client_factory(page, proxy=forward, ssl=tls)

@@ -1,5 +1,6 @@
 """What each scenario of a test run ended as, for the reports: a table at the end of the run,
-a JSON file, and properties in JUnit XML. No pytest here: the assertions emit, a sink collects.
+a JSON file, an HTML file, and properties in JUnit XML. No pytest here: the assertions emit, a
+sink collects.
 """
 
 from __future__ import annotations
@@ -11,6 +12,24 @@ from dataclasses import asdict, dataclass
 ScenarioSink = Callable[["ScenarioResult"], None]
 
 _sink: ScenarioSink | None = None
+
+
+HOPS = ("client", "proxy", "server")
+
+
+@dataclass(frozen=True)
+class HopEvent:
+    """One thing one hop did, in a scenario's timeline.
+
+    Attributes:
+        t: seconds since the scenario began.
+        hop: one of :data:`HOPS`.
+        text: what happened, in words.
+    """
+
+    t: float
+    hop: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -25,6 +44,8 @@ class ScenarioResult:
         ui: what the editor saw, in a few words.
         problems: the broken expectations.
         driver: ``model`` (the Python client) or ``browser``.
+        timeline: what the client, the proxy and the server did, in time order
+            (:func:`~pytest_wsharness.timeline.build_timeline`).
     """
 
     profile: str
@@ -34,6 +55,7 @@ class ScenarioResult:
     ui: str
     problems: tuple[str, ...] = ()
     driver: str = "model"
+    timeline: tuple[HopEvent, ...] = ()
 
     def to_json(self) -> str:
         """One line of JSON."""
@@ -44,6 +66,7 @@ class ScenarioResult:
         """The result :meth:`to_json` wrote."""
         data = json.loads(text)
         data["problems"] = tuple(data.get("problems", ()))
+        data["timeline"] = tuple(HopEvent(**event) for event in data.get("timeline", ()))
         return cls(**data)
 
 

@@ -3,7 +3,8 @@
 Every scenario an assertion judges is recorded on its test as ``user_properties``
 (``wsharness_profile``, ``wsharness_verdict``, and the whole result as ``wsharness_scenario``),
 which JUnit XML writes as properties and pytest-xdist carries to the controller. There a table
-of them ends the terminal report, and ``--wsharness-report-json PATH`` writes them as JSON.
+of them ends the terminal report, ``--wsharness-report-json PATH`` writes them as JSON, and
+``--wsharness-report-html PATH`` as one self-contained HTML file with each one's timeline.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from . import report as scenarios
+from .report_html import render_html
 
 PROPERTY = "wsharness_scenario"
 
@@ -27,6 +29,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         default=None,
         help="write every asserted scenario (test, profile, verdict, what the UI showed) as JSON",
+    )
+    group.addoption(
+        "--wsharness-report-html",
+        metavar="PATH",
+        default=None,
+        help="write every asserted scenario, with its client/proxy/server timeline, as one "
+        "self-contained HTML file (for a support ticket)",
     )
 
 
@@ -54,6 +63,7 @@ class _Reports:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.results: list[tuple[str, str, scenarios.ScenarioResult]] = []
+        self.html: Path | None = None  # the HTML report, once written
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -65,18 +75,24 @@ class _Reports:
                 self.results.append((report.nodeid, report.outcome, result))
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if not self.results:
-            return
-        terminalreporter.section("wsharness scenarios")
-        rows = [(test.split("::", 1)[-1], result) for test, _, result in self.results]
-        terminalreporter.write_line(scenarios.format_summary(rows))
+        if self.results:
+            terminalreporter.section("wsharness scenarios")
+            rows = [(test.split("::", 1)[-1], result) for test, _, result in self.results]
+            terminalreporter.write_line(scenarios.format_summary(rows))
+        if self.html is not None:
+            terminalreporter.write_line(f"wsharness HTML report: {self.html}")
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput"):
+            return  # an xdist worker: the controller writes the files
         path = self.config.getoption("--wsharness-report-json")
-        if path is None or hasattr(self.config, "workerinput"):
-            return  # an xdist worker: the controller writes the file
-        data = [
-            {"test": test, "outcome": outcome, **asdict(result)}
-            for test, outcome, result in self.results
-        ]
-        Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        if path is not None:
+            data = [
+                {"test": test, "outcome": outcome, **asdict(result)}
+                for test, outcome, result in self.results
+            ]
+            Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        html = self.config.getoption("--wsharness-report-html")
+        if html is not None:
+            self.html = Path(html).resolve()
+            self.html.write_text(render_html(self.results), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""One scenario end to end: publish an update, watch the UI, reload, judge.
+"""One scenario end to end: trigger an update, watch the UI, reload, judge.
 
 Async and pytest-free; the matrix, the CLI and the pytest assertions all go through here.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,8 +17,10 @@ from .client.base import UiClient
 from .client.machine import State
 from .errors import UsageError
 from .profiles import Expect, Profile
-from .protocol import Action, Topic
 from .server.cms import SimulatedCMS
+from .updates import SimulatedUpdates, UpdateSource
+from .updates import shows as _view_shows
+from .updates import update_for as update_for  # re-exported: it was defined here
 from .verdict import HOT_LOOP_ATTEMPTS, Observation
 
 SETTLE_TIMEOUT = 15.0
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
     from .tls import TestCA
 
 _markers = itertools.count(1)
+# A real deployment keeps what earlier runs created: a marker must never repeat across runs.
+_RUN = secrets.token_hex(3)
 _NO_SOCKET = {State.NO_CONNECTION, State.DISABLED, State.GAVE_UP}
 
 
@@ -38,17 +43,15 @@ def quiet_window(time_scale: float) -> float:
     return max(0.2, 7.0 * time_scale)
 
 
-def update_for(marker: str) -> list[tuple[Topic, dict[str, Any]]]:
-    """The pushes of one recognisable update: a notification and a saved project."""
-    return [
-        (Topic.NOTIFICATION, {"id": marker, "action": int(Action.SAVED), "subject": marker}),
-        (Topic.PROJECT, {"id": marker, "action": int(Action.SAVED), "name": f"Project {marker}"}),
-    ]
+def new_marker() -> str:
+    """A marker no other update of this run, or of an earlier run, carries."""
+    return f"wsharness-{_RUN}-{next(_markers)}"
 
 
 def shows(client: UiClient, marker: str, unread_before: int) -> bool:
-    """Whether the client's UI shows the update ``marker``: the project and a higher badge."""
-    return marker in client.view.projects and client.view.unread > unread_before
+    """Whether the client's UI shows the update ``marker`` of the simulated CMS: the project
+    and a higher badge."""
+    return _view_shows(client.view, marker, unread_before)
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ def reconnect_window(time_scale: float) -> float:
 
 async def observe(
     client: UiClient,
-    server: SimulatedCMS,
+    updates: UpdateSource | SimulatedCMS,
     *,
     expect: Expect,
     time_scale: float,
@@ -118,11 +121,13 @@ async def observe(
     backends: Sequence[SimulatedCMS] = (),
     before_refresh: Callable[[], Awaitable[object]] | None = None,
 ) -> Observation:
-    """Publish an update, watch the client as long as ``expect`` needs, then reload the page.
+    """Trigger an update, watch the client as long as ``expect`` needs, then reload the page.
 
     Args:
         client: a loaded client.
-        server: the server it reads from, directly or through proxies.
+        updates: where the update comes from and how the UI shows it
+            (:class:`~pytest_wsharness.updates.UpdateSource`); a :class:`SimulatedCMS` is
+            published on, as ``SimulatedUpdates(server, backends)``.
         expect: what the UI should do; it decides what to wait for. A UI that should get the
             update live is given up to ``timeout``; one that should retry, up to
             :func:`reconnect_window`; one that should stay quiet is watched for
@@ -130,25 +135,40 @@ async def observe(
         time_scale: the client's time scale.
         timeout: the bound on a live update, in seconds.
         restart: ``(after, down_for)`` seconds: restart the server that long after the client
-            settled (a server-side event of the scenario).
-        backends: every backend of the site when there are several: the update is saved on one
-            that does not hold the client's socket, as an editor's save lands anywhere.
+            settled (a server-side event of the scenario; the simulated CMS only).
+        backends: with a :class:`SimulatedCMS`, every backend of the site when there are
+            several: the update is saved on one that does not hold the client's socket.
         before_refresh: awaited once the watch is over, before the reload (a screenshot).
+
+    Raises:
+        UsageError: ``restart`` without a simulated CMS to restart.
+        TriggerFailed: the team's trigger failed (``CallbackUpdates``).
     """
+    source = SimulatedUpdates(updates, backends) if isinstance(updates, SimulatedCMS) else updates
+    restartable = source.server
+    if restart is not None and restartable is None:
+        raise UsageError(
+            "a scenario with a server restart needs the simulated CMS: the harness cannot "
+            "restart a real deployment"
+        )
     enabled = bool(client.websocket_enabled)
     if not (enabled and expect is Expect.HANGS):
         await client.settle(SETTLE_TIMEOUT)
-    restarting = None
-    if restart is not None:
-        restarting = asyncio.get_running_loop().create_task(_restart(server, *restart))
-    marker = f"wsharness-{next(_markers)}"
+    marker = new_marker()
     unread_before = client.view.unread
-    publisher = next((b for b in backends if b.connections == 0), server)
-    for topic, data in update_for(marker):
-        await publisher.publish(topic, data)
+    restarting = None
+    if restart is not None and restartable is not None:
+        restarting = asyncio.get_running_loop().create_task(_restart(restartable, *restart))
+    try:
+        await source.trigger(marker)
+    except BaseException:
+        if restarting is not None:
+            restarting.cancel()
+            await asyncio.gather(restarting, return_exceptions=True)
+        raise
 
     def live() -> bool:
-        return shows(client, marker, unread_before)
+        return source.shows_live(client.view, marker, unread_before)
 
     machine = client.machine
     if enabled and expect is Expect.DELIVERED:
@@ -176,7 +196,7 @@ async def observe(
         state=state,
         dialogs=tuple(machine.dialogs_shown),
         live=observed_live,
-        after_refresh=marker in client.view.projects,
+        after_refresh=source.shows_after_refresh(client.view, marker, unread_before),
         socket_events=tuple(str(e) for e in events),
         reconnect_delays=tuple(machine.reconnect_delays),
         tls_issuer=next((e.issuer for e in events if e.kind == "open" and e.issuer), ""),

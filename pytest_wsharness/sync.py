@@ -17,6 +17,7 @@ from .protocol import Routes, Topic
 from .server.cms import SimulatedCMS
 from .server.content import Content
 from .server.records import RequestRecord
+from .updates import SimulatedUpdates, UpdateSource, UpdateTrigger, source_for
 
 CALL_TIMEOUT = 30.0
 
@@ -27,6 +28,9 @@ class SyncCMS:
     Args:
         restart: ``(after, down_for)`` seconds: the restart its scenario calls for, if any.
         others: more backends of the same site (sharing ``engine``'s content), if any.
+        find_trigger: called when a scenario first needs an update, for the trigger that makes
+            it (the plugin's ``cms_trigger_update`` fixture); ``None``, the default, publishes
+            on ``engine``.
     """
 
     def __init__(
@@ -35,11 +39,21 @@ class SyncCMS:
         engine: SimulatedCMS,
         restart: tuple[float, float] | None = None,
         others: Sequence[SimulatedCMS] = (),
+        *,
+        find_trigger: Callable[[], UpdateTrigger] | None = None,
     ) -> None:
         self.loop = loop
         self.engine = engine
         self.scenario_restart = restart
         self.backends = [engine, *others] if others else []
+        self._find_trigger = find_trigger
+
+    def update_source(self) -> UpdateSource:
+        """Where a scenario's update comes from: published here (the default), or a trigger
+        that overrides ``cms_trigger_update``, which is then called instead."""
+        if self._find_trigger is None:
+            return SimulatedUpdates(self.engine, self.backends)
+        return source_for(self._find_trigger(), server=self.engine)
 
     @property
     def upstream(self) -> str:
@@ -60,6 +74,11 @@ class SyncCMS:
     def requests(self) -> list[RequestRecord]:
         """Every request the server received, oldest first."""
         return list(self.engine.requests)
+
+    @property
+    def every_request(self) -> list[RequestRecord]:
+        """Every request every backend of the site received (one backend: :attr:`requests`)."""
+        return [r for b in self.backends or [self.engine] for r in b.requests]
 
     @property
     def content(self) -> Content:

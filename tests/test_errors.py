@@ -7,10 +7,12 @@ import pytest
 from pytest_wsharness.errors import (
     HarnessTimeout,
     MissingPart,
+    NoUpdateTrigger,
     OutcomeError,
     PageLoadError,
     ProfileError,
     ProxyCrashed,
+    TriggerFailed,
     UnknownChoiceError,
     UsageError,
     WsHarnessError,
@@ -60,6 +62,27 @@ CASES = [
         "the page could not load: GET http://127.0.0.1:1/EPiServer/Shell/settings: HTTP 502",
         ConnectionError,
         id="page-load",
+    ),
+    pytest.param(
+        NoUpdateTrigger("http://localhost:5000"),
+        "no update trigger for the real deployment at http://localhost:5000: this test needs "
+        "that server to push an update, which the harness cannot publish on a server it does "
+        "not run; override the cms_trigger_update fixture in your conftest.py with one that "
+        "makes your server create an unread notification (or save a project) carrying the "
+        "marker it is given, e.g.\n\n"
+        "    @pytest.fixture\n"
+        "    def cms_trigger_update():\n"
+        "        def trigger(marker):  # called once per scenario, in a thread of its own\n"
+        "            my_cms_api.create_notification(subject=marker)  # your server's own API\n"
+        "        return trigger",
+        ValueError,
+        id="no-update-trigger",
+    ),
+    pytest.param(
+        TriggerFailed("command 'make-update'", "exited 3: no such user"),
+        "update trigger failed: command 'make-update': exited 3: no such user",
+        RuntimeError,
+        id="trigger-failed",
     ),
     pytest.param(
         OutcomeError("delivered", "server answered 200 OK; client closed 1006"),

@@ -7,6 +7,7 @@ behaviour addons decided from the flow's metadata once the flow has an answer or
 from __future__ import annotations
 
 import logging
+import time
 
 from mitmproxy import http
 
@@ -74,7 +75,7 @@ class Recorder:
         record = self._finish(flow)
         if record is None or flow.response is None:
             return
-        record.status = flow.response.status_code
+        record.status, record.answered_at = flow.response.status_code, time.monotonic()
         by_proxy = bool(flow.metadata.get(ANSWERED_BY_PROXY))
         record.answered_by = "proxy" if by_proxy else "upstream"
         record.forwarded = not by_proxy
@@ -85,7 +86,7 @@ class Recorder:
     def error(self, flow: http.HTTPFlow) -> None:
         record = self._finish(flow)
         if record is not None and flow.error is not None:
-            record.error = flow.error.msg
+            record.error, record.answered_at = flow.error.msg, time.monotonic()
             logger.info("%s: %s", record.request, record.describe())
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
@@ -99,6 +100,7 @@ class Recorder:
             return
         record.close_code = int(flow.websocket.close_code) if flow.websocket.close_code else None
         record.closed_by = "client" if flow.websocket.closed_by_client else "server"
+        record.closed_at = time.monotonic()
         logger.info("%s: %s", record.request, record.describe())
 
     def _finish(self, flow: http.HTTPFlow) -> ProxyRecord | None:

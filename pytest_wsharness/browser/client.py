@@ -128,6 +128,7 @@ class BrowserClient(Waiting):
         self.console: list[str] = []
         self.loads = 0
         self._life = BrowserLife()
+        self._lives: list[BrowserLife] = []
         self._state = State.IDLE
         self._loaded = "false"
         self._document: float | None = None
@@ -148,6 +149,18 @@ class BrowserClient(Waiting):
     def machine(self) -> BrowserLife:
         """What the current page life did."""
         return self._life
+
+    @property
+    def origin(self) -> float:
+        """When the browser started, ``time.monotonic()``: what ``events`` and :attr:`history`
+        count from."""
+        return self._origin
+
+    @property
+    def history(self) -> list[TimelineEntry]:
+        """What every page life did, in seconds since :attr:`origin`, each opened by a
+        ``load`` entry."""
+        return [entry for life in self._lives for entry in life.timeline]
 
     @property
     def page(self) -> Any:
@@ -186,6 +199,8 @@ class BrowserClient(Waiting):
         if self._page is None:
             await self._start()
         self._life = BrowserLife()
+        self._life.timeline.append(self._entry("load", f"page load {len(self._lives) + 1}"))
+        self._lives.append(self._life)
         self.view = UiView()
         self._state, self._loaded, self._document = State.IDLE, "false", None
         try:
@@ -301,6 +316,11 @@ class BrowserClient(Waiting):
         if snapshot["document"] != self._document:
             return  # the page before a reload, or the new one before load() knows it
         life = self._life
+        # Once the page has loaded, a higher badge is an update that came live.
+        if self._loaded == "true" and int(snapshot["unread"]) > self.view.unread:
+            life.timeline.append(
+                self._entry("update", f"badge {self.view.unread} -> {snapshot['unread']}")
+            )
         self._loaded = str(snapshot["loaded"])
         if snapshot["websocketEnabled"]:
             self.websocket_enabled = snapshot["websocketEnabled"] == "true"

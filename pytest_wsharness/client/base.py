@@ -46,6 +46,18 @@ class UiClient(Protocol):
         """What the current page life did."""
         ...
 
+    @property
+    def origin(self) -> float:
+        """When the client began, ``time.monotonic()``: what ``events`` and ``history`` count
+        from."""
+        ...
+
+    @property
+    def history(self) -> list[TimelineEntry]:
+        """What every page life did, in seconds since ``origin``, each opened by a ``load``
+        entry."""
+        ...
+
     async def settle(self, timeout: float) -> None:
         """Wait until the first connect has an outcome."""
         ...

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ssl as ssl_module
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ from .machine import (
     SendText,
     ShowDialog,
     State,
+    TimelineEntry,
     Timings,
 )
 from .view import UiView
@@ -164,6 +166,7 @@ class CmsClient(Waiting):
         self.fetch_failures: list[str] = []  # REST re-fetches after a push that failed
         self.loads = 0
         self._origin = 0.0
+        self._lives: list[tuple[float, CmsClientMachine]] = []  # (load began, its machine)
         self._session: aiohttp.ClientSession | None = None
         self._ws: ClientConnection | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -180,6 +183,23 @@ class CmsClient(Waiting):
     def state(self) -> State:
         """The realtime client's state."""
         return self.machine.state
+
+    @property
+    def origin(self) -> float:
+        """When the first page load began, ``time.monotonic()``: what ``events`` and
+        :attr:`history` count from."""
+        return self._origin
+
+    @property
+    def history(self) -> list[TimelineEntry]:
+        """What the realtime client of every page load did, in seconds since :attr:`origin`;
+        each page life opens with a ``load`` entry at the time its page load began."""
+        entries: list[TimelineEntry] = []
+        for number, (began, machine) in enumerate(self._lives, 1):
+            entries.append(TimelineEntry(began, "load", f"page load {number}"))
+            shift = machine.origin - self._origin
+            entries += [dataclasses.replace(e, t=e.t + shift) for e in machine.timeline]
+        return entries
 
     async def __aenter__(self) -> CmsClient:
         try:
@@ -212,6 +232,7 @@ class CmsClient(Waiting):
             self._session = aiohttp.ClientSession(
                 trust_env=False, timeout=aiohttp.ClientTimeout(total=LOAD_TIMEOUT)
             )
+        began = self._now() - self._origin
         settings = await self._load_get(self.routes.settings)
         self.websocket_enabled = bool(settings.get("enableWebSockets", True))
         unread = await self._load_get(self.routes.unread_count)
@@ -221,6 +242,7 @@ class CmsClient(Waiting):
             await self._load_get(self.routes.project_items),
         )
         self.loads += 1
+        self._lives.append((began, self.machine))
         self._perform(self.machine.start(self._now(), websocket_enabled=self.websocket_enabled))
 
     async def refresh(self) -> None:

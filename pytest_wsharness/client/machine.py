@@ -220,6 +220,11 @@ class CmsClientMachine:
         """How many ``Connect`` commands the machine has issued."""
         return len(self.attempt_times)
 
+    @property
+    def origin(self) -> float:
+        """The ``now`` :meth:`start` got: what the times of ``timeline`` count from."""
+        return self._origin
+
     def attempts_within(self, now: float, window: float) -> int:
         """Count connect attempts in the last ``window`` seconds: a storm detector."""
         return sum(1 for t in self.attempt_times if now - window <= t <= now)

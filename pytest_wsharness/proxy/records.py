@@ -7,6 +7,7 @@ recorder turns a finished flow into one :class:`ProxyRecord`. Nothing here impor
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 # Keys of ``flow.metadata`` shared by the behaviour addons and the recorder.
@@ -42,6 +43,10 @@ class ProxyRecord:
         closed_by: ``"client"`` or ``"server"``, once it closed.
         error: the error mitmproxy reported for the flow, if any.
         changes: other changes the proxy made, in words (e.g. ``rewrote Connection``).
+        seen_at: when the proxy saw the request, ``time.monotonic()`` (the process-wide clock
+            the client, relay and server records use too, so that a timeline can order them).
+        answered_at: when the answer, the error or the reset came, on the same clock.
+        closed_at: when the WebSocket closed, on the same clock.
     """
 
     profile: str
@@ -57,6 +62,10 @@ class ProxyRecord:
     closed_by: str | None = None
     error: str | None = None
     changes: tuple[str, ...] = ()
+    # Times are not part of what a record says: two records of the same thing are equal.
+    seen_at: float = field(default_factory=time.monotonic, compare=False)
+    answered_at: float | None = field(default=None, compare=False)
+    closed_at: float | None = field(default=None, compare=False)
 
     @property
     def finished(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 
 
@@ -29,6 +30,11 @@ class ConnectionRecord:
             ``server reset``, ``cut (FIN)``, ``reset (RST)``, ``closed with code 1001``,
             ``hung (silent drop)``, ``refused (down)``, ``upstream unreachable: ...``,
             ``relay stopped``), or ``None`` while it is open.
+        started: when the relay accepted it, ``time.monotonic()`` (the clock of the relay's
+            loop, and of every other record, so that a timeline can order them); the times of
+            ``events`` count from it.
+        answered_at: when the server's response status passed, on the same clock.
+        ended_at: when ``ended`` was last set (see :meth:`end`), on the same clock.
     """
 
     index: int
@@ -43,10 +49,19 @@ class ConnectionRecord:
     events: list[str] = field(default_factory=list)
     ended: str | None = None
     tls: str = ""
+    # Times are not part of what a record says: two records of the same thing are equal.
+    started: float = field(default_factory=time.monotonic, compare=False)
+    answered_at: float | None = field(default=None, compare=False)
+    ended_at: float | None = field(default=None, compare=False)
 
     def copy(self) -> ConnectionRecord:
         """A snapshot that later changes do not touch."""
         return dataclasses.replace(self, events=list(self.events))
+
+    def end(self, how: str, now: float | None = None) -> None:
+        """Say how the connection ended (see ``ended``), at ``now``; ``None`` reads the clock."""
+        self.ended = how
+        self.ended_at = time.monotonic() if now is None else now
 
     def describe(self) -> str:
         """One line for a failure message: status, traffic, how it ended, and the events."""

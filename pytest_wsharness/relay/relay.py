@@ -398,7 +398,7 @@ class Relay(ThreadedEngine):
                 peer = _peer(conn)
                 conn.close()
                 record = ConnectionRecord(len(self._records), peer)
-                record.ended = f"client TLS handshake failed: {_tls_reason(error)}"
+                record.end(f"client TLS handshake failed: {_tls_reason(error)}")
                 self._records.append(record)
                 return
         self._writers.add(writer)
@@ -411,7 +411,7 @@ class Relay(ThreadedEngine):
         record.tls = self.tls.note if self.tls is not None else ""
         self._records.append(record)
         if self._stopping is None or self._stopping.is_set():
-            record.ended = "relay stopped"
+            record.end("relay stopped")
             writer.close()
             return
         head = b""
@@ -425,7 +425,7 @@ class Relay(ThreadedEngine):
                 head = await _read_head(reader)
             except asyncio.CancelledError:
                 # The relay stopped before the client said anything: nothing to relay.
-                record.ended = "relay stopped"
+                record.end("relay stopped")
                 writer.close()
                 return
             finally:
@@ -438,6 +438,8 @@ class Relay(ThreadedEngine):
         else:
             record.asked_to_upgrade = None
         now = asyncio.get_running_loop().time()
+        # The events' times count from here (see _note); asyncio's clock is time.monotonic().
+        record.started = now
         rng = random.Random(f"{self.seed}:{index}")
         ctx = Context(now, rng, self.time_scale, lambda at, text: _note(record, now, at, text))
         specs = self._specs if record.asked_to_upgrade is not False else []

@@ -140,7 +140,7 @@ class Tunnel:
         """The connection was accepted: reset it if a fault refuses new connections."""
         if any(f.refuses for f in self._faults.values()):
             self.ended = True
-            self.record.ended = "refused (down)"
+            self.record.end("refused (down)", now)
             self.ctx.note(now, "refused (down): reset at accept")
             return [End("rst", flush=False)]
         return self._poll(now)
@@ -158,7 +158,7 @@ class Tunnel:
         """The end ``direction`` starts at closed (``reset``: reset) its side."""
         if self.record.ended is None:
             who = "client" if direction == UP else "server"
-            self.record.ended = f"{who} {'reset' if reset else 'closed'}"
+            self.record.end(f"{who} {'reset' if reset else 'closed'}", now)
         if self.ended or self.hung:
             return []
         delay = max((f.on_eof(direction, now) for f in self._active[direction]), default=0.0)
@@ -215,12 +215,12 @@ class Tunnel:
         """The relay stops relaying this connection (``why``): forward nothing more."""
         self.ended = True
         if self.record.ended is None:
-            self.record.ended = why
+            self.record.end(why)
 
     def fail(self, now: float, why: str) -> None:
         """The connection could not be relayed (the upstream is unreachable)."""
         self.ended = True
-        self.record.ended = why
+        self.record.end(why, now)
         self.ctx.note(now, why)
 
     def _sends(self, direction: Direction, segments: list[Segment]) -> list[Action]:
@@ -312,7 +312,7 @@ class Tunnel:
         status = head.status
         if status is None or (100 <= status < 200 and status != 101):
             return  # not a status line, or an interim response: the real one follows
-        self.record.status = status
+        self.record.status, self.record.answered_at = status, now
         up, down = self.sides[UP], self.sides[DOWN]
         if status != 101:
             up.mode = down.mode = "bytes"
@@ -361,17 +361,17 @@ class Tunnel:
         self.ctx.note(now, cut.why)
         if cut.how == "hang":
             self.hung = True
-            self.record.ended = "hung (silent drop)"
+            self.record.end("hung (silent drop)", now)
             return [End("hang")]
         self.ended, self.hung = True, False
         if cut.how == "rst":
-            self.record.ended = "reset (RST)"
+            self.record.end("reset (RST)", now)
             return [End("rst", flush=False)]
         actions: list[Action] = []
         if cut.how == "close" and self.ctx.upgraded_at is not None:
             actions = self._close_frames(cut, now)
         to_client = any(isinstance(a, Send) and a.direction == DOWN for a in actions)
-        self.record.ended = f"closed with code {cut.code}" if to_client else "cut (FIN)"
+        self.record.end(f"closed with code {cut.code}" if to_client else "cut (FIN)", now)
         return [*actions, End("fin", cut.flush)]
 
     def _close_frames(self, cut: Cut, now: float) -> list[Action]:

@@ -4,6 +4,14 @@ async with SimulatedCMS() as cms:
     ...  # point a proxy or a client at cms.url
     await cms.publish(Topic.NOTIFICATION, {"id": 1, "action": 1})
     await cms.restart(down_for=2.0)  # every socket dropped, refused for 2 s, same port after
+
+A test hook stands in for a real CMS's own API, for code that can only reach a server over HTTP
+(a ``cms_trigger_update`` of a team, ``wsharness matrix --trigger-url``)::
+
+    POST /wsharness/notifications  {"marker": "<text>"}  ->  201 {"marker": ..., "sent": N}
+
+stores and pushes the update of that marker (:func:`marked_update`). It is the simulator's, not
+the CMS's: a real CMS has no such path.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import socket
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from ssl import SSLContext
@@ -21,7 +30,7 @@ from aiohttp import WSMsgType, web
 
 from ..errors import UnknownChoiceError, UsageError
 from ..handshake import asks_to_upgrade
-from ..protocol import HEARTBEAT, Routes, Topic, encode_message
+from ..protocol import HEARTBEAT, Action, Routes, Topic, encode_message
 from ..redact import redact_headers
 from .content import Content
 from .page import page_html, realtime_js
@@ -31,6 +40,16 @@ _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PLAIN_PAGE = "<!doctype html><title>CMS</title><p>This is the realtime endpoint.</p>\n"
 RESTART_MODES = ("drop", "going-away")
+NOTIFICATION_HOOK = "/wsharness/notifications"
+
+
+def marked_update(marker: str) -> list[tuple[Topic, dict[str, Any]]]:
+    """The pushes of one recognisable update: an unread notification whose id and subject are
+    ``marker``, and a saved project whose id is ``marker``."""
+    return [
+        (Topic.NOTIFICATION, {"id": marker, "action": int(Action.SAVED), "subject": marker}),
+        (Topic.PROJECT, {"id": marker, "action": int(Action.SAVED), "name": f"Project {marker}"}),
+    ]
 
 
 class SimulatedCMS:
@@ -145,6 +164,7 @@ class SimulatedCMS:
                 web.get(r.activities, self._json(lambda: self.content.activities)),
                 web.get(r.page, self._page),
                 web.get(r.script, self._script),
+                web.post(NOTIFICATION_HOOK, self._notification_hook),
             ]
         )
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -301,6 +321,7 @@ class SimulatedCMS:
     @web.middleware
     async def _record(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
         status = 500
+        arrived = time.monotonic()
         try:
             response = await handler(request)
             status = response.status
@@ -312,11 +333,12 @@ class SimulatedCMS:
             if id(request) in self._upgraded:
                 self._upgraded.discard(id(request))
             else:
-                self.requests.append(_request_record(request, status))
+                self.requests.append(_request_record(request, status, arrived))
 
     async def _endpoint(self, request: web.Request) -> web.StreamResponse:
         # Both headers, as ASP.NET Core's IsWebSocketRequest: a hop that rewrote Connection
         # leaves a plain GET, answered by the app rather than by aiohttp's handshake check.
+        arrived = time.monotonic()
         upgrade = asks_to_upgrade(request.headers.get)
         if self.http10_status is not None and request.version < (1, 1):
             return web.Response(
@@ -333,7 +355,7 @@ class SimulatedCMS:
         await ws.prepare(request)
         # Record the 101 now: the handler returns only when the socket closes, and a failure
         # message written while it is open must still see the upgrade.
-        self.requests.append(_request_record(request, 101))
+        self.requests.append(_request_record(request, 101, arrived))
         self._upgraded.add(id(request))
         assert request.transport is not None  # prepare() has just written the 101 on it
         self._sockets[ws] = request.transport
@@ -344,6 +366,20 @@ class SimulatedCMS:
         finally:
             self._sockets.pop(ws, None)
         return ws
+
+    async def _notification_hook(self, request: web.Request) -> web.Response:
+        # The test hook (module docstring): what a team's API does when an editor is notified.
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        marker = body.get("marker") if isinstance(body, dict) else None
+        if not isinstance(marker, str) or not marker:
+            raise web.HTTPBadRequest(text='the body must be JSON {"marker": "<text>"}\n')
+        sent = 0
+        for topic, data in marked_update(marker):
+            sent = max(sent, await self.publish(topic, data))
+        return web.json_response({"marker": marker, "sent": sent}, status=201)
 
     async def _settings(self, request: web.Request) -> web.Response:
         return web.json_response(
@@ -375,11 +411,12 @@ class SimulatedCMS:
         return handler
 
 
-def _request_record(request: web.Request, status: int) -> RequestRecord:
+def _request_record(request: web.Request, status: int, arrived: float) -> RequestRecord:
     return RequestRecord(
         method=request.method,
         path=request.path_qs,
         version=f"{request.version.major}.{request.version.minor}",
         headers=redact_headers(request.headers.items()),
         status=status,
+        at=arrived,
     )

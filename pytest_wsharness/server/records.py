@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from ..handshake import asks_to_upgrade
 
@@ -17,6 +18,9 @@ class RequestRecord:
         version: the HTTP version the request used, e.g. ``"1.1"``.
         headers: the headers as received, secrets redacted.
         status: the status the server answered (101 when it upgraded).
+        at: when the request reached the server's handler, ``time.monotonic()`` (the
+            process-wide clock of every record, so that a timeline can order them); not
+            compared. It defaults to when the record is made.
     """
 
     method: str
@@ -24,6 +28,7 @@ class RequestRecord:
     version: str
     headers: tuple[tuple[str, str], ...]
     status: int
+    at: float = field(default_factory=time.monotonic, compare=False)
 
     def header(self, name: str) -> str | None:
         """Return the first value of header ``name`` (case-insensitive), or ``None``."""

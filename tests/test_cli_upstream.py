@@ -1,0 +1,287 @@
+"""``wsharness matrix --upstream``: the matrix in front of a server the harness does not run.
+
+The "team's server" is a simulated CMS started here on a loop thread of its own; the command is
+told only its URL and a trigger, a command or a URL, that makes it push each update through its
+HTTP test hook (``POST /wsharness/notifications``), as a team's script would through its API.
+:func:`pytest_wsharness.cli.main` is called in-process with its output captured.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, main
+from pytest_wsharness.loopthread import LoopThread
+from pytest_wsharness.server import SimulatedCMS
+from pytest_wsharness.server.cms import NOTIFICATION_HOOK
+
+SCALE = ["--time-scale", "0.01"]
+FORM = "an http:// or https:// URL with a host"
+
+# A team's trigger script: POSTs the marker it is given to the URL it is given.
+CREATE_NOTIFICATION = """\
+import json, os, sys, urllib.request
+
+marker = sys.argv[-1]
+assert os.environ["WSHARNESS_MARKER"] == marker, "the marker is in the environment too"
+request = urllib.request.Request(
+    sys.argv[1], data=json.dumps({"marker": marker}).encode(), method="POST",
+    headers={"Content-Type": "application/json"},
+)
+# No proxy from the environment: the server is on loopback.
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+with opener.open(request, timeout=10) as answer:
+    print("created", marker, answer.status)
+"""
+FAILING = """\
+import sys
+
+print("> Authorization: Bearer s3cret", flush=True)
+print("no such user: editor", file=sys.stderr)
+sys.exit(3)
+"""
+HANGING = """\
+import os, sys, threading
+
+with open(sys.argv[1], "w") as pid_file:
+    pid_file.write(str(os.getpid()))
+threading.Event().wait()  # a trigger that never returns: the harness must kill it
+"""
+
+
+@pytest.fixture
+def team() -> Iterator[SimulatedCMS]:
+    """The team's dev instance: a CMS the command does not run."""
+    loop = LoopThread(name="wsharness-team")
+    try:
+        yield loop.enter(SimulatedCMS(), 30.0)
+    finally:
+        loop.close()
+
+
+@pytest.fixture
+def team_disabled() -> Iterator[SimulatedCMS]:
+    """A team server configured with ``WebSocketEnabled = false``."""
+    loop = LoopThread(name="wsharness-team")
+    try:
+        yield loop.enter(SimulatedCMS(websocket_enabled=False), 30.0)
+    finally:
+        loop.close()
+
+
+def _script(tmp_path: Path, source: str, *args: str) -> str:
+    path = tmp_path / "trigger.py"
+    path.write_text(source, encoding="utf-8")
+    return shlex.join([sys.executable, str(path), *args])
+
+
+def _rows(out: str, *names: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith(tuple(f"{n} " for n in names))]
+
+
+def test_matrix_in_front_of_a_real_server_with_a_trigger_command(
+    team: SimulatedCMS, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = _script(tmp_path, CREATE_NOTIFICATION, team.url + NOTIFICATION_HOOK)
+    profiles = ["compliant", "header-stripping", "idle-timeout-2s", "server-restart"]
+    chosen = [arg for name in profiles for arg in ("--profile", name)]
+    argv = ["matrix", "--upstream", team.url, "--trigger", command, *chosen, *SCALE]
+    assert main(argv) == EXIT_OK
+    out, err = capsys.readouterr()
+    assert err == ""
+    rows = _rows(out, *profiles)
+    # Each runnable profile once, with the server's own WebSocketEnabled.
+    assert [row.split()[:2] for row in rows] == [
+        ["compliant", "enabled"],
+        ["header-stripping", "enabled"],
+        ["idle-timeout-2s", "enabled"],
+    ]
+    assert all("not observed (a real deployment)" in row for row in rows)
+    assert rows[0].endswith("delivered")
+    assert "live update, shown after refresh" in rows[0]
+    assert rows[1].endswith("fell back correctly")
+    assert "removed Connection, Upgrade" in rows[1]
+    assert rows[2].endswith("reconnected on schedule")
+    assert (
+        "left out server-restart: it needs the server changed ([server] restart_after = 1000, "
+        "down_for = 10000: the harness must restart the server), which the harness cannot do "
+        "to a real deployment"
+    ) in out
+    assert "3 scenarios, 3 as expected, 0 wrong, in " in out
+    assert f"(time scale 0.01, against {team.url}); 1 profile(s) left out" in out
+    # The server was made to push one update per scenario, by the trigger, over HTTP.
+    hooks = [r for r in team.requests if r.path == NOTIFICATION_HOOK]
+    assert [r.status for r in hooks] == [201, 201, 201]
+    assert team.content.unread == 3
+    assert all(n["subject"].startswith("wsharness-") for n in team.content.notifications)
+
+
+def test_matrix_with_a_trigger_url(team: SimulatedCMS, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["matrix", "--upstream", team.url, "--trigger-url", team.url + NOTIFICATION_HOOK]
+    assert main([*argv, "--profile", "compliant", "--profile", "firewall", *SCALE]) == EXIT_OK
+    out, _ = capsys.readouterr()
+    rows = _rows(out, "compliant", "firewall")
+    assert [row.split()[-1] for row in rows] == ["delivered", "correctly"]
+    assert "answered 403 itself" in rows[1]
+    assert "2 scenarios, 2 as expected, 0 wrong" in out
+    assert "left out" not in out
+    assert len([r for r in team.requests if r.path == NOTIFICATION_HOOK]) == 2
+
+
+def test_a_server_with_websockets_disabled_is_judged_as_such(
+    team_disabled: SimulatedCMS, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hook = team_disabled.url + NOTIFICATION_HOOK
+    argv = ["matrix", "--upstream", team_disabled.url, "--trigger-url", hook]
+    assert main([*argv, "--profile", "compliant", *SCALE]) == EXIT_OK
+    out, _ = capsys.readouterr()
+    (row,) = _rows(out, "compliant")
+    assert row.split()[1] == "disabled"
+    assert "no socket, no dialog, no live update, shown after refresh" in row
+    assert row.endswith("fell back correctly")
+    assert not [r for r in team_disabled.requests if r.path == team_disabled.routes.endpoint]
+
+
+def test_a_failing_trigger_command_stops_the_run_and_says_why(
+    team: SimulatedCMS, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["matrix", "--upstream", team.url, "--trigger", _script(tmp_path, FAILING)]
+    assert main([*argv, "--profile", "compliant", *SCALE]) == EXIT_PROBLEM
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip() == (
+        f"wsharness: error: update trigger failed: command {sys.executable!r}: exited 3: "
+        "> Authorization: <redacted> | no such user: editor"
+    )
+    assert "s3cret" not in out + err
+
+
+def test_a_trigger_command_that_hangs_is_killed_at_its_timeout(
+    team: SimulatedCMS, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pid_file = tmp_path / "pid"
+    command = _script(tmp_path, HANGING, str(pid_file))
+    argv = ["matrix", "--upstream", team.url, "--trigger", command, "--trigger-timeout", "1"]
+    assert main([*argv, "--profile", "compliant", *SCALE]) == EXIT_PROBLEM
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"wsharness: error: update trigger failed: command {sys.executable!r}: still running "
+        "after 1s, killed"
+    )
+    with pytest.raises(ProcessLookupError):  # killed and reaped: nothing outlives the run
+        os.kill(int(pid_file.read_text(encoding="utf-8")), 0)
+
+
+def test_a_trigger_url_that_refuses_stops_the_run(
+    team: SimulatedCMS, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["matrix", "--upstream", team.url, "--trigger-url", team.url + "/nope"]
+    assert main([*argv, "--profile", "compliant", *SCALE]) == EXIT_PROBLEM
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"wsharness: error: update trigger failed: POST {team.url}/nope: answered HTTP 404"
+    )
+
+
+UP = "http://127.0.0.1:9"  # never contacted: every case below is refused before any traffic
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--upstream", "ftp://127.0.0.1:9", "--trigger-url", UP + "/x"],
+            f"--upstream must be {FORM}, e.g. http://localhost:5000, got 'ftp://127.0.0.1:9'",
+        ),
+        (
+            ["--upstream", UP + "/cms", "--trigger-url", UP + "/x"],
+            "--upstream must be an http:// or https:// URL with a host, e.g. "
+            "http://localhost:5000, got 'http://127.0.0.1:9/cms'; no path: the proxies forward "
+            "the CMS's own paths (/EPiServer/...)",
+        ),
+        (
+            ["--upstream", UP],
+            "--upstream needs a trigger, to make your CMS push each scenario's update: "
+            "--trigger COMMAND (run with the marker as its last argument and in "
+            'WSHARNESS_MARKER) or --trigger-url URL (POSTed {"marker": "..."} as JSON)',
+        ),
+        (
+            ["--trigger", "true"],
+            "--trigger needs --upstream URL: against the simulated CMS the harness publishes "
+            "the updates itself",
+        ),
+        (["--trigger-url", UP + "/x"], "--trigger-url needs --upstream URL"),
+        (["--trigger-timeout", "5"], "--trigger-timeout needs --upstream URL"),
+        (
+            ["--upstream", UP, "--trigger", "make-update 'unclosed"],
+            "--trigger must be a command line such as 'python make_notification.py --user "
+            "editor' (split as a shell would, run without one; the marker is added as the last "
+            'argument), got "make-update \'unclosed": No closing quotation',
+        ),
+        (["--upstream", UP, "--trigger", ""], "--trigger must be a command line such as"),
+        (
+            ["--upstream", UP, "--trigger", "no-such-wsharness-trigger --x"],
+            "--trigger: program 'no-such-wsharness-trigger' not found: give its path, or one "
+            "on the PATH",
+        ),
+        (
+            ["--upstream", UP, "--trigger-url", "localhost/hook"],
+            f"--trigger-url must be {FORM}, got 'localhost/hook'",
+        ),
+        (
+            ["--upstream", UP, "--trigger", "true", "--profile", "server-restart"],
+            f"no profile left to run against {UP}: each one chosen (server-restart) needs the "
+            "server changed, which the harness cannot do to a real deployment",
+        ),
+    ],
+)
+def test_bad_upstream_usage_exits_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(["matrix", *args]) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"wsharness: error: {message}"), err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--trigger", "true", "--trigger-url", UP + "/x"],
+            "argument --trigger-url: not allowed with argument --trigger",
+        ),
+        (["--trigger-timeout", "0"], "argument --trigger-timeout: must be a finite number > 0"),
+    ],
+)
+def test_conflicting_or_malformed_trigger_options_exit_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        main(["matrix", "--upstream", UP, *args])
+    assert excinfo.value.code == EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
+def test_help_documents_the_upstream_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        main(["matrix", "--help"])
+    assert excinfo.value.code == EXIT_OK
+    text = " ".join(capsys.readouterr().out.split())
+    for part in (
+        "against your own CMS:",
+        "--upstream URL your CMS, http(s)://host[:port]",
+        "--trigger COMMAND run COMMAND, split as a shell would but run without one, with the "
+        "marker as its last argument and in $WSHARNESS_MARKER",
+        '--trigger-url URL POST {"marker": "..."} as JSON to URL',
+        "--trigger-timeout S",
+        "is left out, with a line saying so",
+        "A trigger that fails stops the run (exit 1)",
+    ):
+        assert part in text, part
