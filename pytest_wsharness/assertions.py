@@ -7,11 +7,15 @@ Each publishes a recognisable update, watches the UI, reloads the page and judge
 an :class:`~pytest_wsharness.errors.OutcomeError` (an ``AssertionError``) such as
 ``expected updates delivered, but header-stripping removed Connection, Upgrade, forwarded the
 request; server never saw an Upgrade header and answered 200 OK; client handshake failed
-(HTTP 200), closed 1006; ...``.
+(HTTP 200), closed 1006; ...``. Behind a proxy the failure ends with what ``wsharness diagnose``
+then finds on the path (``diagnosis of the path: The upgrade headers were stripped on the way:
+... Likely fix, nginx: ...``): the same classifier, so a test's failure reads like the
+command's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from . import report
@@ -26,6 +30,8 @@ from .timeline import build_timeline
 from .verdict import Observation, Verdict, expected_outcome, judge
 
 CALL_MARGIN = 60.0
+# Two answers that may never come (through the proxy and direct) and a heartbeat, with room.
+DIAGNOSIS_TIMEOUT = 30.0
 
 
 def assert_updates_delivered(
@@ -106,24 +112,59 @@ def _assert(
         verdict = Verdict.DELIVERED if observation.live else Verdict.WRONG
     else:
         verdict, problems = judge(observation, expect)
-    _emit(client, server, proxy, observation, expect, verdict, problems)
-    if problems:
-        hops = explain(
-            client=observation.client_clause(),
-            requests=server.requests,
-            endpoint=server.routes.endpoint,
-            profile=proxy.profile.name if proxy is not None else None,
-            proxy_records=proxy.records if proxy is not None else (),
-            connections=proxy.connections if proxy is not None else (),
-        )
-        ui = f"the UI showed {observation.summary()}: it {'; '.join(problems)}"
-        saved = save_browser_artifacts(client, "failure")
-        kept = f"; browser screenshot and console log: {', '.join(map(str, saved))}"
-        raise OutcomeError(expected, f"{hops}; {ui}" + (kept if saved else ""))
-    return observation
+    result = _result(client, server, proxy, observation, expect, verdict, problems)
+    if not problems:
+        report.emit(result)
+        return observation
+    hops = explain(
+        client=observation.client_clause(),
+        requests=server.requests,
+        endpoint=server.routes.endpoint,
+        profile=proxy.profile.name if proxy is not None else None,
+        proxy_records=proxy.records if proxy is not None else (),
+        connections=proxy.connections if proxy is not None else (),
+    )
+    # Only now: the diagnosis's own requests must not enter the records explained above.
+    diagnosis = diagnose_path(client, server, proxy)
+    report.emit(dataclasses.replace(result, diagnosis=diagnosis))
+    ui = f"the UI showed {observation.summary()}: it {'; '.join(problems)}"
+    found = f"; diagnosis of the path: {' '.join(diagnosis)}" if diagnosis else ""
+    saved = save_browser_artifacts(client, "failure")
+    kept = f"; browser screenshot and console log: {', '.join(map(str, saved))}"
+    raise OutcomeError(expected, f"{hops}; {ui}{found}" + (kept if saved else ""))
 
 
-def _emit(
+def diagnose_path(
+    client: SyncClient, server: ServerUnderTest, proxy: Proxy | None
+) -> tuple[str, ...]:
+    """What ``wsharness diagnose`` finds on a scenario's path, one sentence per finding.
+
+    Empty without a proxy, or with WebSockets disabled (no socket was meant to open). A
+    diagnosis that fails says so instead of hiding the test's own failure.
+    """
+    engine = client.engine
+    if proxy is None or not engine.websocket_enabled:
+        return ()
+    from .diagnose.findings import explain_failure
+    from .diagnose.report import diagnose_scenario
+
+    page, forward = proxy.route(server.url)
+    trust = getattr(engine, "ssl", None)
+    look = diagnose_scenario(
+        page, forward=forward, origin=server.url, time_scale=engine.time_scale, trust=trust
+    )
+    try:
+        found = client.loop.run(look, DIAGNOSIS_TIMEOUT, "the diagnosis of the path")
+    except Exception as error:  # the test's failure matters more than the diagnosis's
+        return (f"the diagnosis itself failed: {error}",)
+    findings = found.findings
+    if trust is None and page.startswith("https"):
+        # Without the client's trust store every certificate looks untrusted: leave TLS out.
+        findings = tuple(f for f in findings if not f.code.startswith("tls-"))
+    return explain_failure(findings)
+
+
+def _result(
     client: SyncClient,
     server: ServerUnderTest,
     proxy: Proxy | None,
@@ -131,7 +172,7 @@ def _emit(
     expect: Expect,
     verdict: Verdict,
     problems: list[str],
-) -> None:
+) -> report.ScenarioResult:
     from .browser.client import BrowserClient
 
     enabled = observation.websocket_enabled
@@ -146,17 +187,15 @@ def _emit(
         # Every backend of a site with several: the socket may be held by any of them.
         requests=server.every_request,
     )
-    report.emit(
-        report.ScenarioResult(
-            profile=proxy.profile.name if proxy is not None else "",
-            websocket_enabled=enabled,
-            expected=expected_outcome(expect, enabled).value,
-            verdict=verdict.value,
-            ui=observation.summary(),
-            problems=tuple(problems),
-            driver="browser" if isinstance(engine, BrowserClient) else "model",
-            timeline=timeline,
-        )
+    return report.ScenarioResult(
+        profile=proxy.profile.name if proxy is not None else "",
+        websocket_enabled=enabled,
+        expected=expected_outcome(expect, enabled).value,
+        verdict=verdict.value,
+        ui=observation.summary(),
+        problems=tuple(problems),
+        driver="browser" if isinstance(engine, BrowserClient) else "model",
+        timeline=timeline,
     )
 
 

@@ -46,6 +46,8 @@ class ScenarioResult:
         driver: ``model`` (the Python client) or ``browser``.
         timeline: what the client, the proxy and the server did, in time order
             (:func:`~pytest_wsharness.timeline.build_timeline`).
+        diagnosis: for a failed scenario behind a proxy, what ``wsharness diagnose`` found on
+            its path afterwards, one sentence per finding with its likely fix.
     """
 
     profile: str
@@ -56,6 +58,7 @@ class ScenarioResult:
     problems: tuple[str, ...] = ()
     driver: str = "model"
     timeline: tuple[HopEvent, ...] = ()
+    diagnosis: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         """One line of JSON."""
@@ -66,6 +69,7 @@ class ScenarioResult:
         """The result :meth:`to_json` wrote."""
         data = json.loads(text)
         data["problems"] = tuple(data.get("problems", ()))
+        data["diagnosis"] = tuple(data.get("diagnosis", ()))
         data["timeline"] = tuple(HopEvent(**event) for event in data.get("timeline", ()))
         return cls(**data)
 

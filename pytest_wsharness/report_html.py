@@ -89,11 +89,13 @@ def _scenario(index: int, test: str, outcome: str, r: ScenarioResult) -> str:
     opened = " open" if outcome != "passed" else ""
     title = f"{test} ({r.profile or 'no proxy'}): {r.verdict}"
     problems = "".join(f"<li>{escape(p)}</li>" for p in r.problems) or "<li>none</li>"
+    found = "".join(f"<li>{escape(d)}</li>" for d in r.diagnosis)
+    diagnosis = f"<p>Diagnosis of the path:</p>\n<ul>{found}</ul>\n" if found else ""
     return (
         f'<details id="scenario-{index}"{opened}>\n'
         f"<summary>{escape(title)} {_outcome(outcome)}</summary>\n"
         f"<p>Expected: {escape(r.expected)}. The editor saw: {escape(r.ui)}.</p>\n"
-        f"<p>Problems:</p>\n<ul>{problems}</ul>\n"
+        f"<p>Problems:</p>\n<ul>{problems}</ul>\n{diagnosis}"
         f"{_timeline(r.timeline)}</details>\n"
     )
 

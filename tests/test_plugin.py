@@ -182,10 +182,32 @@ def test_failures_say_what_each_hop_saw(inner: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "E * expected updates delivered, but header-stripping removed *"
-            "server never saw an Upgrade header and answered 200 OK; *closed 1006*",
+            "server never saw an Upgrade header and answered 200 OK; *closed 1006*"
+            "; diagnosis of the path: The upgrade headers were stripped on the way: the server "
+            "upgrades when asked directly, but through the middle tier it answered 200 OK, as "
+            "to a plain GET. Likely fix, nginx: *proxy_http_version 1.1;*",
             "E * expected updates delivered, but firewall answered 403 itself; "
-            "server never saw the endpoint request; *HTTP 403*",
+            "server never saw the endpoint request; *HTTP 403*"
+            "; diagnosis of the path: The middle tier refused the upgrade with 403 Forbidden*",
         ]
+    )
+
+
+def test_a_failure_on_a_working_path_says_the_path_works(inner: pytest.Pytester) -> None:
+    # The proxy passes the socket: the diagnosis tells the reader to look at the UI instead.
+    _module(
+        inner,
+        IMPORTS
+        + """
+    @pytest.mark.wsharness_profiles("compliant")
+    def test_fell_back(cms_client, cms_server, cms_proxy):
+        assert_fell_back(cms_client, cms_server, proxy=cms_proxy)
+    """,
+    )
+    result = inner.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["E * diagnosis of the path: The WebSocket opened in *s and the heartbeat came back in *"]
     )
 
 

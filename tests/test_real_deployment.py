@@ -352,6 +352,7 @@ def test_failures_say_the_server_was_not_observed(
         [
             "E * expected updates delivered, but header-stripping removed Connection, Upgrade, "
             f"forwarded the request; {NOT_OBSERVED}; client handshake failed (HTTP 200)*"
+            "diagnosis of the path: The upgrade headers were stripped on the way*"
         ]
     )
 

@@ -192,7 +192,14 @@ def test_time_stamps_do_not_change_what_records_compare_equal() -> None:
 
 def test_the_result_carries_its_timeline_through_json() -> None:
     result = ScenarioResult(
-        "header-stripping", True, "delivered", "WRONG", "ui", ("p",), timeline=header_stripping()
+        "header-stripping",
+        True,
+        "delivered",
+        "WRONG",
+        "ui",
+        ("p",),
+        timeline=header_stripping(),
+        diagnosis=("The upgrade headers were stripped on the way.",),
     )
     assert ScenarioResult.from_json(result.to_json()) == result
     # A result written before timelines existed still reads.
@@ -325,6 +332,9 @@ def test_the_option_writes_every_scenario_with_its_timeline(inner: pytest.Pytest
         assert text in html
     assert "page load 1" in html
     assert "reload (page load 2)" in html
+    # The failed scenario carries what diagnose then found on its path.
+    assert "<p>Diagnosis of the path:</p>" in html
+    assert "<li>The upgrade headers were stripped on the way" in html
 
 
 def test_under_xdist_the_controller_writes_every_scenario(inner: pytest.Pytester) -> None:

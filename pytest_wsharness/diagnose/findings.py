@@ -6,6 +6,7 @@ the same judgement explains a failed test (:func:`explain_failure`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from http import HTTPStatus
 
@@ -258,9 +259,12 @@ def _tls(p: Probe, direct: Probe | None) -> list[Finding]:
     return []
 
 
-def explain_failure(through: Probe, direct: Probe | None = None) -> str:
-    """The findings as one paragraph, for an assertion's message."""
-    return " ".join(f.sentence for f in classify(through, direct))
+def explain_failure(findings: Sequence[Finding]) -> tuple[str, ...]:
+    """The findings for a failed test's message: each sentence, a problem's first fix after it."""
+    return tuple(
+        f"{f.sentence} Likely fix, {f.fix[0]}" if f.problem and f.fix else f.sentence
+        for f in findings
+    )
 
 
 def _upgrades_directly(direct: Probe | None) -> str:
