@@ -150,8 +150,14 @@ def diagnose_path(
 
     page, forward = proxy.route(server.url)
     trust = getattr(engine, "ssl", None)
+    headers = list(getattr(engine, "headers", {}).items())
     look = diagnose_scenario(
-        page, forward=forward, origin=server.url, time_scale=engine.time_scale, trust=trust
+        page,
+        forward=forward,
+        origin=server.url,
+        time_scale=engine.time_scale,
+        trust=trust,
+        headers=headers,
     )
     try:
         found = client.loop.run(look, DIAGNOSIS_TIMEOUT, "the diagnosis of the path")

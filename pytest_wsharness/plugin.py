@@ -384,22 +384,41 @@ def cms_proxy(proxy_factory: Callable[..., Proxy], wsharness_profile: str) -> Pr
 
 
 @pytest.fixture
+def cms_client_headers() -> dict[str, str]:
+    """Headers the Python client sends with every request and the WebSocket handshake: none.
+
+    Override it where the edit UI needs a login, e.g. in front of a real deployment: log in
+    through the server's API and return ``{"Cookie": "..."}`` (or an ``Authorization``
+    header). The values of Authorization, Cookie and Proxy-Authorization never appear in a
+    record, a failure message or a report.
+    """
+    return {}
+
+
+@pytest.fixture
 def cms_client_factory(
-    wsharness_loop: LoopThread, wsharness_time_scale: float
+    wsharness_loop: LoopThread, wsharness_time_scale: float, cms_client_headers: dict[str, str]
 ) -> Iterator[Callable[..., SyncClient]]:
-    """Load the CMS edit UI: ``cms_client_factory(url, proxy=None, ssl=None)`` returns a
-    loaded client.
+    """Load the CMS edit UI: ``cms_client_factory(url, proxy=None, ssl=None, headers=None)``
+    returns a loaded client.
 
     ``url`` is where the UI is served from (a proxy's or the server's URL); ``proxy`` an
     explicit (forward) proxy the browser is set to use; ``ssl`` the context that trusts an
-    ``https`` server. The client reads the settings, the badge and the projects, then runs the
-    realtime client at the test's time scale. Clients are unloaded after the test.
+    ``https`` server; ``headers`` what to send with every request (default
+    ``cms_client_headers``). The client reads the settings, the badge and the projects, then
+    runs the realtime client at the test's time scale. Clients are unloaded after the test.
     """
 
     loaded: list[CmsClient] = []
 
-    def make(url: str, proxy: str | None = None, ssl: SSLContext | None = None) -> SyncClient:
-        client = CmsClient(url, time_scale=wsharness_time_scale, proxy=proxy, ssl=ssl)
+    def make(
+        url: str,
+        proxy: str | None = None,
+        ssl: SSLContext | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SyncClient:
+        sent = cms_client_headers if headers is None else headers
+        client = CmsClient(url, time_scale=wsharness_time_scale, proxy=proxy, ssl=ssl, headers=sent)
         wsharness_loop.run(client.__aenter__(), 30.0, "the CMS edit UI to load")
         loaded.append(client)
         return SyncClient(wsharness_loop, client)

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import dataclasses
 import ssl as ssl_module
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from ssl import SSLContext
 from types import TracebackType
@@ -130,6 +130,9 @@ class CmsClient(Waiting):
         proxy: an explicit forward proxy, ``http://host:port``, for REST and the WebSocket (see
             the module docstring for what goes through it how). ``None``, the default, connects
             directly: proxy variables in the environment are never read.
+        headers: request headers for every REST call and the WebSocket handshake, as a
+            logged-in browser sends its session cookie (``{"Cookie": ...}``) to a CMS whose
+            edit UI needs a login. Their values never reach a record or a message.
 
     Raises:
         UsageError: ``ssl`` is given for an ``http://`` page, or ``proxy`` is not an
@@ -145,6 +148,7 @@ class CmsClient(Waiting):
         open_timeout: float | None = OPEN_TIMEOUT,
         ssl: SSLContext | None = None,
         proxy: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         if ssl is not None and not base_url.startswith("https://"):
             raise UsageError(f"ssl applies to an https:// page only, got {base_url!r}")
@@ -155,6 +159,7 @@ class CmsClient(Waiting):
         self.base_url = base_url.rstrip("/")
         self.ssl = ssl
         self.proxy = proxy
+        self.headers = dict(headers or {})
         self.routes = routes or Routes()
         self.time_scale = time_scale
         self.timings = Timings.scaled(time_scale)
@@ -230,7 +235,9 @@ class CmsClient(Waiting):
             # trust_env=False: a CI proxy variable must not reroute the harness's own traffic;
             # the proxy, if any, is passed per request.
             self._session = aiohttp.ClientSession(
-                trust_env=False, timeout=aiohttp.ClientTimeout(total=LOAD_TIMEOUT)
+                trust_env=False,
+                timeout=aiohttp.ClientTimeout(total=LOAD_TIMEOUT),
+                headers=self.headers,
             )
         began = self._now() - self._origin
         settings = await self._load_get(self.routes.settings)
@@ -314,6 +321,7 @@ class CmsClient(Waiting):
             ws = await _BrowserConnect(
                 self.ws_url,
                 proxy=self.proxy,
+                additional_headers=self.headers,
                 open_timeout=self.open_timeout,
                 ping_interval=None,
                 # A browser gives up on a close handshake that gets no answer; without a bound

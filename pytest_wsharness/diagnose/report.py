@@ -106,6 +106,7 @@ async def diagnose_scenario(
     origin: str,
     time_scale: float,
     trust: ssl.SSLContext | None = None,
+    headers: Sequence[Header] = (),
 ) -> Diagnosis:
     """Diagnose the path of a test's scenario, to explain its failure.
 
@@ -116,9 +117,12 @@ async def diagnose_scenario(
         time_scale: the scenario's; the heartbeat's echo is awaited for two scaled CMS
             heartbeats (never under 0.5 s).
         trust: the client's TLS context.
+        headers: the client's own request headers (a session cookie).
     """
     limits = Limits(answer=SCENARIO_ANSWER, heartbeat=max(0.5, 6.0 * time_scale))
-    return await diagnose(page, proxy=forward, direct=origin, limits=limits, trust=trust)
+    return await diagnose(
+        page, proxy=forward, direct=origin, limits=limits, trust=trust, headers=headers
+    )
 
 
 def describe(p: Probe) -> str:
