@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from pytest_wsharness.diagnose.findings import classify
 from pytest_wsharness.diagnose.probe import Limits, Target, probe
 
 
@@ -69,3 +70,26 @@ async def test_a_101_with_a_made_up_accept_is_not_open() -> None:
     async with raw_server(answer) as (target, _):
         seen = await probe(target, limits=Limits(2, 1))
     assert (seen.status, seen.accept_ok, seen.upgrade_ok, seen.opened) == (101, False, True, False)
+
+
+@pytest.mark.asyncio
+async def test_plain_http_where_tls_was_expected_is_a_failed_tls_handshake() -> None:
+    async def plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(plain, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        seen = await probe(Target("127.0.0.1", port, True, "/socket"), limits=Limits(2, 1))
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seen.error_step == "tls"
+    (finding,) = classify(seen)
+    assert finding.code == "tls-failed"
+    assert finding.sentence.startswith(
+        f"The TLS handshake with wss://127.0.0.1:{port}/socket failed"
+    )
+    assert "openssl s_client" in finding.fix[0]

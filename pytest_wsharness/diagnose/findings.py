@@ -101,9 +101,7 @@ def _no_answer(p: Probe, direct: Probe | None) -> Finding:
             f"silently{upgrades}.",
         )
     if p.error_step == "tls":
-        return Finding.of(
-            "tls-failed", f"The TLS handshake with {p.url} failed: {p.error}.", fix="reset"
-        )
+        return Finding.of("tls-failed", f"The TLS handshake with {p.url} failed: {p.error}.")
     if p.error == "reset":
         return Finding.of(
             "reset", f"The connection was reset (RST) in answer to the upgrade request{upgrades}."

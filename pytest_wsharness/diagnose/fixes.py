@@ -130,6 +130,14 @@ FIXES: dict[str, Fix] = {
             "every editor's machine",
         ),
     ),
+    "tls-failed": (
+        (
+            "TLS",
+            "compare what the site presents with openssl s_client -connect HOST:443 "
+            "-servername HOST from inside and outside the network; a TLS-inspecting or "
+            "transparent proxy in between is the usual cause",
+        ),
+    ),
     "unreachable": (("network", "check the host, the port and that something listens there"),),
 }
 
