@@ -127,3 +127,17 @@ def test_a_browser_that_does_not_trust_the_interceptor_cannot_load_the_page(
     with pytest.raises(PageLoadError, match="ERR_CERT"):
         cms_browser_factory(page, trust=[wsharness_ca])
     assert not [r for r in cms_server.requests if r.path.startswith("/EPiServer/Shell/edit")]
+
+
+@pytest.mark.wsharness_profiles("compliant")
+@pytest.mark.parametrize("cms_client_headers", [{"Authorization": "Bearer s3cr3t"}])
+def test_both_drivers_send_their_credentials_on_the_handshake(
+    cms_client_headers: dict[str, str], ui: SyncClient, cms_server: SyncCMS, cms_proxy: Proxy
+) -> None:
+    # A CMS behind a login needs them on the page's requests and on the socket alike.
+    assert ui.settle() is State.CONNECTED
+    endpoint = [r for r in cms_server.requests if r.path.startswith(cms_server.routes.endpoint)]
+    assert endpoint
+    assert all(dict(r.headers).get("Authorization") == "<redacted>" for r in endpoint)
+    settings = [r for r in cms_server.requests if r.path.startswith(cms_server.routes.settings)]
+    assert dict(settings[0].headers).get("Authorization") == "<redacted>"

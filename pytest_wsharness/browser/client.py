@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -90,6 +90,8 @@ class BrowserClient(Waiting):
         trust: test CAs whose certificates the browser accepts, for an ``https`` page (the
             server's, and a TLS-intercepting proxy's): Chromium reads no CA file, so it is told
             the key their certificates carry (:attr:`TestCA.leaf_spki`).
+        headers: headers the browser sends with every request, the WebSocket handshake
+            included (a session cookie, ``Authorization``); never recorded.
 
     Raises:
         MissingPart: no Chromium or no Playwright (on entry).
@@ -108,6 +110,7 @@ class BrowserClient(Waiting):
         artifacts: Path | None = None,
         executable: Path | None = None,
         trust: Sequence[TestCA] = (),
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise UsageError(f"the page URL must be http:// or https://, got {base_url!r}")
@@ -119,6 +122,7 @@ class BrowserClient(Waiting):
         self.base_url = base_url.rstrip("/")
         self.time_scale = time_scale
         self.proxy = proxy
+        self.headers = dict(headers or {})
         self.routes = routes or Routes()
         self.artifacts = artifacts
         self.executable = executable
@@ -283,6 +287,8 @@ class BrowserClient(Waiting):
         if self.proxy is not None:
             # "<-loopback>": Chromium sends loopback traffic to the proxy too, as it must here.
             options["proxy"] = {"server": self.proxy, "bypass": "<-loopback>"}
+        if self.headers:
+            options["extra_http_headers"] = self.headers
         context = await self._browser.new_context(**options)
         page = await context.new_page()
         page.on("console", lambda message: self.console.append(f"{message.type}: {message.text}"))

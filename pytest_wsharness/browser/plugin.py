@@ -55,13 +55,15 @@ def cms_browser_factory(
     wsharness_loop: LoopThread,
     wsharness_time_scale: float,
     tmp_path: Path,
+    cms_client_headers: dict[str, str],
 ) -> Iterator[Callable[..., SyncClient]]:
     """Load the CMS edit UI in headless Chromium:
     ``cms_browser_factory(url, proxy=None, trust=())``.
 
     ``url`` is where the page is served from (a proxy's or the server's URL); ``proxy`` an
     explicit (forward) proxy the browser is set to use; ``trust`` the test CAs whose
-    certificates it accepts, for an ``https`` page. The client offers what the Python
+    certificates it accepts, for an ``https`` page. It sends ``cms_client_headers`` with every
+    request, as the Python client does. The client offers what the Python
     client does (``view``, ``state``, ``machine``, ``events``, ``refresh()``...), read from the
     DOM and the browser's WebSocket record, so the same assertions apply. When the test fails,
     each browser's screenshot and console log are saved under ``tmp_path`` and named in the
@@ -77,6 +79,7 @@ def cms_browser_factory(
             proxy=proxy,
             artifacts=tmp_path / "browser",
             trust=trust,
+            headers=cms_client_headers,
         )
         try:
             wsharness_loop.run(engine.__aenter__(), 90.0, "the CMS edit UI to load in Chromium")
