@@ -2,7 +2,8 @@
 
     wsharness matrix [--profile NAME]... [--time-scale F] [--profiles-dir DIR]...
                      [--browser [--screenshots DIR]]
-                     [--upstream URL (--trigger COMMAND | --trigger-url URL) [--trigger-timeout S]]
+                     [--upstream URL (--trigger COMMAND | --trigger-url URL) [--trigger-timeout S]
+                      [--upstream-ca FILE]]
     wsharness profiles [--profiles-dir DIR]... [--real]
     wsharness proxy PROFILE --upstream URL [--listen HOST:PORT] [--time-scale F] [--duration S]
     wsharness proxy --real CONFIG --upstream URL [--listen 127.0.0.1:PORT] [--duration S]
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import MissingPart, ProxyCrashed, TriggerFailed, UsageError
+from .errors import MissingPart, PageLoadError, ProxyCrashed, TriggerFailed, UsageError
 from .profiles import Catalogue, Profile
 
 if TYPE_CHECKING:
@@ -132,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="FILE",
-        help="a PEM file of the CAs to trust for an https upstream (default: the system's)",
+        help="a PEM file of CAs to trust, besides the system's, for an https upstream whose "
+        "certificate your own CA issued (self-signed or internal)",
     )
     proxy.add_argument(
         "--duration",
@@ -237,7 +239,8 @@ scenario's update: an unread notification (the badge rises), or a saved project 
 carry the marker, for the user the page loads as. Each profile runs once, with the server's
 own WebSocketEnabled, one scenario at a time; a profile that changes the server (its [server]
 table: no WebSocket feature, TLS, a restart, two backends) is left out, with a line saying so.
-A trigger that fails stops the run (exit 1)."""
+A trigger that fails stops the run (exit 1), as does a page that does not load (a refused
+certificate: give its CA with --upstream-ca)."""
 NO_TRIGGER = (
     "--upstream needs a trigger, to make your CMS push each scenario's update: --trigger "
     "COMMAND (run with the marker as its last argument and in WSHARNESS_MARKER) or "
@@ -275,6 +278,15 @@ def _add_upstream_options(matrix: argparse.ArgumentParser) -> None:
         metavar="S",
         help=f"seconds a trigger may take before it counts as failed (default {TRIGGER_TIMEOUT:g})",
     )
+    real.add_argument(
+        "--upstream-ca",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a PEM file of CAs to trust, besides the system's, for an https --upstream whose "
+        "certificate your own CA issued (self-signed or internal); an https --trigger-url "
+        "trusts them too",
+    )
 
 
 def _real_deployment(
@@ -284,11 +296,16 @@ def _real_deployment(
     it and those left out with the reason.
 
     Raises:
-        UsageError: a bad URL or command, a trigger without ``--upstream`` or the reverse, or
-            no profile left to run.
+        UsageError: a bad URL or command, a trigger without ``--upstream`` or the reverse, an
+            ``--upstream-ca`` that is not a PEM file of CAs or comes without an ``https``
+            ``--upstream``, or no profile left to run.
     """
+    from .deployment import RealDeployment, check_upstream_ca, check_url, left_out_reason
+
     trigger_given = args.trigger is not None or args.trigger_url is not None
+    ca_options = {"option": "--upstream-ca", "upstream_option": "--upstream"}
     if args.upstream is None:
+        check_upstream_ca(args.upstream_ca, None, **ca_options)  # refused when given
         for option, value in (
             ("--trigger", args.trigger),
             ("--trigger-url", args.trigger_url),
@@ -300,11 +317,11 @@ def _real_deployment(
                     "publishes the updates itself"
                 )
         return None, chosen, []
-    from .deployment import RealDeployment, check_url, left_out_reason
     from .triggers import CommandTrigger, UrlTrigger, parse_command
     from .updates import TRIGGER_TIMEOUT
 
     url = check_url(args.upstream, "--upstream")
+    ca = check_upstream_ca(args.upstream_ca, url, **ca_options)
     if not trigger_given:
         raise UsageError(NO_TRIGGER)
     timeout = args.trigger_timeout or TRIGGER_TIMEOUT
@@ -312,7 +329,8 @@ def _real_deployment(
     if args.trigger is not None:
         trigger = CommandTrigger(parse_command(args.trigger), timeout)
     else:
-        trigger = UrlTrigger(check_url(args.trigger_url, "--trigger-url", path=True), timeout)
+        trigger_url = check_url(args.trigger_url, "--trigger-url", path=True)
+        trigger = UrlTrigger(trigger_url, timeout, ca_file=ca)
     left_out = [(p.name, why) for p in chosen if (why := left_out_reason(p)) is not None]
     runnable = [p for p in chosen if left_out_reason(p) is None]
     if not runnable:
@@ -321,7 +339,11 @@ def _real_deployment(
             f"no profile left to run against {url}: each one chosen ({names}) needs the server "
             "changed, which the harness cannot do to a real deployment"
         )
-    return RealDeployment(url, trigger), runnable, left_out
+    return (
+        RealDeployment(url, trigger, upstream_ca=ca, ca_option="--upstream-ca"),
+        runnable,
+        left_out,
+    )
 
 
 def _matrix(
@@ -338,8 +360,9 @@ def _matrix(
     run = run_matrix(profiles, scale, driver=driver, screenshots=screenshots, deployment=deployment)
     try:
         rows = asyncio.run(run)
-    except TriggerFailed as error:
-        # The team's trigger, not a proxy or the UI: no scenario can be judged without it.
+    except (TriggerFailed, PageLoadError) as error:
+        # The team's trigger, or a page that does not load at all (a refused certificate):
+        # no scenario can be judged without them.
         print(f"wsharness: error: {error}", file=sys.stderr)
         return EXIT_PROBLEM
     print(format_table(rows))

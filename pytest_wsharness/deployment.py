@@ -14,17 +14,24 @@ The harness runs no part of that server, so three things change:
 * profiles: a profile whose ``[server]`` table changes the server (no WebSocket feature, TLS
   with the test CA, a restart, a second backend) cannot run: :func:`left_out_reason` says why.
 
+An ``https`` server is trusted through the system's CAs plus, for a certificate from the team's
+own CA (self-signed or internal), a PEM file of it (``upstream_ca``, :func:`check_ca_file`); a
+page that fails to load on the certificate says so (:class:`~.errors.UntrustedCertificate`).
+
 Pytest-free; the plugin and the ``wsharness matrix --upstream`` command use it.
 """
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
-from .errors import UsageError
+from .errors import PageLoadError, UntrustedCertificate, UsageError
 from .profiles import SERVER_PARAMS, Profile
 from .protocol import Routes, Topic
 from .proxy.base import Proxy
@@ -32,6 +39,15 @@ from .server.records import RequestRecord
 from .updates import MissingTrigger, UpdateSource, UpdateTrigger, source_for
 
 UPSTREAM_FORM = "an http:// or https:// URL with a host, e.g. http://localhost:5000"
+CA_FILE_FORM = "a PEM file of CA certificates"
+# What Python's ssl, mitmproxy and the client say when verification fails, wherever it is
+# quoted (a repr in a relay record ends with "(_ssl.c:1006)')"): the reason is what follows.
+_VERIFY_FAILED = re.compile(
+    r"certificate verify failed: (?P<why>.+?)(?: \(_ssl\.c:\d+\))?['\"]?\)?$",
+    re.IGNORECASE | re.DOTALL,
+)
+# OpenSSL's words for an issuer it does not know, the one failure a CA file cures.
+_UNKNOWN_ISSUER = ("issuer", "self-signed", "self signed")
 
 # What each [server] setting asks of the server, for the reason a profile is left out.
 _SERVER_NEEDS = {
@@ -73,6 +89,76 @@ def check_url(value: str, option: str, *, path: bool = False) -> str:
     else:
         return value if path else value.rstrip("/")
     raise UsageError(f"{option} must be {form}, got {shown!r}{why}")
+
+
+def check_ca_file(value: str | Path, option: str) -> Path:
+    """Return ``value`` as a path if it is a PEM file of CA certificates that TLS can load.
+
+    Args:
+        value: the file given.
+        option: how the user gave it, for the message, e.g. ``"--upstream-ca"``.
+
+    Raises:
+        UsageError: no such file, a folder, unreadable, or no PEM certificate in it; the
+            message names the option, the value and what is wrong.
+    """
+    path = Path(value)
+    if path.is_dir():
+        why = "it is a folder"
+    elif not path.exists():
+        why = "no such file"
+    else:
+        try:
+            # What the client, the relay and the trigger do with it: it must load there.
+            ssl.create_default_context().load_verify_locations(cafile=path)
+        except ssl.SSLError as error:
+            if error.reason == "NO_CERTIFICATE_OR_CRL_FOUND":
+                why = "it holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+            else:
+                text = re.sub(r" \(_ssl\.c:\d+\)$", "", error.strerror or str(error))
+                why = f"its PEM does not parse: {text}"
+        except OSError as error:
+            why = f"it cannot be read: {error.strerror or error}"
+        else:
+            return path
+    raise UsageError(f"{option} must be {CA_FILE_FORM}, got {str(value)!r}: {why}")
+
+
+def check_upstream_ca(
+    value: str | Path | None, upstream: str | None, *, option: str, upstream_option: str
+) -> Path | None:
+    """Check a CA file given for the upstream ``upstream`` (see :func:`check_ca_file`).
+
+    Args:
+        value: the file given, or ``None``.
+        upstream: the server it is for (checked by :func:`check_url`), or ``None``.
+        option: how the user gave ``value``, for the message.
+        upstream_option: how the user gives ``upstream``, for the message.
+
+    Returns:
+        The file's path; ``None`` when none was given.
+
+    Raises:
+        UsageError: ``upstream`` is not ``https`` (no certificate to trust) or missing, or
+            the file is not a PEM file of CAs; the message names the options and the values.
+    """
+    if value is None:
+        return None
+    if upstream is None or not upstream.startswith("https://"):
+        got = f"got {upstream!r}" if upstream else "none was given"
+        raise UsageError(
+            f"{option} needs an https:// {upstream_option}, the server whose certificate its "
+            f"CAs are to verify; {got}"
+        )
+    return check_ca_file(value, option)
+
+
+def verify_failure(text: str) -> str | None:
+    """What a certificate verification said, quoted anywhere in ``text`` (a relay record, a
+    mitmproxy error, the client's reason), e.g. ``unable to get local issuer certificate``;
+    ``None`` when ``text`` reports no verification failure."""
+    found = _VERIFY_FAILED.search(text)
+    return found["why"] if found else None
 
 
 def server_changes(profile: Profile) -> list[str]:
@@ -180,9 +266,16 @@ class RealDeployment:
             :class:`~pytest_wsharness.errors.NoUpdateTrigger`.
         find_trigger: instead of ``trigger``, called for it when a scenario first needs it
             (the plugin looks up the ``cms_trigger_update`` fixture then).
+        upstream_ca: for an ``https`` server, a PEM file of the CAs to trust besides the
+            system's: its own CA, when a self-signed or internal one issued its certificate.
+            The proxies (:attr:`upstream_ca`) and the client (:meth:`client_tls`) trust it.
+            ``None``, the default, trusts the system's CAs only.
+        ca_option: how the user gives ``upstream_ca``, for messages (the plugin says
+            ``--wsharness-upstream-ca``, the command ``--upstream-ca``).
 
     Raises:
-        UsageError: ``url`` is not an ``http(s)://host[:port]`` URL.
+        UsageError: ``url`` is not an ``http(s)://host[:port]`` URL, or ``upstream_ca`` is
+            given for an ``http`` one or is not a PEM file of CAs.
     """
 
     scenario_restart: tuple[float, float] | None = None
@@ -193,8 +286,14 @@ class RealDeployment:
         trigger: UpdateTrigger | None = None,
         *,
         find_trigger: Callable[[], UpdateTrigger] | None = None,
+        upstream_ca: str | Path | None = None,
+        ca_option: str = "RealDeployment(upstream_ca=...)",
     ) -> None:
         self.url = check_url(url, "the real deployment's URL")
+        self.ca_option = ca_option
+        self.upstream_ca = check_upstream_ca(
+            upstream_ca, self.url, option=ca_option, upstream_option="URL"
+        )
         # The CMS's own paths, which the client reads the page and the endpoint on.
         self.routes = Routes()
         self._trigger = trigger
@@ -249,14 +348,84 @@ class RealDeployment:
 
     def client_tls(self, proxy: Proxy) -> ssl.SSLContext | None:
         """The TLS context of a client of an ``https`` deployment through ``proxy``: the
-        system's CAs, which must trust the server, plus the CA the proxy presents when it
-        opens the clients' TLS; ``None`` for ``http``."""
+        system's CAs and ``upstream_ca``, which must trust the server (a forward proxy's
+        client sees its certificate), plus the CA the proxy presents when it opens the
+        clients' TLS; ``None`` for ``http``."""
         if not self.url.startswith("https://"):
             return None
         context = ssl.create_default_context()
+        if self.upstream_ca is not None:
+            # Besides the system's: create_default_context(cafile=...) would load it alone.
+            context.load_verify_locations(cafile=self.upstream_ca)
         for pem in proxy.client_trust:
             context.load_verify_locations(cadata=pem)
         return context
 
+    def untrusted(self, error: PageLoadError, proxy: Proxy) -> UntrustedCertificate | None:
+        """Say whether a page load through ``proxy`` failed on the server's certificate.
+
+        Returns:
+            An :class:`~pytest_wsharness.errors.UntrustedCertificate` that says who refused
+            the certificate, why and, for an issuer nobody knows, to give its CA
+            (:attr:`ca_option`); ``None`` when the failure was something else.
+        """
+        if isinstance(error, UntrustedCertificate) or not self.url.startswith("https://"):
+            return None
+        # The proxy verifies the server wherever it opens the clients' TLS; its records say
+        # so, while its client only sees a disconnect or a 502.
+        said = [c.ended for c in proxy.connections] + [r.error for r in proxy.records]
+        verified_by = "the proxy"
+        why = next((w for text in said if text and (w := verify_failure(text))), None)
+        if why is None:  # a tunnel (a forward proxy): the client verified the server itself
+            verified_by, why = "the client", verify_failure(error.reason)
+        if why is None:
+            return None
+        hint = ""
+        if any(word in why.lower() for word in _UNKNOWN_ISSUER):
+            if self.upstream_ca is None:
+                hint = (
+                    "if a CA of your own issued it (self-signed or internal), give its PEM "
+                    f"file with {self.ca_option}"
+                )
+            else:
+                hint = f"none of the CAs in {self.upstream_ca} ({self.ca_option}) issued it"
+        return UntrustedCertificate(
+            error.url,
+            error.reason,
+            server=self.url,
+            verified_by=verified_by,
+            verify_message=why,
+            hint=hint,
+        )
+
+    def explain_untrusted(self, proxy: Proxy) -> AbstractContextManager[None]:
+        """Within it, a page load through ``proxy`` that fails on the server's certificate
+        raises :class:`~pytest_wsharness.errors.UntrustedCertificate` (see :meth:`untrusted`)
+        instead of what the client saw (``Server disconnected``, ``HTTP 502``)."""
+        return _ExplainUntrusted(self, proxy)
+
     def __repr__(self) -> str:
         return f"RealDeployment({self.url!r})"
+
+
+class _ExplainUntrusted:
+    """What :meth:`RealDeployment.explain_untrusted` returns: a class, not a generator, so
+    that pytest can hide its frame and a failure points at the test's own line."""
+
+    def __init__(self, deployment: RealDeployment, proxy: Proxy) -> None:
+        self.deployment = deployment
+        self.proxy = proxy
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: object, error: BaseException | None, traceback: object
+    ) -> Literal[False]:
+        __tracebackhide__ = True
+        if isinstance(error, PageLoadError):
+            untrusted = self.deployment.untrusted(error, self.proxy)
+            if untrusted is not None:
+                # Its message quotes what the client saw: the chained traceback adds only noise.
+                raise untrusted from None
+        return False

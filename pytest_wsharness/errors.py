@@ -14,6 +14,8 @@ LocalProtocolError vs RemoteProtocolError):
       installed; tests skip on it with its message.
     * ProxyCrashed (RuntimeError): the proxy thread failed; re-raised in the test.
     * PageLoadError (ConnectionError): the edit UI's page load failed through the hops.
+        * UntrustedCertificate: it failed because the proxy or the client refused the
+          server's TLS certificate (a real deployment's own CA, not given to the harness).
     * TriggerFailed (RuntimeError): the team's update trigger (a command, a URL, a fixture)
       failed to make a real deployment push an update; the harness's setup, not an outcome.
     * OutcomeError (AssertionError): the system under test did not behave as asserted; the
@@ -160,6 +162,50 @@ class PageLoadError(WsHarnessError, ConnectionError):
 
     def __str__(self) -> str:
         return f"the page could not load: GET {self.url}: {self.reason}"
+
+
+class UntrustedCertificate(PageLoadError):
+    """The page could not load because the server's TLS certificate failed verification.
+
+    Against a real deployment this is most often a certificate from the team's own CA (a
+    self-signed or internal one) that nobody told the harness to trust.
+
+    Args:
+        url: the URL that failed.
+        reason: why, as the client saw it, e.g. ``HTTP 502``.
+        server: the server whose certificate was refused, ``https://host[:port]``.
+        verified_by: who refused it: ``"the proxy"`` (it speaks TLS to the server) or ``"the
+            client"`` (it does, through a forward proxy's tunnel).
+        verify_message: what the verification said, e.g. ``unable to get local issuer
+            certificate``.
+        hint: what to do about it, e.g. ``give its CA with --upstream-ca FILE``; empty when
+            there is nothing to suggest.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        reason: str,
+        *,
+        server: str,
+        verified_by: str,
+        verify_message: str,
+        hint: str = "",
+    ) -> None:
+        super().__init__(url, reason)
+        self.server = server
+        self.verified_by = verified_by
+        self.verify_message = verify_message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        # The cause first: "Server disconnected" or "HTTP 502" alone sends people to the proxy.
+        text = (
+            f"the certificate of {self.server} is not trusted: {self.verified_by} refused it "
+            f"({self.verify_message}), so the page could not load (GET {self.url}: "
+            f"{self.reason})"
+        )
+        return f"{text}; {self.hint}" if self.hint else text
 
 
 NO_TRIGGER_EXAMPLE = """\

@@ -77,11 +77,15 @@ async def run_row(
             before the reload: ``<profile>-<enabled|disabled>.png``.
         deployment: a real deployment to put the proxy in front of instead of a simulated
             CMS; its trigger makes the update, and the server column says it was not observed.
+            The proxy and the client trust its ``upstream_ca`` besides the system's CAs.
 
     Raises:
         UnknownChoiceError: ``driver`` is not one of :data:`DRIVERS`.
         UsageError: ``profile`` changes the server, and ``deployment`` is given.
         TriggerFailed: the deployment's trigger failed.
+        PageLoadError: the page did not load through the proxy;
+            :class:`~pytest_wsharness.errors.UntrustedCertificate` when the deployment's
+            certificate was refused.
     """
     if driver not in DRIVERS:
         raise UnknownChoiceError("client driver", driver, DRIVERS)
@@ -111,11 +115,17 @@ async def run_row(
                 raise UsageError(f"profile {profile.name!r} {reason}")
             site = upstream = deployment.url
             updates = deployment.update_source()
-        proxy = await stack.enter_async_context(_proxy(profile, upstream, time_scale, tls_ca))
+        upstream_ca = deployment.upstream_ca if deployment is not None else None
+        proxy = await stack.enter_async_context(
+            _proxy(profile, upstream, time_scale, tls_ca, upstream_ca)
+        )
         page, forward = proxy.route(site)
         client_tls = tls_ca.client_context(also_trust=proxy.client_trust) if tls_ca else None
         if deployment is not None:
             client_tls = deployment.client_tls(proxy)
+            # The proxy's refusal of the server's certificate reaches the client as a
+            # disconnect or a 502: a page that fails to load on it says what it was.
+            stack.enter_context(deployment.explain_untrusted(proxy))
         client: UiClient
         shoot = None
         if driver == "browser":
@@ -163,9 +173,15 @@ async def run_row(
 
 @contextlib.asynccontextmanager
 async def _proxy(
-    profile: Profile, upstream: str, time_scale: float, ca: TestCA | None
+    profile: Profile,
+    upstream: str,
+    time_scale: float,
+    ca: TestCA | None,
+    upstream_ca: Path | None = None,
 ) -> AsyncIterator[Proxy]:
-    proxy = await asyncio.to_thread(start_proxy, profile, upstream, time_scale=time_scale, ca=ca)
+    proxy = await asyncio.to_thread(
+        start_proxy, profile, upstream, time_scale=time_scale, ca=ca, upstream_ca=upstream_ca
+    )
     try:
         yield proxy
     finally:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .client.driver import CmsClient
-from .deployment import RealDeployment, check_url, skip_reason
+from .deployment import RealDeployment, check_upstream_ca, check_url, skip_reason
 from .errors import UsageError
 from .loopthread import LoopThread
 from .profiles import Catalogue
@@ -38,10 +38,12 @@ BAD_TIME_SCALE = (
 )
 
 UPSTREAM_OPTION = "--wsharness-upstream / wsharness_upstream"
+UPSTREAM_CA_OPTION = "--wsharness-upstream-ca / wsharness_upstream_ca"
 
 _catalogue_key = pytest.StashKey[Catalogue]()
 _time_scale_key = pytest.StashKey[float]()
 _upstream_key = pytest.StashKey["str | None"]()
+_upstream_ca_key = pytest.StashKey["Path | None"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -76,10 +78,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "dev instance) instead of the simulated one; updates come from your cms_trigger_update "
         "fixture, and profiles that change the server are skipped; ini: wsharness_upstream",
     )
+    group.addoption(
+        "--wsharness-upstream-ca",
+        default=None,
+        metavar="FILE",
+        help="a PEM file of CAs to trust, besides the system's, for an https "
+        "--wsharness-upstream whose certificate your own CA issued (self-signed or internal); "
+        "write --wsharness-upstream-ca=FILE, as pytest takes a path after a space for a test "
+        "path when it looks for its ini file; ini: wsharness_upstream_ca (relative to it)",
+    )
     parser.addini("wsharness_profiles", "proxy profiles for tests without a marker", type="args")
     parser.addini("wsharness_time_scale", "multiplier of every CMS client timing", default="1")
     parser.addini("wsharness_profiles_dir", "folders of extra proxy profiles", type="paths")
     parser.addini("wsharness_upstream", "URL of your own CMS to test instead of the simulated one")
+    parser.addini("wsharness_upstream_ca", "PEM file of CAs to trust for an https upstream")
 
 
 PYOPENSSL_OBJECTS_DEPRECATION = (
@@ -114,18 +126,39 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_time_scale_key] = scale
     upstream = config.getoption("--wsharness-upstream") or config.getini("wsharness_upstream")
     try:
-        config.stash[_upstream_key] = check_url(upstream, UPSTREAM_OPTION) if upstream else None
+        checked = check_url(upstream, UPSTREAM_OPTION) if upstream else None
+        ca = check_upstream_ca(
+            _upstream_ca(config),
+            checked,
+            option=UPSTREAM_CA_OPTION,
+            upstream_option=UPSTREAM_OPTION,
+        )
     except UsageError as error:
         raise pytest.UsageError(str(error)) from None
+    config.stash[_upstream_key] = checked
+    config.stash[_upstream_ca_key] = ca
+
+
+def _upstream_ca(config: pytest.Config) -> Path | None:
+    """The CA file given, made absolute: an option's from where pytest was run, an ini
+    value's from the ini file's folder (as pytest's ``paths`` ini values are)."""
+    given: str | None = config.getoption("--wsharness-upstream-ca")
+    if given:
+        return config.invocation_params.dir / given
+    ini: str = config.getini("wsharness_upstream_ca")
+    if ini:
+        return (config.inipath.parent if config.inipath else config.rootpath) / ini
+    return None
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     catalogue = config.stash[_catalogue_key]
     profiles = _selected(config) or list(config.getini("wsharness_profiles")) or catalogue.names()
-    upstream = config.stash[_upstream_key]
+    upstream, ca = config.stash[_upstream_key], config.stash[_upstream_ca_key]
     return (
         f"wsharness: time scale {config.stash[_time_scale_key]:g}, profiles: {', '.join(profiles)}"
         + (f", upstream: {upstream}" if upstream else "")
+        + (f" (also trusting {ca})" if ca else "")
     )
 
 
@@ -226,6 +259,19 @@ def wsharness_upstream(pytestconfig: pytest.Config) -> str | None:
     return pytestconfig.stash[_upstream_key]
 
 
+@pytest.fixture(scope="session")
+def wsharness_upstream_ca(pytestconfig: pytest.Config) -> Path | None:
+    """A PEM file of CAs the proxies and the client trust, besides the system's, for an
+    ``https`` ``wsharness_upstream`` whose certificate your own CA issued (self-signed or
+    internal); ``None`` trusts the system's only.
+
+    From ``--wsharness-upstream-ca``, else the ``wsharness_upstream_ca`` ini value (relative
+    to the ini file), else ``None``. Override it next to ``wsharness_upstream`` for a server
+    one of your fixtures starts with a certificate of its own.
+    """
+    return pytestconfig.stash[_upstream_ca_key]
+
+
 @pytest.fixture
 def cms_trigger_update(
     request: pytest.FixtureRequest, wsharness_upstream: str | None
@@ -271,6 +317,7 @@ def cms_server(
     websocket_enabled: bool,
     wsharness_server_setup: ServerSetup,
     wsharness_upstream: str | None,
+    wsharness_upstream_ca: Path | None,
     wsharness_catalogue: Catalogue,
 ) -> SyncCMS | RealDeployment:
     """A simulated CMS realtime server on 127.0.0.1, started for this test.
@@ -282,7 +329,8 @@ def cms_server(
     With ``wsharness_upstream`` (``--wsharness-upstream URL``) it starts nothing and is a
     :class:`~pytest_wsharness.deployment.RealDeployment` of that URL instead: the proxies go in
     front of it, the assertions get updates from ``cms_trigger_update``, and its ``requests``
-    are ``None`` (not observed), so failures explain what the proxy and the client saw. A test
+    are ``None`` (not observed), so failures explain what the proxy and the client saw; an
+    ``https`` one is trusted through the system's CAs and ``wsharness_upstream_ca``. A test
     whose profile changes the server (``[server]`` websocket_feature, tls, a restart, two
     backends), or that asks for ``websocket_enabled=False``, is skipped with the reason.
     """
@@ -301,8 +349,13 @@ def cms_server(
         if reason is not None:
             pytest.skip(reason)
         try:
-            return RealDeployment(wsharness_upstream, find_trigger=find_trigger)
-        except UsageError as error:  # an override of wsharness_upstream gave a bad URL
+            return RealDeployment(
+                wsharness_upstream,
+                find_trigger=find_trigger,
+                upstream_ca=wsharness_upstream_ca,
+                ca_option=UPSTREAM_CA_OPTION,
+            )
+        except UsageError as error:  # an override gave a bad URL or CA file
             raise pytest.UsageError(str(error)) from None
     setup = wsharness_server_setup
     ca = request.getfixturevalue("wsharness_ca") if setup.tls else None
@@ -331,11 +384,11 @@ def proxy_factory(
     ``wsharness_time_scale``. An ``https`` upstream is trusted through ``wsharness_ca``, which
     also signs what the proxy presents when it opens TLS (a TLS-intercepting profile presents
     its own CA: ``proxy.client_trust``). In front of a real deployment
-    (``wsharness_upstream``) an ``https`` server is trusted through the system's CAs and the
-    proxy presents a CA of its own; a profile that changes the server skips the test. Every
-    proxy is stopped after the test, last first, and an error its thread had is raised there.
-    A proxy can be changed while it runs: ``cut_all()``, ``add_fault(use, **params)``,
-    ``remove_fault(id)``, ``clear_faults()``.
+    (``wsharness_upstream``) an ``https`` server is trusted through the system's CAs and
+    ``wsharness_upstream_ca``, and the proxy presents a CA of its own; a profile that changes
+    the server skips the test. Every proxy is stopped after the test, last first, and an error
+    its thread had is raised there. A proxy can be changed while it runs: ``cut_all()``,
+    ``add_fault(use, **params)``, ``remove_fault(id)``, ``clear_faults()``.
     """
     started: list[Proxy] = []
 
@@ -351,7 +404,10 @@ def proxy_factory(
         # A real deployment's certificate is none of the test CA's business.
         https = target.startswith("https://") and not real
         ca = request.getfixturevalue("wsharness_ca") if https else None
-        proxy = start_proxy(chosen, target, time_scale=wsharness_time_scale, ca=ca)
+        upstream_ca = cms_server.upstream_ca if isinstance(cms_server, RealDeployment) else None
+        proxy = start_proxy(
+            chosen, target, time_scale=wsharness_time_scale, ca=ca, upstream_ca=upstream_ca
+        )
         started.append(proxy)
         return proxy
 
@@ -440,11 +496,15 @@ def cms_client(
     """The CMS edit UI loaded through ``cms_proxy`` (as its page, or as the browser's proxy
     for a forward profile), trusting ``wsharness_ca`` when the server speaks TLS, and the CA
     a TLS-intercepting proxy presents, as a machine its company manages does. In front of
-    an ``https`` real deployment it trusts the system's CAs and the proxy's."""
+    an ``https`` real deployment it trusts the system's CAs, ``wsharness_upstream_ca`` and
+    the proxy's; a page that fails to load because the server's certificate was refused
+    raises ``UntrustedCertificate``, which says so."""
     page, forward = cms_proxy.route(cms_server.url)
     if isinstance(cms_server, RealDeployment):
-        tls = cms_server.client_tls(cms_proxy)
-    elif wsharness_server_setup.tls:
+        # The proxy's refusal reaches the client as a disconnect or a 502: say what it was.
+        with cms_server.explain_untrusted(cms_proxy):
+            return cms_client_factory(page, proxy=forward, ssl=cms_server.client_tls(cms_proxy))
+    if wsharness_server_setup.tls:
         ca = request.getfixturevalue("wsharness_ca")
         tls = ca.client_context(also_trust=cms_proxy.client_trust)
     else:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from .deployment import check_ca_file
 from .errors import UsageError
 from .explain import relay_summary
 from .profiles import Profile
@@ -59,13 +60,13 @@ def serve(
 
     In front of an ``https`` upstream the proxy opens the clients' TLS with a CA made up for
     the run; its certificate is written to a file, named in the first lines, for the browser
-    to trust. ``upstream_ca`` is a PEM file of the CAs to trust upstream.
+    to trust. ``upstream_ca`` is a PEM file of the CAs to trust upstream besides the system's.
 
     Raises:
-        UsageError: a bad ``upstream``, or an ``upstream_ca`` that is not a readable file.
+        UsageError: a bad ``upstream``, or an ``upstream_ca`` that is not a PEM file of CAs.
     """
-    if upstream_ca is not None and not upstream_ca.is_file():
-        raise UsageError(f"--upstream-ca must be a PEM file, got {str(upstream_ca)!r}")
+    if upstream_ca is not None:
+        check_ca_file(upstream_ca, "--upstream-ca")
     stop = threading.Event()
     proxy = ProfileProxy(
         profile,

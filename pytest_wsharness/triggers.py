@@ -19,6 +19,8 @@ import os
 import shlex
 import shutil
 import signal
+import ssl
+from pathlib import Path
 
 import aiohttp
 
@@ -139,11 +141,16 @@ class UrlTrigger:
     Args:
         url: where to POST, ``http(s)://host[:port]/path``.
         timeout: seconds the request may take. It defaults to 30.
+        ca_file: for an ``https`` URL, a PEM file of CAs to trust besides the system's (the
+            team's own CA, as for ``--upstream-ca``); ``None`` trusts the system's only.
     """
 
-    def __init__(self, url: str, timeout: float = TRIGGER_TIMEOUT) -> None:
+    def __init__(
+        self, url: str, timeout: float = TRIGGER_TIMEOUT, *, ca_file: str | Path | None = None
+    ) -> None:
         self.url = url
         self.timeout = timeout
+        self.ca_file = ca_file
 
     @property
     def name(self) -> str:
@@ -158,10 +165,16 @@ class UrlTrigger:
                 connection, or no answer within the timeout.
         """
         timeout = aiohttp.ClientTimeout(total=self.timeout)
+        tls: ssl.SSLContext | bool = True  # aiohttp's default: the system's CAs
+        if self.ca_file is not None and self.url.startswith("https://"):
+            tls = ssl.create_default_context()
+            tls.load_verify_locations(cafile=self.ca_file)
         try:
             async with (
                 aiohttp.ClientSession(trust_env=False, timeout=timeout) as session,
-                session.post(self.url, json={"marker": marker}, allow_redirects=False) as answer,
+                session.post(
+                    self.url, json={"marker": marker}, allow_redirects=False, ssl=tls
+                ) as answer,
             ):
                 if not 200 <= answer.status < 300:
                     body = redact_text((await answer.text(errors="replace")).strip())[:200]

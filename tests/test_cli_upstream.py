@@ -20,6 +20,7 @@ from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, main
 from pytest_wsharness.loopthread import LoopThread
 from pytest_wsharness.server import SimulatedCMS
 from pytest_wsharness.server.cms import NOTIFICATION_HOOK
+from pytest_wsharness.tls import TestCA
 
 SCALE = ["--time-scale", "0.01"]
 FORM = "an http:// or https:// URL with a host"
@@ -71,6 +72,18 @@ def team_disabled() -> Iterator[SimulatedCMS]:
     loop = LoopThread(name="wsharness-team")
     try:
         yield loop.enter(SimulatedCMS(websocket_enabled=False), 30.0)
+    finally:
+        loop.close()
+
+
+@pytest.fixture
+def team_https(tmp_path: Path) -> Iterator[tuple[SimulatedCMS, Path]]:
+    """A team server over https, its certificate from a CA of its own (which the system does
+    not trust), and that CA's PEM file."""
+    ca = TestCA()
+    loop = LoopThread(name="wsharness-team")
+    try:
+        yield loop.enter(SimulatedCMS(ssl=ca.issue().server_context()), 30.0), ca.write(tmp_path)
     finally:
         loop.close()
 
@@ -132,6 +145,62 @@ def test_matrix_with_a_trigger_url(team: SimulatedCMS, capsys: pytest.CaptureFix
     assert "2 scenarios, 2 as expected, 0 wrong" in out
     assert "left out" not in out
     assert len([r for r in team.requests if r.path == NOTIFICATION_HOOK]) == 2
+
+
+def test_matrix_in_front_of_an_https_server_with_its_ca(
+    team_https: tuple[SimulatedCMS, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    team, ca_file = team_https
+    # The https trigger URL trusts the CA too: it is the same server.
+    argv = ["matrix", "--upstream", team.url, "--upstream-ca", str(ca_file)]
+    argv += ["--trigger-url", team.url + NOTIFICATION_HOOK]
+    assert (
+        main([*argv, "--profile", "compliant", "--profile", "header-stripping", *SCALE]) == EXIT_OK
+    )
+    out, err = capsys.readouterr()
+    assert err == ""
+    rows = _rows(out, "compliant", "header-stripping")
+    assert rows[0].endswith("delivered")
+    assert rows[1].endswith("fell back correctly")
+    assert "2 scenarios, 2 as expected, 0 wrong, in " in out
+    assert [r.status for r in team.requests if r.path == NOTIFICATION_HOOK] == [201, 201]
+
+
+def test_without_the_ca_the_matrix_says_the_certificate_is_not_trusted(
+    team_https: tuple[SimulatedCMS, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    team, _ = team_https
+    argv = ["matrix", "--upstream", team.url, "--trigger-url", team.url + NOTIFICATION_HOOK]
+    assert main([*argv, "--profile", "compliant", *SCALE]) == EXIT_PROBLEM
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(
+        f"wsharness: error: the certificate of {team.url} is not trusted: the proxy refused it "
+        "(unable to get local issuer certificate), so the page could not load (GET https://"
+    )
+    assert err.rstrip().endswith(
+        "); if a CA of your own issued it (self-signed or internal), give its PEM file with "
+        "--upstream-ca"
+    )
+    assert team.requests == []  # refused at the handshake: not even the trigger ran
+
+
+def test_a_bad_upstream_ca_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notes = tmp_path / "notes.pem"
+    notes.write_text("not a certificate\n", encoding="utf-8")
+    argv = ["matrix", "--upstream", "https://127.0.0.1:9", "--trigger-url", UP + "/x"]
+    for ca, why in [
+        (notes, "it holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+        (tmp_path, "it is a folder"),
+        (tmp_path / "none.pem", "no such file"),
+    ]:
+        assert main([*argv, "--upstream-ca", str(ca)]) == EXIT_USAGE
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err == (
+            f"wsharness: error: --upstream-ca must be a PEM file of CA certificates, got "
+            f"{str(ca)!r}: {why}\n"
+        )
 
 
 def test_a_server_with_websockets_disabled_is_judged_as_such(
@@ -235,6 +304,16 @@ UP = "http://127.0.0.1:9"  # never contacted: every case below is refused before
             f"--trigger-url must be {FORM}, got 'localhost/hook'",
         ),
         (
+            ["--upstream-ca", "/nonexistent/ca.pem"],
+            "--upstream-ca needs an https:// --upstream, the server whose certificate its CAs "
+            "are to verify; none was given",
+        ),
+        (
+            ["--upstream", UP, "--trigger-url", UP + "/x", "--upstream-ca", "/nonexistent/ca.pem"],
+            "--upstream-ca needs an https:// --upstream, the server whose certificate its CAs "
+            f"are to verify; got {UP!r}",
+        ),
+        (
             ["--upstream", UP, "--trigger", "true", "--profile", "server-restart"],
             f"no profile left to run against {UP}: each one chosen (server-restart) needs the "
             "server changed, which the harness cannot do to a real deployment",
@@ -281,6 +360,8 @@ def test_help_documents_the_upstream_mode(capsys: pytest.CaptureFixture[str]) ->
         "marker as its last argument and in $WSHARNESS_MARKER",
         '--trigger-url URL POST {"marker": "..."} as JSON to URL',
         "--trigger-timeout S",
+        "--upstream-ca FILE a PEM file of CAs to trust, besides the system's, for an https "
+        "--upstream whose certificate your own CA issued (self-signed or internal)",
         "is left out, with a line saying so",
         "A trigger that fails stops the run (exit 1)",
     ):

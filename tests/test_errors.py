@@ -14,6 +14,7 @@ from pytest_wsharness.errors import (
     ProxyCrashed,
     TriggerFailed,
     UnknownChoiceError,
+    UntrustedCertificate,
     UsageError,
     WsHarnessError,
 )
@@ -62,6 +63,36 @@ CASES = [
         "the page could not load: GET http://127.0.0.1:1/EPiServer/Shell/settings: HTTP 502",
         ConnectionError,
         id="page-load",
+    ),
+    pytest.param(
+        UntrustedCertificate(
+            "https://127.0.0.1:1/EPiServer/Shell/settings",
+            "HTTP 502",
+            server="https://cms.test",
+            verified_by="the proxy",
+            verify_message="unable to get local issuer certificate",
+            hint="give its PEM file with --upstream-ca",
+        ),
+        "the certificate of https://cms.test is not trusted: the proxy refused it (unable to get "
+        "local issuer certificate), so the page could not load (GET "
+        "https://127.0.0.1:1/EPiServer/Shell/settings: HTTP 502); give its PEM file with "
+        "--upstream-ca",
+        ConnectionError,
+        id="untrusted-certificate",
+    ),
+    pytest.param(
+        UntrustedCertificate(
+            "https://cms.test/EPiServer/Shell/settings",
+            "TLS certificate verify failed: certificate has expired",
+            server="https://cms.test",
+            verified_by="the client",
+            verify_message="certificate has expired",
+        ),
+        "the certificate of https://cms.test is not trusted: the client refused it (certificate "
+        "has expired), so the page could not load (GET https://cms.test/EPiServer/Shell/settings:"
+        " TLS certificate verify failed: certificate has expired)",
+        ConnectionError,
+        id="untrusted-certificate-no-hint",
     ),
     pytest.param(
         NoUpdateTrigger("http://localhost:5000"),
@@ -129,5 +160,15 @@ def test_structured_attributes_are_kept() -> None:
     assert (crashed.profile, crashed.error) == ("compliant", cause)
     choice = UnknownChoiceError("topic", "/x", {"b", "a"})
     assert (choice.what, choice.value, choice.choices) == ("topic", "/x", ["a", "b"])
+    untrusted = UntrustedCertificate(
+        "u", "r", server="s", verified_by="the client", verify_message="m", hint="h"
+    )
+    assert isinstance(untrusted, PageLoadError)
+    assert (untrusted.url, untrusted.reason, untrusted.server) == ("u", "r", "s")
+    assert (untrusted.verified_by, untrusted.verify_message, untrusted.hint) == (
+        "the client",
+        "m",
+        "h",
+    )
     timeout = HarnessTimeout("x", 1.0, "y")
     assert (timeout.waiting_for, timeout.timeout, timeout.seen) == ("x", 1.0, "y")

@@ -9,6 +9,7 @@ WebSocket). Profiles name behaviours and faults, never the engine.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..profiles import Profile
@@ -74,14 +75,28 @@ def start_proxy(
     time_scale: float = 1.0,
     seed: int = 0,
     ca: TestCA | None = None,
+    upstream_ca: str | Path | None = None,
 ) -> Proxy:
     """Start a proxy running ``profile`` in front of ``upstream`` and return it, listening.
 
-    ``ca`` is the CA of an ``https`` upstream's certificate. mitmproxy is imported here, on
-    first use, and only for profiles that need it.
+    mitmproxy is imported here, on first use, and only for profiles that need it.
+
+    Args:
+        profile: what the proxy does.
+        upstream: the server, ``http(s)://host[:port]``.
+        time_scale: multiplies every duration of the profile. It defaults to 1.
+        seed: makes the faults' random draws reproducible. It defaults to 0.
+        ca: the test CA an ``https`` upstream's certificate comes from (a simulated CMS):
+            the proxy trusts it and signs with it where it opens the clients' TLS.
+        upstream_ca: without ``ca``, a PEM file of the CAs to trust for an ``https``
+            upstream besides the system's (a real deployment whose certificate its own CA
+            issued); the proxy then presents a CA made up for it (``client_trust``).
+            ``None``, the default, trusts the system's CAs only.
     """
     from .chain import ProfileProxy
 
-    proxy = ProfileProxy(profile, upstream, time_scale=time_scale, seed=seed, ca=ca)
+    proxy = ProfileProxy(
+        profile, upstream, time_scale=time_scale, seed=seed, ca=ca, upstream_ca=upstream_ca
+    )
     proxy.start()
     return proxy

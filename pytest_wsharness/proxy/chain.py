@@ -40,9 +40,10 @@ class ProfileProxy(ThreadedEngine):
         ca: for an ``https`` upstream, the CA its certificate comes from (the session's test
             CA): the proxy trusts it upstream and, where it opens TLS, signs with it, unless the
             profile intercepts TLS with a CA of its own (see :attr:`client_trust`).
-        upstream_ca: without ``ca``, a PEM file of the CAs to trust upstream (a developer's
-            own server); ``None`` trusts the system's. The proxy then presents a CA made up
-            for it, which :attr:`client_trust` holds.
+        upstream_ca: without ``ca``, a PEM file of the CAs to trust upstream besides the
+            system's (a developer's own server, its certificate from a CA of its own);
+            ``None`` trusts the system's only. The proxy then presents a CA made up for it,
+            which :attr:`client_trust` holds.
     """
 
     def __init__(
@@ -190,11 +191,13 @@ class ProfileProxy(ThreadedEngine):
             self._presented = self.ca or TestCA(label="proxy CA")
         upstream = None  # mitmproxy, the next hop, speaks TLS to the server
         if not behind_edge:
-            upstream = (
-                self.ca.client_context()
-                if self.ca
-                else ssl.create_default_context(cafile=self.upstream_ca)
-            )
+            if self.ca is not None:
+                upstream = self.ca.client_context()
+            else:
+                upstream = ssl.create_default_context()
+                if self.upstream_ca is not None:
+                    # Besides the system's: create_default_context(cafile=...) loads it alone.
+                    upstream.load_verify_locations(cafile=self.upstream_ca)
         return TlsTermination(self._presented.issue().server_context(), upstream, note)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:

@@ -29,6 +29,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import certifi
+
 # mitmproxy's dependencies (ldap3, passlib) warn on import; a suite run with
 # filterwarnings=error must not fail for a warning that is not its own.
 with warnings.catch_warnings():
@@ -153,7 +155,8 @@ class MitmProxy(ThreadedEngine):
             signs (:attr:`presented_ca`). ``None`` trusts the system's CAs upstream and presents
             a CA made up for this proxy.
         upstream_ca: without ``ca``, a PEM file of the CAs to trust upstream (a developer's
-            own server with a certificate of its own); ``None`` trusts the system's.
+            own server with a certificate of its own) besides those mitmproxy trusts by
+            default (certifi's bundle); ``None`` trusts those only.
     """
 
     def __init__(
@@ -299,7 +302,13 @@ class MitmProxy(ThreadedEngine):
             upstream_ca.write_text(self.ca.pem)
             options.update(ssl_verify_upstream_trusted_ca=str(upstream_ca))
         elif self.upstream_ca is not None:
-            options.update(ssl_verify_upstream_trusted_ca=str(self.upstream_ca))
+            # mitmproxy trusts the file it is given instead of its default bundle: hand it
+            # both, so that the team's CA adds to what a real proxy would trust.
+            bundle = confdir / "upstream-ca.pem"
+            bundle.write_bytes(
+                Path(certifi.where()).read_bytes() + b"\n" + Path(self.upstream_ca).read_bytes()
+            )
+            options.update(ssl_verify_upstream_trusted_ca=str(bundle))
 
     def _mode(self) -> str:
         if self.profile.kind is Kind.FORWARD:
