@@ -1,7 +1,7 @@
 """The ``wsharness`` command.
 
     wsharness matrix [--profile NAME]... [--time-scale F] [--profiles-dir DIR]...
-                     [--browser [--screenshots DIR]]
+                     [--browser [--screenshots DIR]] [--report-html PATH] [--report-json PATH]
                      [--upstream URL (--trigger COMMAND | --trigger-url URL) [--trigger-timeout S]
                       [--upstream-ca FILE]]
     wsharness profiles [--profiles-dir DIR]... [--real]
@@ -28,6 +28,7 @@ from .profiles import Catalogue, Profile
 
 if TYPE_CHECKING:
     from .deployment import RealDeployment
+    from .matrix import Row
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 DEFAULT_MATRIX_TIME_SCALE = 0.05
@@ -84,6 +85,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="with --browser, save a screenshot per scenario in DIR, taken before the reload",
+    )
+    matrix.add_argument(
+        "--report-html",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also write the scenarios as one self-contained HTML file, with a timeline of the "
+        "connection per scenario (client, proxy, server), to attach to a ticket",
+    )
+    matrix.add_argument(
+        "--report-json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also write the scenarios, with their timelines, as JSON",
     )
     _add_upstream_options(matrix)
     profiles = commands.add_parser("profiles", help="list the proxy profiles, one line each")
@@ -197,6 +213,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.screenshots is not None and not args.browser:
             raise UsageError("--screenshots needs --browser: the Python client has no screen")
         deployment, chosen, left_out = _real_deployment(args, chosen)
+        for option, path in (
+            ("--report-html", args.report_html),
+            ("--report-json", args.report_json),
+        ):
+            if path is not None and not path.parent.is_dir():
+                raise UsageError(
+                    f"{option} {str(path)!r}: no folder {str(path.parent)!r} to write it in"
+                )
         if args.browser:
             from .browser.chromium import find_browser
 
@@ -211,7 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     scale = args.time_scale
     if scale is None:
         scale = DEFAULT_BROWSER_TIME_SCALE if args.browser else DEFAULT_MATRIX_TIME_SCALE
-    return _matrix(chosen, scale, driver, args.screenshots, deployment, left_out)
+    reports = {"html": args.report_html, "json": args.report_json}
+    return _matrix(chosen, scale, driver, args.screenshots, deployment, left_out, reports)
 
 
 def _real_configs() -> int:
@@ -353,6 +378,7 @@ def _matrix(
     screenshots: Path | None,
     deployment: RealDeployment | None = None,
     left_out: Sequence[tuple[str, str]] = (),
+    reports: dict[str, Path | None] | None = None,
 ) -> int:
     from .matrix import format_table, run_matrix
 
@@ -380,7 +406,20 @@ def _matrix(
     )
     if screenshots is not None:
         print(f"screenshots: {screenshots}")
+    _write_reports(rows, reports or {})
     return EXIT_PROBLEM if wrong else EXIT_OK
+
+
+def _write_reports(rows: Sequence[Row], reports: dict[str, Path | None]) -> None:
+    from .report import scenarios_json
+    from .report_html import render_html
+
+    results = [(row.name, "passed" if row.ok else "failed", row.to_result()) for row in rows]
+    for kind, render in (("html", render_html), ("json", scenarios_json)):
+        path = reports.get(kind)
+        if path is not None:
+            path.write_text(render(results), encoding="utf-8")
+            print(f"{kind.upper()} report: {path.resolve()}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,8 +22,10 @@ from .errors import UnknownChoiceError, UsageError
 from .explain import proxy_clause, server_clause
 from .profiles import Expect, Profile
 from .proxy.base import Proxy, start_proxy
+from .report import HopEvent, ScenarioResult
 from .scenario import ServerSetup, observe
 from .server.cms import SimulatedCMS
+from .timeline import build_timeline
 from .updates import SimulatedUpdates, UpdateSource
 from .verdict import Observation, Verdict, expected_outcome, judge
 
@@ -43,11 +45,32 @@ class Row:
     verdict: Verdict
     expected: Verdict
     problems: tuple[str, ...]
+    driver: str = "model"
+    timeline: tuple[HopEvent, ...] = field(default=(), compare=False)
 
     @property
     def ok(self) -> bool:
         """Whether the UI did what it should behind this profile."""
         return self.verdict is self.expected
+
+    @property
+    def name(self) -> str:
+        """The scenario's name in reports, as pytest would name it: ``matrix[<profile>-enabled]``
+        (or ``-disabled``: the CMS's ``WebSocketEnabled``)."""
+        return f"matrix[{self.profile}-{'enabled' if self.websocket_enabled else 'disabled'}]"
+
+    def to_result(self) -> ScenarioResult:
+        """The row as the reports' :class:`~pytest_wsharness.report.ScenarioResult`."""
+        return ScenarioResult(
+            profile=self.profile,
+            websocket_enabled=self.websocket_enabled,
+            expected=self.expected.value,
+            verdict=self.verdict.value if self.ok else Verdict.WRONG.value,
+            ui=self.client_saw,
+            problems=self.problems,
+            driver=self.driver,
+            timeline=self.timeline,
+        )
 
 
 DRIVERS = ("model", "browser")
@@ -91,6 +114,7 @@ async def run_row(
         raise UnknownChoiceError("client driver", driver, DRIVERS)
     async with contextlib.AsyncExitStack() as stack:
         server: SimulatedCMS | None = None
+        backends: list[SimulatedCMS] = []
         restart = None
         tls_ca = None
         updates: UpdateSource
@@ -100,7 +124,7 @@ async def run_row(
             server = await stack.enter_async_context(
                 SimulatedCMS(websocket_enabled=websocket_enabled, **kwargs)
             )
-            backends = [server]
+            backends, routes = [server], server.routes
             for _ in range(setup.backends - 1):
                 other = SimulatedCMS(
                     websocket_enabled=websocket_enabled, content=server.content, **kwargs
@@ -114,6 +138,7 @@ async def run_row(
             if reason is not None:
                 raise UsageError(f"profile {profile.name!r} {reason}")
             site = upstream = deployment.url
+            routes = deployment.routes
             updates = deployment.update_source()
         upstream_ca = deployment.upstream_ca if deployment is not None else None
         proxy = await stack.enter_async_context(
@@ -152,6 +177,16 @@ async def run_row(
                 before_refresh=shoot,
             )
         proxy.check()
+        timeline = build_timeline(
+            endpoint=routes.endpoint,
+            client_origin=client.origin,
+            history=client.history,
+            socket_events=list(client.events),
+            proxy_records=proxy.records,
+            connections=proxy.connections,
+            # Every backend's: the socket may be held by any of them.
+            requests=[r for backend in backends for r in backend.requests],
+        )
         verdict, problems = judge(observation, profile.expect)
         did = proxy_clause(profile.name, proxy.records, proxy.connections)
         # A real deployment's requests are not seen: the clause says so.
@@ -168,6 +203,8 @@ async def run_row(
             verdict=verdict,
             expected=expected_outcome(profile.expect, enabled),
             problems=tuple(problems),
+            driver=driver,
+            timeline=timeline,
         )
 
 

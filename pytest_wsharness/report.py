@@ -74,6 +74,12 @@ class ScenarioResult:
         return cls(**data)
 
 
+def scenarios_json(rows: Sequence[tuple[str, str, ScenarioResult]]) -> str:
+    """The rows ``(test, outcome, result)`` as the JSON report: a list of objects."""
+    data = [{"test": test, "outcome": outcome, **asdict(result)} for test, outcome, result in rows]
+    return json.dumps(data, indent=2) + "\n"
+
+
 def set_sink(sink: ScenarioSink | None) -> ScenarioSink | None:
     """Send the results emitted from now on to ``sink`` (``None``: nowhere); return the sink
     it replaces, for the caller to put back (a pytester run inside a test has its own)."""

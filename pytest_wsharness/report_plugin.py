@@ -9,9 +9,7 @@ of them ends the terminal report, ``--wsharness-report-json PATH`` writes them a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -87,11 +85,7 @@ class _Reports:
             return  # an xdist worker: the controller writes the files
         path = self.config.getoption("--wsharness-report-json")
         if path is not None:
-            data = [
-                {"test": test, "outcome": outcome, **asdict(result)}
-                for test, outcome, result in self.results
-            ]
-            Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            Path(path).write_text(scenarios.scenarios_json(self.results), encoding="utf-8")
         html = self.config.getoption("--wsharness-report-html")
         if html is not None:
             self.html = Path(html).resolve()

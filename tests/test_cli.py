@@ -5,6 +5,7 @@ its output captured, and the installed console script run once as a subprocess.
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import subprocess
 import sys
@@ -217,3 +218,32 @@ def test_proxy_command_rejects_bad_input(
     argv = ["proxy", "compliant", "--upstream", "http://127.0.0.1:1", "--duration", "1", *args]
     assert main(argv) == EXIT_USAGE
     assert message in capsys.readouterr().err
+
+
+def test_matrix_writes_html_and_json_reports_with_timelines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    html, data = tmp_path / "matrix.html", tmp_path / "matrix.json"
+    argv = ["matrix", "--profile", "header-stripping", "--report-html", str(html)]
+    assert main([*argv, "--report-json", str(data)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert f"HTML report: {html}" in out
+    assert f"JSON report: {data}" in out
+    rows = {row["test"]: row for row in json.loads(data.read_text())}
+    assert set(rows) == {"matrix[header-stripping-enabled]", "matrix[header-stripping-disabled]"}
+    enabled = rows["matrix[header-stripping-enabled]"]
+    assert (enabled["outcome"], enabled["verdict"]) == ("passed", "fell back correctly")
+    lanes = {(event["hop"], event["text"]) for event in enabled["timeline"]}
+    assert ("proxy", "removed Connection, Upgrade from the request") in lanes
+    assert ("client", "WebSocket handshake failed (HTTP 200), closed 1006") in lanes
+    page = html.read_text()
+    assert "matrix[header-stripping-enabled]" in page
+    assert "removed Connection, Upgrade from the request" in page
+
+
+def test_matrix_report_in_a_missing_folder_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no" / "such.html"
+    assert main(["matrix", "--profile", "compliant", "--report-html", str(missing)]) == EXIT_USAGE
+    assert f"--report-html {str(missing)!r}: no folder" in capsys.readouterr().err
