@@ -325,7 +325,13 @@ def _real_deployment(
             ``--upstream-ca`` that is not a PEM file of CAs or comes without an ``https``
             ``--upstream``, or no profile left to run.
     """
-    from .deployment import RealDeployment, check_upstream_ca, check_url, left_out_reason
+    from .deployment import (
+        RealDeployment,
+        browser_left_out_reason,
+        check_upstream_ca,
+        check_url,
+        left_out_reason,
+    )
 
     trigger_given = args.trigger is not None or args.trigger_url is not None
     ca_options = {"option": "--upstream-ca", "upstream_option": "--upstream"}
@@ -356,14 +362,18 @@ def _real_deployment(
     else:
         trigger_url = check_url(args.trigger_url, "--trigger-url", path=True)
         trigger = UrlTrigger(trigger_url, timeout, ca_file=ca)
-    left_out = [(p.name, why) for p in chosen if (why := left_out_reason(p)) is not None]
-    runnable = [p for p in chosen if left_out_reason(p) is None]
+
+    def why_not(profile: Profile) -> str | None:
+        reason = left_out_reason(profile)
+        if reason is None and args.browser:
+            reason = browser_left_out_reason(profile, url)
+        return reason
+
+    left_out = [(p.name, why) for p in chosen if (why := why_not(p)) is not None]
+    runnable = [p for p in chosen if why_not(p) is None]
     if not runnable:
-        names = ", ".join(name for name, _ in left_out)
-        raise UsageError(
-            f"no profile left to run against {url}: each one chosen ({names}) needs the server "
-            "changed, which the harness cannot do to a real deployment"
-        )
+        reasons = "; ".join(f"{name} {why}" for name, why in left_out)
+        raise UsageError(f"no profile left to run against {url}: {reasons}")
     return (
         RealDeployment(url, trigger, upstream_ca=ca, ca_option="--upstream-ca"),
         runnable,

@@ -32,7 +32,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from .errors import PageLoadError, UntrustedCertificate, UsageError
-from .profiles import SERVER_PARAMS, Profile
+from .profiles import SERVER_PARAMS, Kind, Profile
 from .protocol import Routes, Topic
 from .proxy.base import Proxy
 from .server.records import RequestRecord
@@ -191,6 +191,22 @@ def left_out_reason(profile: Profile) -> str | None:
         f"needs the server changed ([server] {'; '.join(changes)}), which the harness cannot "
         "do to a real deployment"
     )
+
+
+def browser_left_out_reason(profile: Profile, url: str) -> str | None:
+    """Why Chromium cannot run ``profile`` against the real deployment at ``url``; ``None``
+    when it can.
+
+    Through a forward proxy Chromium tunnels to an ``https`` server itself and meets the
+    server's own certificate, and Chromium reads no CA file (it is told the keys to accept,
+    which the harness knows only for CAs it made).
+    """
+    if profile.kind is Kind.FORWARD and url.startswith("https://"):
+        return (
+            "is a forward proxy: Chromium would tunnel to the https server itself, and it cannot "
+            "be told to trust a certificate from the deployment's own CA (the Python client can)"
+        )
+    return None
 
 
 def skip_reason(profile: Profile | None, websocket_enabled: bool, url: str) -> str | None:

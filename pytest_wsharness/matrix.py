@@ -156,7 +156,7 @@ async def run_row(
         if driver == "browser":
             from .browser.client import BrowserClient, trust_for
 
-            trust = trust_for(tls_ca, proxy) if tls_ca else []
+            trust = trust_for(tls_ca, proxy) if tls_ca or deployment is not None else []
             browser = BrowserClient(
                 page, time_scale=time_scale, proxy=forward, artifacts=screenshots, trust=trust
             )

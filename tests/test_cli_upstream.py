@@ -166,6 +166,28 @@ def test_matrix_in_front_of_an_https_server_with_its_ca(
     assert [r.status for r in team.requests if r.path == NOTIFICATION_HOOK] == [201, 201]
 
 
+def test_the_browser_matrix_in_front_of_an_https_server(
+    team_https: tuple[SimulatedCMS, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_wsharness.browser.chromium import find_browser
+    from pytest_wsharness.errors import MissingPart
+    from pytest_wsharness.require import skip_or_fail
+
+    try:
+        find_browser()
+    except MissingPart as missing:
+        skip_or_fail(missing, "WSHARNESS_REQUIRE_BROWSER")
+    team, ca_file = team_https
+    argv = ["matrix", "--browser", "--upstream", team.url, "--upstream-ca", str(ca_file)]
+    argv += ["--trigger-url", team.url + NOTIFICATION_HOOK]
+    assert main([*argv, "--profile", "compliant", "--profile", "forward-proxy"]) == EXIT_OK
+    out = capsys.readouterr().out
+    # Chromium trusts the CA the proxy presents; through a tunnel it would meet the team's own.
+    assert _rows(out, "compliant")[0].endswith("delivered")
+    assert "left out forward-proxy: it is a forward proxy: Chromium would tunnel" in out
+    assert "1 scenarios, 1 as expected, 0 wrong" in out
+
+
 def test_without_the_ca_the_matrix_says_the_certificate_is_not_trusted(
     team_https: tuple[SimulatedCMS, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -315,8 +337,9 @@ UP = "http://127.0.0.1:9"  # never contacted: every case below is refused before
         ),
         (
             ["--upstream", UP, "--trigger", "true", "--profile", "server-restart"],
-            f"no profile left to run against {UP}: each one chosen (server-restart) needs the "
-            "server changed, which the harness cannot do to a real deployment",
+            f"no profile left to run against {UP}: server-restart needs the server changed "
+            "([server] restart_after = 1000, down_for = 10000: the harness must restart the "
+            "server), which the harness cannot do to a real deployment",
         ),
     ],
 )

@@ -443,3 +443,54 @@ def test_client_tls_trusts_the_ca_file_and_the_proxys(tmp_path: Path) -> None:
         dict(rdn[0] for rdn in cert["subject"]).get("commonName") for cert in context.get_ca_certs()
     }
     assert {server_ca.name, proxy_ca.name} <= names
+
+
+# Chromium in front of the https deployment.
+
+BROWSER_OUTCOMES = """
+    import pytest
+    from pytest_wsharness.assertions import assert_fell_back, assert_updates_delivered
+
+
+    @pytest.mark.wsharness_profiles("compliant")
+    def test_delivered(cms_browser, cms_server, cms_proxy):
+        assert_updates_delivered(cms_browser, cms_server, proxy=cms_proxy)
+
+
+    @pytest.mark.wsharness_profiles("header-stripping")
+    def test_falls_back(cms_browser, cms_server, cms_proxy):
+        assert_fell_back(cms_browser, cms_server, proxy=cms_proxy)
+
+
+    @pytest.mark.wsharness_profiles("forward-proxy")
+    def test_tunnelled(cms_browser):
+        pass
+"""
+
+
+def test_chromium_trusts_the_proxy_in_front_of_an_https_deployment(
+    inner: pytest.Pytester, team: Team
+) -> None:
+    from pytest_wsharness.browser.chromium import find_browser
+    from pytest_wsharness.errors import MissingPart
+    from pytest_wsharness.require import skip_or_fail
+
+    try:
+        find_browser()
+    except MissingPart as missing:
+        skip_or_fail(missing, "WSHARNESS_REQUIRE_BROWSER")
+    inner.makeconftest(textwrap.dedent(TRIGGER))
+    inner.makepyfile(test_inner=textwrap.dedent(BROWSER_OUTCOMES))
+    result = inner.runpytest(
+        "-rs",
+        "--wsharness-time-scale=0.1",
+        "--wsharness-upstream",
+        team.cms.url,
+        f"--wsharness-upstream-ca={team.ca_file}",
+    )
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines(
+        ["SKIPPED * profile 'forward-proxy' is a forward proxy: Chromium would tunnel to the "
+         "https server itself*"]
+    )  # fmt: skip
+    assert _hooks(team) == [201, 201]

@@ -394,9 +394,14 @@ def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def trust_for(ca: TestCA, proxy: Proxy) -> list[TestCA]:
+def trust_for(ca: TestCA | None, proxy: Proxy) -> list[TestCA]:
     """The test CAs a browser trusts to load an ``https`` page through ``proxy``: the site's
     (``ca``), and the one the proxy presents when it opens TLS with another, as a managed
-    machine trusts its company's TLS-inspection CA."""
+    machine trusts its company's TLS-inspection CA.
+
+    ``ca`` is ``None`` for a real deployment, whose own CA the browser never meets through a
+    reverse proxy: the proxy opens the browser's TLS with the CA it presents.
+    """
     presented = proxy.presented_ca
-    return [ca] if presented is None or presented is ca else [ca, presented]
+    trusted = [ca] if ca is not None else []
+    return trusted if presented is None or presented is ca else [*trusted, presented]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ..deployment import RealDeployment, browser_left_out_reason
 from ..errors import MissingPart
 from ..loopthread import LoopThread
 from ..proxy.base import Proxy
@@ -97,16 +98,23 @@ def cms_browser_factory(
 @pytest.fixture
 def cms_browser(
     request: pytest.FixtureRequest,
-    cms_server: SyncCMS,
+    cms_server: SyncCMS | RealDeployment,
     cms_proxy: Proxy,
     cms_browser_factory: Callable[..., SyncClient],
     wsharness_server_setup: ServerSetup,
 ) -> SyncClient:
     """The CMS edit UI in headless Chromium, loaded through ``cms_proxy`` (as its page, or as
     the browser's proxy for a forward profile). When the server speaks TLS it trusts
-    ``wsharness_ca``, and the CA a TLS-intercepting proxy presents, as a managed machine does."""
+    ``wsharness_ca``, and the CA a TLS-intercepting proxy presents, as a managed machine does.
+    In front of an ``https`` real deployment it trusts the CA the proxy presents; a forward
+    profile there skips, saying why (Chromium would meet the deployment's own certificate)."""
     page, forward = cms_proxy.route(cms_server.url)
-    trust = []
-    if wsharness_server_setup.tls:
+    trust: list[TestCA] = []
+    if isinstance(cms_server, RealDeployment):
+        reason = browser_left_out_reason(cms_proxy.profile, cms_server.url)
+        if reason is not None:
+            pytest.skip(f"profile {cms_proxy.profile.name!r} {reason}")
+        trust = trust_for(None, cms_proxy)
+    elif wsharness_server_setup.tls:
         trust = trust_for(request.getfixturevalue("wsharness_ca"), cms_proxy)
     return cms_browser_factory(page, proxy=forward, trust=trust)
