@@ -78,7 +78,7 @@ def server_clause(requests: Sequence[RequestRecord] | None, endpoint: str) -> st
     last = hits[-1]
     if last.status == 101:
         return "server upgraded (101)"
-    answered = f"answered {_status(last.status)}"
+    answered = f"answered {status_text(last.status)}"
     if not last.asked_to_upgrade:
         return f"server never saw an Upgrade header and {answered}"
     return f"server {answered}"
@@ -100,7 +100,8 @@ def explain(
     return "; ".join(clauses)
 
 
-def _status(code: int) -> str:
+def status_text(code: int) -> str:
+    """``code`` with its reason phrase, e.g. ``200 OK`` (the bare number if it has none)."""
     try:
         return f"{code} {HTTPStatus(code).phrase}"
     except ValueError:

@@ -3,18 +3,17 @@
 A pure function over the records the hops keep. Every record carries a ``time.monotonic()``
 stamp (the proxy and relay run on threads of the same process, so one clock orders them all);
 the client's times count from its own start, which the caller passes. Only header *names* and
-the hop-by-hop upgrade headers are quoted, after :func:`~pytest_wsharness.redact.redact_headers`,
-so no credential reaches a report.
+the values of the hop-by-hop upgrade headers are quoted (from records already redacted), so no
+credential reaches a report.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from .redact import redact_headers
+from .explain import status_text
 from .report import HopEvent
 
 if TYPE_CHECKING:
@@ -161,10 +160,10 @@ def _proxy_answer(r: ProxyRecord) -> str:
     if r.status is None:
         return f"error: {r.error}" if r.error else ""
     if r.answered_by == "proxy":
-        return f"answered {_status(r.status)} itself (not forwarded)"
+        return f"answered {status_text(r.status)} itself (not forwarded)"
     if r.upgraded:
-        return f"{_status(r.status)} from the server: upgraded, WebSocket tunnelled"
-    return f"answer {_status(r.status)} from the server, passed on"
+        return f"{status_text(r.status)} from the server: upgraded, WebSocket tunnelled"
+    return f"answer {status_text(r.status)} from the server, passed on"
 
 
 def _relay(connections: Iterable[ConnectionRecord]) -> list[_Stamped]:
@@ -208,7 +207,7 @@ def _server(requests: Iterable[RequestRecord], endpoint: str) -> list[_Stamped]:
         if r.path.split("?", 1)[0] != endpoint:
             continue
         headers: dict[str, str] = {}
-        for key, value in redact_headers(r.headers):
+        for key, value in r.headers:
             headers.setdefault(key.lower(), value)  # the first value, as the server reads it
         seen = ", ".join(
             f"{name}: {headers[name.lower()]}"
@@ -217,7 +216,7 @@ def _server(requests: Iterable[RequestRecord], endpoint: str) -> list[_Stamped]:
         )
         if not r.asked_to_upgrade:
             seen = f"no Upgrade header{f' ({seen})' if seen else ''}"
-        answer = "upgraded (101)" if r.status == 101 else f"answered {_status(r.status)}"
+        answer = "upgraded (101)" if r.status == 101 else f"answered {status_text(r.status)}"
         out.append((r.at, "server", f"{r.method} {r.path} saw {seen}; {answer}"))
     return out
 
@@ -229,13 +228,6 @@ def _path(request_line: str) -> str:
     if "://" in target:
         target = "/" + target.split("://", 1)[1].partition("/")[2]
     return target.split("?", 1)[0]
-
-
-def _status(code: int) -> str:
-    try:
-        return f"{code} {HTTPStatus(code).phrase}"
-    except ValueError:
-        return str(code)
 
 
 def _bounded(events: list[HopEvent], limit: int) -> tuple[HopEvent, ...]:

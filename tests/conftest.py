@@ -6,10 +6,24 @@ import asyncio
 import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from pytest_wsharness.browser.chromium import find_browser
+from pytest_wsharness.errors import MissingPart
+from pytest_wsharness.require import skip_or_fail
+
 LINGER_TIMEOUT = 5.0
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """The system's Chromium; skips naming it when missing (fails in CI, which installs it)."""
+    try:
+        return find_browser()
+    except MissingPart as missing:
+        skip_or_fail(missing, "WSHARNESS_REQUIRE_BROWSER")
 
 
 def _sockets() -> set[str]:

@@ -6,22 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_wsharness.browser.chromium import find_browser
 from pytest_wsharness.cli import EXIT_OK, EXIT_USAGE, main
-from pytest_wsharness.errors import MissingPart
-from pytest_wsharness.require import skip_or_fail
-
-
-@pytest.fixture
-def chromium() -> None:
-    try:
-        find_browser()
-    except MissingPart as missing:
-        skip_or_fail(missing, "WSHARNESS_REQUIRE_BROWSER")
 
 
 def test_matrix_in_the_browser_with_a_screenshot_per_scenario(
-    chromium: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    chromium: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["matrix", "--browser", "--time-scale", "0.1", "--screenshots", str(tmp_path)]
     argv += ["--profile", "compliant", "--profile", "header-stripping"]
@@ -45,7 +34,7 @@ def test_screenshots_need_the_browser(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_https_profiles_run_in_the_browser_too(
-    chromium: None, capsys: pytest.CaptureFixture[str]
+    chromium: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["matrix", "--browser", "--time-scale", "0.1"]
     assert main([*argv, "--profile", "tls-intercepting", "--profile", "transparent-wss"]) == 0

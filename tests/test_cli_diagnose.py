@@ -72,7 +72,10 @@ def test_json_never_shows_a_secret_header(
         (["http://127.0.0.1:1", "--timeout", "soon"], "--timeout: must be a number of seconds"),
         (["http://127.0.0.1:1", "--header", "NoColon"], "must be 'Name: value'"),
         (["http://127.0.0.1:1", "--endpoint", "socket"], "bad --endpoint 'socket'"),
-        (["http://127.0.0.1:1", "--ca", "/nonexistent.pem"], "bad --ca '/nonexistent.pem'"),
+        (
+            ["http://127.0.0.1:1", "--ca", "/nonexistent.pem"],
+            "--ca must be a PEM file of CA certificates, got '/nonexistent.pem': no such file",
+        ),
     ],
 )
 def test_bad_usage_exits_2_naming_the_input(
@@ -100,4 +103,5 @@ def test_a_ca_file_that_is_not_pem(tmp_path: Path, capsys: pytest.CaptureFixture
     bad = tmp_path / "ca.pem"
     bad.write_text("not a certificate\n")
     assert main(["diagnose", "https://127.0.0.1:1", "--ca", str(bad)]) == EXIT_USAGE
-    assert f"bad --ca {str(bad)!r}: not a PEM file of CAs" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--ca must be a PEM file of CA certificates, got {str(bad)!r}: it holds no PEM" in err

@@ -167,16 +167,8 @@ def test_matrix_in_front_of_an_https_server_with_its_ca(
 
 
 def test_the_browser_matrix_in_front_of_an_https_server(
-    team_https: tuple[SimulatedCMS, Path], capsys: pytest.CaptureFixture[str]
+    team_https: tuple[SimulatedCMS, Path], chromium: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pytest_wsharness.browser.chromium import find_browser
-    from pytest_wsharness.errors import MissingPart
-    from pytest_wsharness.require import skip_or_fail
-
-    try:
-        find_browser()
-    except MissingPart as missing:
-        skip_or_fail(missing, "WSHARNESS_REQUIRE_BROWSER")
     team, ca_file = team_https
     argv = ["matrix", "--browser", "--upstream", team.url, "--upstream-ca", str(ca_file)]
     argv += ["--trigger-url", team.url + NOTIFICATION_HOOK]

@@ -469,16 +469,8 @@ BROWSER_OUTCOMES = """
 
 
 def test_chromium_trusts_the_proxy_in_front_of_an_https_deployment(
-    inner: pytest.Pytester, team: Team
+    inner: pytest.Pytester, team: Team, chromium: Path
 ) -> None:
-    from pytest_wsharness.browser.chromium import find_browser
-    from pytest_wsharness.errors import MissingPart
-    from pytest_wsharness.require import skip_or_fail
-
-    try:
-        find_browser()
-    except MissingPart as missing:
-        skip_or_fail(missing, "WSHARNESS_REQUIRE_BROWSER")
     inner.makeconftest(textwrap.dedent(TRIGGER))
     inner.makepyfile(test_inner=textwrap.dedent(BROWSER_OUTCOMES))
     result = inner.runpytest(

@@ -207,3 +207,15 @@ def test_close_frame_masked_for_the_server() -> None:
     assert isinstance(frame, Frame)
     assert (frame.close_code, frame.payload[2:]) == (4000, b"going")
     assert Frame(Opcode.CLOSE, True, b"", b"\x88\x00").close_code is None
+
+
+def test_a_head_reads_its_status_reason_and_fields() -> None:
+    head = Head(
+        b"HTTP/1.1 403 Forbidden\r\nServer: nginx\r\nset-cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n"
+    )
+    assert (head.status, head.reason) == (403, "Forbidden")
+    assert head.fields == [("Server", "nginx"), ("set-cookie", "a=1"), ("Set-Cookie", "b=2")]
+    assert head.header("SET-COOKIE") == "a=1"  # the first, any case
+    assert head.header("Upgrade") is None
+    request = Head(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n")
+    assert (request.status, request.reason, request.header("upgrade")) == (None, "", "websocket")

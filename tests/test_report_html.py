@@ -12,15 +12,13 @@ from pathlib import Path
 import pytest
 
 from pytest_wsharness import __version__
-from pytest_wsharness.browser.chromium import LAUNCH_ARGS, find_browser
+from pytest_wsharness.browser.chromium import LAUNCH_ARGS
 from pytest_wsharness.client.driver import SocketEvent
 from pytest_wsharness.client.machine import TimelineEntry
-from pytest_wsharness.errors import MissingPart
 from pytest_wsharness.proxy.records import ProxyRecord
 from pytest_wsharness.relay.records import ConnectionRecord
 from pytest_wsharness.report import HopEvent, ScenarioResult
 from pytest_wsharness.report_html import render_html
-from pytest_wsharness.require import skip_or_fail
 from pytest_wsharness.server.records import RequestRecord
 from pytest_wsharness.timeline import build_timeline
 
@@ -347,14 +345,6 @@ def test_under_xdist_the_controller_writes_every_scenario(inner: pytest.Pytester
     html = path.read_text(encoding="utf-8")
     assert html.count("<details") == 2
     assert STRIPPED["proxy"] in html
-
-
-@pytest.fixture
-def chromium() -> Path:
-    try:
-        return find_browser()
-    except MissingPart as missing:
-        skip_or_fail(missing, "WSHARNESS_REQUIRE_BROWSER")
 
 
 def test_chromium_shows_the_timeline_rows(inner: pytest.Pytester, chromium: Path) -> None:

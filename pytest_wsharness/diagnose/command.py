@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import ssl
 from pathlib import Path
 from typing import Any
 
+from ..deployment import check_ca_file
 from ..errors import UsageError
 from .probe import Header, Limits
 from .report import diagnose
@@ -117,13 +117,7 @@ def run(args: argparse.Namespace) -> int:
     """
     if args.endpoint is not None and not args.endpoint.startswith("/"):
         raise UsageError(f"bad --endpoint {args.endpoint!r}: give a path starting with '/'")
-    if args.ca is not None:
-        try:
-            ssl.create_default_context().load_verify_locations(cafile=str(args.ca))
-        except (OSError, ssl.SSLError) as error:
-            raise UsageError(
-                f"bad --ca {str(args.ca)!r}: not a PEM file of CAs ({error})"
-            ) from None
+    cafile = str(check_ca_file(args.ca, "--ca")) if args.ca is not None else None
     limits = Limits(answer=args.timeout, heartbeat=args.heartbeat_timeout, idle=args.idle)
     found = asyncio.run(
         diagnose(
@@ -132,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
             direct=args.direct,
             endpoint=args.endpoint,
             limits=limits,
-            cafile=str(args.ca) if args.ca else None,
+            cafile=cafile,
             headers=args.header,
         )
     )

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from http import HTTPStatus
 
+from ..explain import status_text
 from .fixes import fix_lines
 from .probe import DEFAULT_LIMITS, Limits, Probe
 
@@ -73,8 +73,8 @@ def _software_first(finding: Finding, p: Probe) -> Finding:
 def _main(p: Probe, direct: Probe | None, limits: Limits) -> Finding:
     if p.error:
         return _no_answer(p, direct)
-    if p.connect_status not in (None, 200):
-        return _connect_refused(p)
+    if p.connect_status is not None and p.connect_status != 200:
+        return _connect_refused(p, p.connect_status)
     if p.status is None:
         return Finding.of("unreachable", f"No HTTP answer came from {p.url}.")
     if p.status != 101:
@@ -113,9 +113,9 @@ def _no_answer(p: Probe, direct: Probe | None) -> Finding:
     )
 
 
-def _connect_refused(p: Probe) -> Finding:
+def _connect_refused(p: Probe, refusal: int) -> Finding:
     port = p.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[-1]
-    status = _status(p.connect_status)
+    status = status_text(refusal)
     refused = f"The forward proxy {p.proxy} refused CONNECT to port {port} with {status}"
     allowed = p.connect_443_status
     if allowed is not None and allowed not in (p.connect_status, 407):
@@ -131,7 +131,7 @@ def _connect_refused(p: Probe) -> Finding:
 def _refused(p: Probe, direct: Probe | None) -> Finding:
     status = p.status
     assert status is not None
-    answered = f"{_status(status)}"
+    answered = status_text(status)
     if 300 <= status < 400:
         where = p.header("Location") or "nowhere (no Location header)"
         return Finding.of(
@@ -284,15 +284,6 @@ def _ended(p: Probe) -> str:
 def _by(p: Probe) -> str:
     server = p.header("Server") or p.header("Via")
     return f" (answered by {server})" if server else ""
-
-
-def _status(code: int | None) -> str:
-    if code is None:
-        return "no status"
-    try:
-        return f"{code} {HTTPStatus(code).phrase}"
-    except ValueError:
-        return str(code)
 
 
 def _error(error: str) -> str:

@@ -9,9 +9,7 @@ nothing: :mod:`.findings` does, from the :class:`Probe` it returns.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import os
 import ssl
 import time
@@ -19,13 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from websockets.utils import accept_key, generate_key
+
 from ..errors import UsageError
 from ..handshake import asks_to_upgrade
 from ..protocol import DEFAULT_ENDPOINT, HEARTBEAT
 from ..redact import redact_headers
-from ..relay.frames import Frame, Opcode, StreamReader, encode_frame
+from ..relay.frames import Frame, Head, Opcode, StreamReader, close_frame, encode_frame
 
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_HEAD = 64 * 1024
 SCHEMES = {"ws": False, "http": False, "wss": True, "https": True}
 
@@ -245,7 +244,7 @@ async def _attempt(
                 f"CONNECT {target.authority} HTTP/1.1\r\nHost: {target.authority}\r\n\r\n".encode()
             )
             try:
-                status, _, _ = _parse_head(await _head(reader, limits.answer))
+                status = Head(await _head(reader, limits.answer)).status
             except (_Ended, OSError, TimeoutError) as error:
                 return failed("proxy", _error(error))
             seen = replace(seen, connect_status=status)
@@ -275,7 +274,7 @@ async def _upgrade(
     seen: Probe,
     started: float,
 ) -> Probe:
-    key = base64.b64encode(os.urandom(16)).decode()
+    key = generate_key()
     origin = f"{'https' if target.tls else 'http'}://{target.authority}"
     lines = [
         f"GET {target.path} HTTP/1.1",
@@ -295,22 +294,20 @@ async def _upgrade(
         return replace(
             seen, error=_error(error), error_step="upgrade", waited=time.monotonic() - started
         )
-    status, reason, answer = _parse_head(head)
-    values = dict((k.lower(), v) for k, v in answer)
+    answer = Head(head)
     seen = replace(
         seen,
-        status=status,
-        reason=reason,
-        headers=redact_headers(answer),
+        status=answer.status,
+        reason=answer.reason,
+        headers=redact_headers(answer.fields),
         waited=time.monotonic() - started,
     )
-    if status != 101:
+    if answer.status != 101:
         return seen
-    expected = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
     seen = replace(
         seen,
-        accept_ok=values.get("sec-websocket-accept", "").strip() == expected,
-        upgrade_ok=asks_to_upgrade(lambda name: values.get(name.lower())),
+        accept_ok=answer.header("Sec-WebSocket-Accept") == accept_key(key),
+        upgrade_ok=asks_to_upgrade(answer.header),
     )
     if not seen.opened:
         return seen
@@ -338,7 +335,7 @@ async def _watch(
         return replace(seen, ended=ended.how, ended_after=time.monotonic() - since, in_idle=in_idle)
     finally:
         with contextlib.suppress(OSError):
-            writer.write(encode_frame(Opcode.CLOSE, b"\x03\xe8", mask=os.urandom(4)))
+            writer.write(close_frame(1000, mask=os.urandom(4)))
 
 
 async def _heartbeat(
@@ -390,18 +387,6 @@ async def _head(reader: asyncio.StreamReader, timeout: float) -> bytes:
         raise _Ended(f"an answer head over {MAX_HEAD} bytes") from None
     except ConnectionResetError:
         raise _Ended("reset") from None
-
-
-def _parse_head(head: bytes) -> tuple[int | None, str, list[Header]]:
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
-    pairs = []
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if colon:
-            pairs.append((name.strip(), value.strip()))
-    return status, parts[2] if len(parts) > 2 else "", pairs
 
 
 def _error(error: BaseException) -> str:

@@ -47,6 +47,27 @@ class Head:
             return int(parts[1])
         return None
 
+    @property
+    def reason(self) -> str:
+        """The reason phrase of a response head (``""`` if none)."""
+        parts = self.first_line.split(" ", 2)
+        return parts[2] if self.status is not None and len(parts) > 2 else ""
+
+    @property
+    def fields(self) -> list[tuple[str, str]]:
+        """The header fields, ``(name, value)`` in order, repeated names kept."""
+        pairs = []
+        for line in self.raw.decode("latin-1").split("\r\n")[1:]:
+            name, colon, value = line.partition(":")
+            if colon:
+                pairs.append((name.strip(), value.strip()))
+        return pairs
+
+    def header(self, name: str) -> str | None:
+        """The first value of the header ``name`` (any case), else ``None``."""
+        wanted = name.lower()
+        return next((v for k, v in self.fields if k.lower() == wanted), None)
+
     def without_extension(self, name: str) -> Head:
         """This head with every offer of the WebSocket extension ``name`` removed.
 

@@ -30,6 +30,7 @@ from ..handshake import asks_to_upgrade
 from ..loopthread import run_to_the_end
 from .fault import Context
 from .faults import FaultError, FaultSpec, check_fault
+from .frames import Head
 from .link import Link
 from .records import ConnectionRecord
 from .tunnel import CUT_ALL, Tunnel
@@ -434,7 +435,7 @@ class Relay(ThreadedEngine):
                 # Encrypted: the relay cannot tell the socket from the page; faults apply.
                 record.asked_to_upgrade = None
             else:
-                record.asked_to_upgrade = asks_to_upgrade(_header_getter(head))
+                record.asked_to_upgrade = asks_to_upgrade(Head(head).header)
         else:
             record.asked_to_upgrade = None
         now = asyncio.get_running_loop().time()
@@ -525,16 +526,6 @@ async def _read_head(reader: asyncio.StreamReader) -> bytes:
         return first + await reader.read(error.consumed)
     except (TimeoutError, ConnectionError):
         return first
-
-
-def _header_getter(head: bytes) -> Callable[[str], str | None]:
-    lines = head.decode("latin-1").split("\r\n")[1:]
-    fields: dict[str, str] = {}
-    for line in lines:
-        name, sep, value = line.partition(":")
-        if sep:
-            fields.setdefault(name.strip().lower(), value.strip())
-    return lambda name: fields.get(name.lower())
 
 
 def _note(record: ConnectionRecord, start: float, now: float, text: str) -> None:
