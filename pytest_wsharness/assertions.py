@@ -18,16 +18,16 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from . import report
+from . import lag, report
 from .deployment import ServerUnderTest
-from .errors import OutcomeError
+from .errors import Inconclusive, OutcomeError
 from .explain import explain
 from .profiles import Expect
 from .proxy.base import Proxy
-from .scenario import DELIVERY_TIMEOUT, observe, reconnect_window
+from .scenario import DELIVERY_TIMEOUT, budget, observe
 from .sync import SyncClient
 from .timeline import build_timeline
-from .verdict import Observation, Verdict, expected_outcome, judge
+from .verdict import Observation, Verdict, expected_outcome, fair, judge
 
 CALL_MARGIN = 60.0
 # Two answers that may never come (through the proxy and direct) and a heartbeat, with room.
@@ -45,6 +45,7 @@ def assert_updates_delivered(
 
     Raises:
         OutcomeError: it did not; the message says what the proxy, server and client saw.
+        Inconclusive: the harness itself lagged too much to tell; no verdict about the proxy.
     """
     return _assert(client, server, proxy, Expect.DELIVERED, within, "updates delivered")
 
@@ -60,6 +61,7 @@ def assert_fell_back(
 
     Raises:
         OutcomeError: it did not; the message says what the proxy, server and client saw.
+        Inconclusive: the harness itself lagged too much to tell; no verdict about the proxy.
     """
     return _assert(client, server, proxy, Expect.FALLBACK, DELIVERY_TIMEOUT, "the UI to fall back")
 
@@ -74,6 +76,7 @@ def assert_expected_outcome(
 
     Raises:
         OutcomeError: it did not; the message says what the proxy, server and client saw.
+        Inconclusive: the harness itself lagged too much to tell; no verdict about the proxy.
     """
     expect = proxy.profile.expect if client.engine.websocket_enabled else Expect.FALLBACK
     expected = f"the UI to behave as behind {proxy.profile.name} ({expected_outcome(expect, True)})"
@@ -101,7 +104,7 @@ def _assert(
             timeout=within,
             restart=server.scenario_restart,
         ),
-        within + reconnect_window(engine.time_scale) + CALL_MARGIN,
+        budget(engine.time_scale, within, sum(server.scenario_restart or ())),
         f"{expected} to be observed",
     )
     if proxy is not None:
@@ -112,6 +115,16 @@ def _assert(
         verdict = Verdict.DELIVERED if observation.live else Verdict.WRONG
     else:
         verdict, problems = judge(observation, expect)
+    verdict, problems = fair(verdict, problems, observation, engine.time_scale)
+    if verdict is Verdict.INCONCLUSIVE:
+        report.emit(_result(client, server, proxy, observation, expect, verdict, problems))
+        raise Inconclusive(
+            expected,
+            str(observation.lag),
+            lag.limit(engine.time_scale),
+            engine.time_scale,
+            f"the UI showed {observation.summary()}: it {'; '.join(problems[1:])}",
+        )
     result = _result(client, server, proxy, observation, expect, verdict, problems)
     if not problems:
         report.emit(result)

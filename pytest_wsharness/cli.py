@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from .matrix import Row
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+# Some scenario could not be judged even at 16 times its time scale, and none was wrong.
+EXIT_INCONCLUSIVE = 3
 DEFAULT_MATRIX_TIME_SCALE = 0.05
 DEFAULT_BROWSER_TIME_SCALE = 0.1
 
@@ -391,6 +393,7 @@ def _matrix(
     reports: dict[str, Path | None] | None = None,
 ) -> int:
     from .matrix import format_table, run_matrix
+    from .verdict import Verdict
 
     started = time.perf_counter()
     run = run_matrix(profiles, scale, driver=driver, screenshots=screenshots, deployment=deployment)
@@ -404,11 +407,14 @@ def _matrix(
     print(format_table(rows))
     for name, reason in left_out:
         print(f"left out {name}: it {reason}")
-    wrong = [r for r in rows if not r.ok]
+    unsure = [r for r in rows if r.verdict is Verdict.INCONCLUSIVE]
+    wrong = [r for r in rows if not r.ok and r not in unsure]
+    ok = len(rows) - len(wrong) - len(unsure)
     against = f", against {deployment.url}" if deployment is not None else ""
     print(
-        f"\n{len(rows)} scenarios, {len(rows) - len(wrong)} as expected, {len(wrong)} wrong, "
-        f"in {time.perf_counter() - started:.1f}s (time scale {scale:g}"
+        f"\n{len(rows)} scenarios, {ok} as expected, {len(wrong)} wrong, "
+        + (f"{len(unsure)} inconclusive (not judged: see above), " if unsure else "")
+        + f"in {time.perf_counter() - started:.1f}s (time scale {scale:g}"
         + (", in Chromium" if driver == "browser" else "")
         + against
         + ")"
@@ -417,7 +423,9 @@ def _matrix(
     if screenshots is not None:
         print(f"screenshots: {screenshots}")
     _write_reports(rows, reports or {})
-    return EXIT_PROBLEM if wrong else EXIT_OK
+    if wrong:
+        return EXIT_PROBLEM
+    return EXIT_INCONCLUSIVE if unsure else EXIT_OK
 
 
 def _write_reports(rows: Sequence[Row], reports: dict[str, Path | None]) -> None:

@@ -10,6 +10,9 @@ LocalProtocolError vs RemoteProtocolError):
         * NoUpdateTrigger: a scenario needs an update from a real deployment, and nothing
           says how to make it push one (the ``cms_trigger_update`` fixture is not overridden).
     * HarnessTimeout (TimeoutError): an awaited event did not happen before its deadline.
+    * Inconclusive (RuntimeError): the harness itself ran too late to judge a scenario (its
+      event loops or the page's timers lagged more than the scenario's timings allow); no
+      verdict about the proxy. The plugin re-runs such a test at a larger time scale.
     * MissingPart (RuntimeError): a system part a feature needs (Chromium, Playwright) is not
       installed; tests skip on it with its message.
     * ProxyCrashed (RuntimeError): the proxy thread failed; re-raised in the test.
@@ -91,6 +94,34 @@ class HarnessTimeout(WsHarnessError, TimeoutError):
     def __str__(self) -> str:
         text = f"timed out after {self.timeout:.3g}s waiting for {self.waiting_for}"
         return f"{text}; seen: {self.seen}" if self.seen else text
+
+
+class Inconclusive(WsHarnessError, RuntimeError):
+    """The harness ran too late to judge a scenario: not a verdict about the proxy.
+
+    Args:
+        what: what was being judged, e.g. ``the UI to behave as behind compliant``.
+        lag: how late the harness ran at worst, e.g. ``180 ms (client and server)``.
+        limit: the lag in seconds above which the outcome could have changed.
+        time_scale: the scenario's time scale.
+        seen: what came out meanwhile (the would-be verdict, or the wait that expired).
+    """
+
+    def __init__(self, what: str, lag: str, limit: float, time_scale: float, seen: str) -> None:
+        self.what = what
+        self.lag = lag
+        self.limit = limit
+        self.time_scale = time_scale
+        self.seen = seen
+        super().__init__(what, lag, limit, time_scale, seen)
+
+    def __str__(self) -> str:
+        return (
+            f"inconclusive: {self.what}: the harness itself ran {self.lag} late at time scale "
+            f"{self.time_scale:g}, where {self.limit * 1000:.0f} ms could change the outcome; "
+            f"this says nothing about the proxy (a slow or busy machine; a larger "
+            f"--wsharness-time-scale makes room); seen meanwhile: {self.seen}"
+        )
 
 
 class MissingPart(WsHarnessError, RuntimeError):

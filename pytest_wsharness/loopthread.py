@@ -43,12 +43,16 @@ class LoopThread:
             what: what is awaited, for the timeout message.
 
         Raises:
-            HarnessTimeout: the coroutine did not finish in time; it is cancelled.
+            HarnessTimeout: the coroutine did not finish in time; it is cancelled. A timeout
+                the coroutine raised itself (an inner wait that expired) comes out as it was
+                raised: it names the wait that expired, not this outer one.
         """
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return future.result(timeout)
         except TimeoutError:
+            if future.done():
+                raise  # the coroutine's own, naming its own wait
             future.cancel()
             raise HarnessTimeout(
                 what or getattr(coro, "__name__", "a coroutine"), timeout or 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,8 +19,9 @@ from typing import TYPE_CHECKING
 from .client.base import UiClient
 from .client.driver import CmsClient
 from .deployment import RealDeployment, left_out_reason
-from .errors import UnknownChoiceError, UsageError
+from .errors import PageLoadError, TriggerFailed, UnknownChoiceError, UsageError
 from .explain import proxy_clause, server_clause
+from .lag import MAX_RERUNS, RERUN_FACTOR
 from .profiles import Expect, Profile
 from .proxy.base import Proxy, start_proxy
 from .report import HopEvent, ScenarioResult
@@ -27,7 +29,7 @@ from .scenario import ServerSetup, observe
 from .server.cms import SimulatedCMS
 from .timeline import build_timeline
 from .updates import SimulatedUpdates, UpdateSource
-from .verdict import Observation, Verdict, expected_outcome, judge
+from .verdict import Observation, Verdict, expected_outcome, fair, judge
 
 if TYPE_CHECKING:
     from .tls import TestCA
@@ -47,6 +49,8 @@ class Row:
     problems: tuple[str, ...]
     driver: str = "model"
     timeline: tuple[HopEvent, ...] = field(default=(), compare=False)
+    time_scale: float = field(default=0.0, compare=False)
+    reruns: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def ok(self) -> bool:
@@ -65,7 +69,9 @@ class Row:
             profile=self.profile,
             websocket_enabled=self.websocket_enabled,
             expected=self.expected.value,
-            verdict=self.verdict.value if self.ok else Verdict.WRONG.value,
+            verdict=self.verdict.value
+            if self.ok or self.verdict is Verdict.INCONCLUSIVE
+            else Verdict.WRONG.value,
             ui=self.client_saw,
             problems=self.problems,
             driver=self.driver,
@@ -188,6 +194,7 @@ async def run_row(
             requests=[r for backend in backends for r in backend.requests],
         )
         verdict, problems = judge(observation, profile.expect)
+        verdict, problems = fair(verdict, problems, observation, time_scale)
         did = proxy_clause(profile.name, proxy.records, proxy.connections)
         # A real deployment's requests are not seen: the clause says so.
         seen = (
@@ -205,7 +212,71 @@ async def run_row(
             problems=tuple(problems),
             driver=driver,
             timeline=timeline,
+            time_scale=time_scale,
         )
+
+
+async def run_scenario(
+    profile: Profile,
+    websocket_enabled: bool,
+    time_scale: float,
+    ca: TestCA | None = None,
+    *,
+    driver: str = "model",
+    screenshots: Path | None = None,
+    deployment: RealDeployment | None = None,
+) -> Row:
+    """Run one scenario as :func:`run_row` does (same arguments), and always come back with
+    its row.
+
+    A scenario that cannot be judged (the harness lagged more than its timings allow, or a
+    wait of its own expired) is :attr:`Verdict.INCONCLUSIVE`, with what was seen, and runs
+    again with every timing :data:`~pytest_wsharness.lag.RERUN_FACTOR` times longer, at most
+    :data:`~pytest_wsharness.lag.MAX_RERUNS` times; the row says what the earlier runs saw.
+    Only what makes every scenario impossible ends the run: a bad input, the team's trigger
+    failing, a real deployment's page that does not load.
+    """
+    notes: list[str] = []
+    scale = time_scale
+    for attempt in range(MAX_RERUNS + 1):
+        try:
+            row = await run_row(
+                profile,
+                websocket_enabled,
+                scale,
+                ca,
+                driver=driver,
+                screenshots=screenshots,
+                deployment=deployment,
+            )
+        except (UsageError, TriggerFailed):
+            raise
+        except Exception as error:  # one scenario's trouble is that scenario's result
+            if isinstance(error, PageLoadError) and deployment is not None:
+                raise  # a real deployment's page that does not load fails every scenario
+            row = _trouble_row(profile, websocket_enabled, scale, driver, error)
+        if row.verdict is not Verdict.INCONCLUSIVE or attempt == MAX_RERUNS:
+            break
+        notes.append(f"at time scale {scale:g}: {row.problems[0]}")
+        scale *= RERUN_FACTOR
+    return dataclasses.replace(row, reruns=tuple(notes))
+
+
+def _trouble_row(
+    profile: Profile, websocket_enabled: bool, time_scale: float, driver: str, error: Exception
+) -> Row:
+    return Row(
+        profile=profile.name,
+        websocket_enabled=websocket_enabled,
+        proxy_did="-",
+        server_did="-",
+        client_saw="-",
+        verdict=Verdict.INCONCLUSIVE,
+        expected=expected_outcome(profile.expect, websocket_enabled),
+        problems=(f"the scenario could not be judged: {error}",),
+        driver=driver,
+        time_scale=time_scale,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -250,7 +321,7 @@ async def run_matrix(
 
     async def row(profile: Profile, on: bool) -> Row:
         async with browsers if driver == "browser" else contextlib.nullcontext():
-            return await run_row(
+            return await run_scenario(
                 profile,
                 on,
                 time_scale,
@@ -288,8 +359,7 @@ def format_table(rows: Sequence[Row]) -> str:
     out = [render(header), render(["-" * w for w in widths])]
     out += [render(line) for line in lines]
     for r in rows:
-        for problem in r.problems:
-            out.append(
-                f"  {r.profile} ({'enabled' if r.websocket_enabled else 'disabled'}): {problem}"
-            )
+        where = f"  {r.profile} ({'enabled' if r.websocket_enabled else 'disabled'})"
+        out += [f"{where}: {problem}" for problem in r.problems]
+        out += [f"{where}: inconclusive {note}; ran again" for note in r.reruns]
     return "\n".join(out)

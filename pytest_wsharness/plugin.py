@@ -20,6 +20,7 @@ from .errors import UsageError
 from .loopthread import LoopThread
 from .profiles import Catalogue
 from .proxy.base import Proxy, start_proxy
+from .rerun import RerunInconclusive, scale_factor
 from .scenario import ServerSetup
 from .server.cms import SimulatedCMS
 from .sync import SyncClient, SyncCMS
@@ -101,6 +102,7 @@ PYOPENSSL_OBJECTS_DEPRECATION = (
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    config.pluginmanager.register(RerunInconclusive(), "wsharness-rerun")
     # mitmproxy 11 (the last for Python 3.11) hands pyOpenSSL X509 and PKey objects to
     # pyOpenSSL 24.3, which deprecates that, whenever a proxy opens TLS. Raised inside the
     # proxy's thread by a suite that makes warnings errors, it would fail the proxy, for
@@ -187,14 +189,16 @@ def _selected(config: pytest.Config) -> list[str]:
     return list(config.getoption("--wsharness-profile") or [])
 
 
-@pytest.fixture(scope="session")
-def wsharness_time_scale(pytestconfig: pytest.Config) -> float:
-    """The factor that scales every CMS client timing in this run.
+@pytest.fixture
+def wsharness_time_scale(request: pytest.FixtureRequest) -> float:
+    """The factor that scales every CMS client timing in this test.
 
     From ``--wsharness-time-scale``, else the ``wsharness_time_scale`` ini value, else 1 (the
-    CMS's real 3 s heartbeat and 5 s x n^2 reconnect).
+    CMS's real 3 s heartbeat and 5 s x n^2 reconnect). When a run of the test was
+    inconclusive (the harness lagged more than the timings allow), the test runs again with
+    this 4 times larger, up to twice. Override it to fix a test's scale; re-runs then keep it.
     """
-    return pytestconfig.stash[_time_scale_key]
+    return request.config.stash[_time_scale_key] * scale_factor(request.node)
 
 
 @pytest.fixture(scope="session")

@@ -9,13 +9,16 @@ import asyncio
 import contextlib
 import itertools
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import lag
 from .client.base import UiClient
-from .client.machine import State
-from .errors import UsageError
+from .client.driver import LOAD_TIMEOUT, OPEN_TIMEOUT
+from .client.machine import State, Timings
+from .errors import HarnessTimeout, Inconclusive, UsageError
 from .profiles import Expect, Profile
 from .server.cms import SimulatedCMS
 from .updates import SimulatedUpdates, UpdateSource
@@ -23,8 +26,9 @@ from .updates import shows as _view_shows
 from .updates import update_for as update_for  # re-exported: it was defined here
 from .verdict import HOT_LOOP_ATTEMPTS, Observation
 
-SETTLE_TIMEOUT = 15.0
 DELIVERY_TIMEOUT = 5.0
+# Room for what the scenario does besides its waits (starting a task, a trigger's round trip).
+BUDGET_MARGIN = 30.0
 if TYPE_CHECKING:
     from .tls import TestCA
 
@@ -34,13 +38,26 @@ _RUN = secrets.token_hex(3)
 _NO_SOCKET = {State.NO_CONNECTION, State.DISABLED, State.GAVE_UP}
 
 
+def settle_window(time_scale: float) -> float:
+    """How long the first connect of a page may take to have an outcome, in seconds.
+
+    The client's own bound on a handshake (``OPEN_TIMEOUT``, the same at every time scale: a
+    slow proxy is not faster because the client's timers are), plus two scaled heartbeat
+    intervals for a socket that opens and is lost at once to show its close.
+    """
+    return OPEN_TIMEOUT + 2 * Timings.scaled(time_scale).heartbeat_interval
+
+
 def quiet_window(time_scale: float) -> float:
     """How long to watch a UI that should stay quiet, in seconds.
 
-    Long enough for a heartbeat kill (2 missed checks, 6 s) and the first reconnect (5 s) to show
-    at the CMS's own timings, scaled; never under 0.2 s so a slow machine still gets a fair look.
+    A retry the client should not make comes after its first reconnect delay (5 s x 1^2); a
+    retry after losing an opened socket to silence, within one more heartbeat interval. The
+    scaled sum (8 s of CMS time); never under 0.2 s so a slow machine still gets a fair look
+    (and a lagging one is caught by :mod:`~pytest_wsharness.lag`).
     """
-    return max(0.2, 7.0 * time_scale)
+    timings = Timings.scaled(time_scale)
+    return max(0.2, timings.reconnect_delay(1) + timings.heartbeat_interval)
 
 
 def new_marker() -> str:
@@ -102,12 +119,23 @@ class ServerSetup:
 def reconnect_window(time_scale: float) -> float:
     """How long to wait for a client to lose its socket and retry, in seconds.
 
-    A buffering proxy takes two heartbeat checks (6 s) to be noticed and the first retry waits
-    5 s; a silent drop 10 s after the upgrade adds those 10 s; a hot loop needs three attempts.
-    60 s of CMS time covers them with room for a loaded machine; the wait ends as soon as the
-    retry is seen, so the room costs nothing when all is well.
+    A buffering proxy takes three heartbeat checks (9 s) to be noticed and the first retry
+    waits 5 s x 1^2; a silent drop 10 s after the upgrade adds those 10 s; a hot loop needs
+    three attempts. 60 s of CMS time covers them with room; the wait ends as soon as the retry
+    is seen, so the room costs nothing when all is well. Never under 1 s, and a machine too
+    slow for even that is caught by :mod:`~pytest_wsharness.lag`.
     """
     return max(1.0, 60.0 * time_scale)
+
+
+def budget(time_scale: float, within: float = DELIVERY_TIMEOUT, restart: float = 0.0) -> float:
+    """The longest one :func:`observe` can take, in seconds: the bound for whoever awaits it.
+
+    The sum of its own waits (settle, the longest watch, a server restart, the reload) and a
+    margin, so that when a wait expires it is the scenario's own, named, not the caller's.
+    """
+    watch = max(within, reconnect_window(time_scale), 2 * quiet_window(time_scale))
+    return settle_window(time_scale) + watch + restart + LOAD_TIMEOUT + BUDGET_MARGIN
 
 
 async def observe(
@@ -140,20 +168,68 @@ async def observe(
             several: the update is saved on one that does not hold the client's socket.
         before_refresh: awaited once the watch is over, before the reload (a screenshot).
 
+    Returns:
+        What the UI did, with the worst lag of the harness meanwhile (``lag``): a verdict
+        that lag could have changed is no verdict (:func:`~pytest_wsharness.verdict.fair`).
+
     Raises:
         UsageError: ``restart`` without a simulated CMS to restart.
         TriggerFailed: the team's trigger failed (``CallbackUpdates``).
+        HarnessTimeout: a wait of the scenario expired (the first connect's outcome, the
+            restart) while the harness kept time; the message names it and what was seen.
+        Inconclusive: such a wait expired while the harness itself lagged more than the
+            scenario's timings allow.
     """
     source = SimulatedUpdates(updates, backends) if isinstance(updates, SimulatedCMS) else updates
-    restartable = source.server
-    if restart is not None and restartable is None:
+    if restart is not None and source.server is None:
         raise UsageError(
             "a scenario with a server restart needs the simulated CMS: the harness cannot "
             "restart a real deployment"
         )
+    began = time.monotonic()
+    # The client's loop is the simulated CMS's too (the relay and mitmproxy watch their own).
+    watching = lag.start_watch("client and server", time_scale)
+    try:
+        return await _observe(
+            client, source, expect, time_scale, timeout, restart, before_refresh, began
+        )
+    except HarnessTimeout as error:
+        seen = lag_since(client, began)
+        if seen.seconds > lag.limit(time_scale):
+            raise Inconclusive(
+                f"waiting for {error.waiting_for}",
+                str(seen),
+                lag.limit(time_scale),
+                time_scale,
+                str(error),
+            ) from error
+        raise
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+
+
+def lag_since(client: UiClient, began: float) -> lag.Lag:
+    """The worst lag of the harness since ``began``: its loops', and a browser's timers'."""
+    seen = lag.METER.worst(began)
+    page_lag = getattr(client, "page_lag", None)
+    return seen.worse(page_lag(began)) if page_lag is not None else seen
+
+
+async def _observe(
+    client: UiClient,
+    source: UpdateSource,
+    expect: Expect,
+    time_scale: float,
+    timeout: float,
+    restart: tuple[float, float] | None,
+    before_refresh: Callable[[], Awaitable[object]] | None,
+    began: float,
+) -> Observation:
+    restartable = source.server
     enabled = bool(client.websocket_enabled)
     if not (enabled and expect is Expect.HANGS):
-        await client.settle(SETTLE_TIMEOUT)
+        await client.settle(settle_window(time_scale))
     marker = new_marker()
     unread_before = client.view.unread
     restarting = None
@@ -184,7 +260,13 @@ async def observe(
             await _within(client, lambda: False, quiet_window(time_scale))
     observed_live, events, state = live(), list(client.events), client.state
     if restarting is not None:
-        await asyncio.wait_for(restarting, SETTLE_TIMEOUT)
+        # The restart was scheduled to end by now: this bound is only against a hang.
+        try:
+            await asyncio.wait_for(restarting, settle_window(time_scale))
+        except TimeoutError:
+            raise HarnessTimeout(
+                "the server restart to end", settle_window(time_scale), client.describe()
+            ) from None
     if before_refresh is not None:
         await before_refresh()
     # The reload only needs the page's REST reads; its realtime client is not waited for.
@@ -200,6 +282,7 @@ async def observe(
         socket_events=tuple(str(e) for e in events),
         reconnect_delays=tuple(machine.reconnect_delays),
         tls_issuer=next((e.issuer for e in events if e.kind == "open" and e.issuer), ""),
+        lag=lag_since(client, began),
     )
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from . import lag
 from .client.machine import Dialog, State
 from .profiles import Expect
 
@@ -22,6 +23,8 @@ class Verdict(enum.StrEnum):
     HUNG = "stuck connecting"
     MISSED = "missed updates"
     WRONG = "WRONG"
+    # The harness lagged more than the scenario's timings allow: no verdict about the proxy.
+    INCONCLUSIVE = "inconclusive"
 
 
 _VERDICTS = {
@@ -49,6 +52,8 @@ class Observation:
         socket_events: what the socket saw, e.g. ``handshake failed (HTTP 200), closed 1006``.
         reconnect_delays: the delay of every reconnect the client scheduled, in seconds.
         tls_issuer: who issued the certificate of the first ``wss://`` socket that opened.
+        lag: the worst lag of the harness while it watched (its event loops, a browser's
+            timers).
     """
 
     websocket_enabled: bool
@@ -61,6 +66,7 @@ class Observation:
     socket_events: tuple[str, ...] = ()
     reconnect_delays: tuple[float, ...] = ()
     tls_issuer: str = ""
+    lag: lag.Lag = field(default_factory=lag.Lag)
 
     def client_clause(self) -> str:
         """Say what the client's socket saw, for an explanation of the hops."""
@@ -167,6 +173,26 @@ def judge(observation: Observation, expect: Expect) -> tuple[Verdict, list[str]]
         refreshed,
     ]
     return _verdict(Verdict.MISSED, checks)
+
+
+def fair(
+    verdict: Verdict, problems: list[str], observation: Observation, time_scale: float
+) -> tuple[Verdict, list[str]]:
+    """Hold a ``WRONG`` verdict back when the harness was too slow to judge.
+
+    A right verdict stands: a lagging harness sees less, not more, and what it saw was right.
+    A wrong one that the harness's own lag could explain (a heartbeat echo judged late, a
+    window that closed before the event) becomes :attr:`Verdict.INCONCLUSIVE`, its problems
+    prefixed with the lag, so that no failure blames the proxy for the machine's slowness.
+    """
+    allowed = lag.limit(time_scale)
+    if verdict is not Verdict.WRONG or observation.lag.seconds <= allowed:
+        return verdict, problems
+    why = (
+        f"the harness itself ran {observation.lag} late, where {allowed * 1000:.0f} ms could "
+        f"change the outcome at time scale {time_scale:g}"
+    )
+    return Verdict.INCONCLUSIVE, [why, *(f"(seen meanwhile) {p}" for p in problems)]
 
 
 def _verdict(success: Verdict, checks: list[tuple[bool, str]]) -> tuple[Verdict, list[str]]:

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from .driver import SocketEvent
 
 SETTLED = {State.CONNECTED, State.NO_CONNECTION, State.DISABLED, State.GAVE_UP}
+# Reached only after the first connect had an outcome: a socket lost after it opened.
+_AFTER_AN_OUTCOME = SETTLED | {State.WAITING}
 
 
 class Waiting:
@@ -66,8 +68,18 @@ class Waiting:
         self._raise_errors()
 
     async def settle(self, timeout: float) -> None:
-        """Wait until the first connect has an outcome (open, or a failure state)."""
-        await self.wait_for(lambda: self.state in SETTLED, timeout, "the realtime client to settle")
+        """Wait until the first connect of this page life has had an outcome.
+
+        Judged on what happened, not on the state at the moment of looking: a socket that
+        opens and is cut at once (``accept-then-fin``) is ``connected`` for a few
+        milliseconds, which a reader that looks a little later never sees; a second attempt,
+        or any state only an outcome leads to, says the first one had its outcome.
+        """
+        await self.wait_for(self.settled, timeout, "the realtime client to settle")
+
+    def settled(self) -> bool:
+        """Whether the first connect of this page life has had an outcome (or none is made)."""
+        return self.state in _AFTER_AN_OUTCOME or self._attempts() >= 2
 
     def describe(self) -> str:
         """Say what the client saw, for failure messages."""

@@ -41,6 +41,7 @@ with warnings.catch_warnings():
     from mitmproxy.master import Master
     from mitmproxy.options import Options
 
+from .. import lag
 from ..addons.recorder import Recorder
 from ..addons.tls_passthrough import PassTlsThrough
 from ..engine import ThreadedEngine
@@ -258,6 +259,8 @@ class MitmProxy(ThreadedEngine):
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
+        # Cancelled with the loop's other tasks when it winds down.
+        lag.start_watch("mitmproxy", self.time_scale)
         options = Options(
             mode=[self._mode()],
             # Frames are relayed, not kept: mitmproxy would otherwise store every message (#6620).

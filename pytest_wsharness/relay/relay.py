@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from .. import lag
 from ..engine import ThreadedEngine
 from ..errors import HarnessTimeout, ProfileError, ProxyCrashed, UnknownChoiceError, UsageError
 from ..handshake import asks_to_upgrade
@@ -354,6 +355,8 @@ class Relay(ThreadedEngine):
         listener.setblocking(False)
         self._port = listener.getsockname()[1]
         accepting = loop.create_task(self._accept_loop(listener))
+        # Cancelled with the loop's other tasks when it winds down.
+        lag.start_watch("relay", self.time_scale)
         self._loop = loop
         self._ready.set()
         try:
