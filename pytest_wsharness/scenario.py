@@ -194,7 +194,7 @@ async def observe(
             client, source, expect, time_scale, timeout, restart, before_refresh, began
         )
     except HarnessTimeout as error:
-        seen = lag_since(client, began)
+        seen = await lag_since(client, began)
         if seen.seconds > lag.limit(time_scale):
             raise Inconclusive(
                 f"waiting for {error.waiting_for}",
@@ -209,11 +209,12 @@ async def observe(
         await asyncio.gather(watching, return_exceptions=True)
 
 
-def lag_since(client: UiClient, began: float) -> lag.Lag:
-    """The worst lag of the harness since ``began``: its loops', and a browser's timers'."""
+async def lag_since(client: UiClient, began: float) -> lag.Lag:
+    """The worst lag of the harness since ``began`` (``time.monotonic()``): its loops', and
+    a browser's timers' (a client with ``page_lag``) in the page it shows now."""
     seen = lag.METER.worst(began)
     page_lag = getattr(client, "page_lag", None)
-    return seen.worse(page_lag(began)) if page_lag is not None else seen
+    return seen.worse(await page_lag(began)) if page_lag is not None else seen
 
 
 async def _observe(
@@ -267,6 +268,8 @@ async def _observe(
             raise HarnessTimeout(
                 "the server restart to end", settle_window(time_scale), client.describe()
             ) from None
+    # The page's timers are read before the reload replaces the page.
+    seen_lag = await lag_since(client, began)
     if before_refresh is not None:
         await before_refresh()
     # The reload only needs the page's REST reads; its realtime client is not waited for.
@@ -282,7 +285,7 @@ async def _observe(
         socket_events=tuple(str(e) for e in events),
         reconnect_delays=tuple(machine.reconnect_delays),
         tls_issuer=next((e.issuer for e in events if e.kind == "open" and e.issuer), ""),
-        lag=lag_since(client, began),
+        lag=seen_lag.worse(lag.METER.worst(began)),
     )
 
 

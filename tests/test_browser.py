@@ -42,10 +42,7 @@ PROFILES = (
 )
 
 
-@pytest.fixture
-def wsharness_time_scale() -> float:
-    """This module's time scale (see SCALE)."""
-    return SCALE
+pytestmark = pytest.mark.wsharness_time_scale(SCALE)
 
 
 @pytest.fixture(params=sorted(DRIVERS))

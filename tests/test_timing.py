@@ -327,3 +327,26 @@ def test_reruns_work_under_xdist(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--wsharness-time-scale", "0.01", "-n", "2")
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*test_judged_once_there_is_room: run 1 (time scale x1)*"])
+
+
+STARVE_THE_PAGE = """() => new Promise((resolve) => {
+  const end = performance.now() + 300;
+  while (performance.now() < end) {}
+  setTimeout(resolve, 1);
+})"""
+
+
+@pytest.mark.asyncio
+async def test_a_starved_page_reports_its_timers_lag(chromium: object) -> None:
+    from pytest_wsharness.browser.client import BrowserClient
+
+    async with SimulatedCMS() as cms, BrowserClient(cms.url, time_scale=0.01) as browser:
+        await browser.settle(settle_window(0.01))
+        began = time.monotonic()
+        assert (await browser.page_lag(began)).seconds < 0.25
+        # The renderer busy for 300 ms, as a starved Chromium is: its timers fire that late.
+        # The promise settles on a timer due after the overdue watch, which has noted it by then.
+        await browser.page.evaluate(STARVE_THE_PAGE)
+        seen = await browser.page_lag(began)
+    assert seen.where == "page"
+    assert 0.2 <= seen.seconds < 2.0

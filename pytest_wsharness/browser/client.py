@@ -17,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .. import lag
 from ..client.driver import SocketEvent
 from ..client.machine import Dialog, State, TimelineEntry
 from ..client.view import UiView
@@ -54,6 +56,26 @@ READ_DOM = """() => {
     delays: (body.dataset.reconnectDelays || "").split(",").filter(Boolean).map(Number),
   };
 }"""
+
+
+# Run in every document before the page's own script: how late the page's timers fire, the
+# renderer's share of the harness's lag (lag.py). Chromium is a process of its own, so a busy
+# machine can starve it when the harness's loops are fine. Stamps are epoch milliseconds.
+WATCH_TIMERS = """(interval) => {
+  const seen = [];
+  let last = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    const late = now - last - interval;
+    last = now;
+    if (late >= 2) {
+      seen.push([performance.timeOrigin + now, late]);
+      if (seen.length > 256) seen.shift();
+    }
+  }, interval);
+  Object.defineProperty(window, "__wsharnessTimerLag", { value: seen });
+}"""
+READ_TIMER_LAG = "() => window.__wsharnessTimerLag || []"
 
 
 @dataclass
@@ -243,6 +265,20 @@ class BrowserClient(Waiting):
         if playwright is not None:
             await playwright.stop()
 
+    async def page_lag(self, since: float) -> lag.Lag:
+        """How late the current page's timers fired at worst since ``since``
+        (``time.monotonic()``); no lag when the page cannot say (navigating, crashed)."""
+        if self._page is None:
+            return lag.Lag()
+        try:
+            seen = await self._page.evaluate(READ_TIMER_LAG)
+        except Exception:  # playwright's Error: a page being replaced has nothing to say
+            return lag.Lag()
+        # The page stamps in epoch time; the harness counts in monotonic time.
+        offset = time.time() - time.monotonic()
+        late = [ms / 1000 for at, ms in seen if at / 1000 - offset >= since]
+        return lag.Lag(max(late), "page") if late else lag.Lag()
+
     def _attempts(self) -> int:
         return self._life.attempts
 
@@ -290,6 +326,8 @@ class BrowserClient(Waiting):
         if self.headers:
             options["extra_http_headers"] = self.headers
         context = await self._browser.new_context(**options)
+        interval = lag.probe_interval(self.time_scale) * 1000
+        await context.add_init_script(f"({WATCH_TIMERS})({interval!r})")
         page = await context.new_page()
         page.on("console", lambda message: self.console.append(f"{message.type}: {message.text}"))
         page.on("pageerror", lambda error: self.console.append(f"error: {error}"))

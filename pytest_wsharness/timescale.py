@@ -1,0 +1,23 @@
+"""The time scale, one factor on every CMS timing: its defaults.
+
+One default for the simulated CMS wherever a user meets it (the plugin, ``wsharness matrix``,
+with or without ``--browser``), and another in front of a real deployment:
+
+* 0.1 against the simulated CMS: the client and every simulated middlebox are scaled alike, so
+  a 300 ms heartbeat judges the same as a 3 s one, ten times faster; and a 100 ms stall of the
+  machine (what a busy 2-core CI runner shows) stays below the lag that could change an outcome
+  (:func:`pytest_wsharness.lag.limit`: a third of the heartbeat), so verdicts stay conclusive.
+* 1 in front of a real deployment: only the client can be scaled there, while the team's own
+  proxies and load balancers keep their real timeouts; a faster heartbeat would keep an idle
+  cut from ever showing.
+"""
+
+from __future__ import annotations
+
+SIMULATED = 0.1
+REAL_DEPLOYMENT = 1.0
+
+
+def default(*, real_deployment: bool) -> float:
+    """The time scale to use when none is given."""
+    return REAL_DEPLOYMENT if real_deployment else SIMULATED
