@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from .explain import status_text
+from .explain import answer_text, status_text
 from .report import HopEvent
 
 if TYPE_CHECKING:
@@ -216,8 +216,7 @@ def _server(requests: Iterable[RequestRecord], endpoint: str) -> list[_Stamped]:
         )
         if not r.asked_to_upgrade:
             seen = f"no Upgrade header{f' ({seen})' if seen else ''}"
-        answer = "upgraded (101)" if r.status == 101 else f"answered {status_text(r.status)}"
-        out.append((r.at, "server", f"{r.method} {r.path} saw {seen}; {answer}"))
+        out.append((r.at, "server", f"{r.method} {r.path} saw {seen}; {answer_text(r)}"))
     return out
 
 

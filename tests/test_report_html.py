@@ -158,6 +158,34 @@ def test_a_proxy_that_answers_or_resets_itself_and_a_websocket_that_closes() -> 
     ]
 
 
+def test_a_request_the_server_sent_no_answer_to_shows_as_such() -> None:
+    # Issue 10: a handler cancelled or left by its client read as "answered 500".
+    upgrade = (("Upgrade", "websocket"), ("Connection", "Upgrade"))
+    requests = [
+        RequestRecord("GET", ENDPOINT, "1.1", upgrade, None, T0, no_answer="client gone"),
+        RequestRecord(
+            "GET", ENDPOINT, "1.1", (), None, T0 + 1, no_answer="cancelled: server stopping"
+        ),
+    ]
+    events = build_timeline(endpoint=ENDPOINT, client_origin=T0, requests=requests)
+    assert [(e.t, e.hop, e.text) for e in events] == [
+        (
+            0.0,
+            "server",
+            f"GET {ENDPOINT} saw Upgrade: websocket, Connection: Upgrade; "
+            "sent no answer (client gone)",
+        ),
+        (
+            1.0,
+            "server",
+            f"GET {ENDPOINT} saw no Upgrade header; sent no answer (cancelled: server stopping)",
+        ),
+    ]
+    html = render_html([scenario("t.py::test_gone", "failed", timeline=events)])
+    assert "sent no answer (client gone)" in html
+    assert "500" not in html
+
+
 def _at(records: list[ProxyRecord]) -> dict[str, list[ProxyRecord]]:
     for i, record in enumerate(records):
         record.seen_at = record.answered_at = record.closed_at = float(i)

@@ -11,14 +11,16 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from pytest_wsharness.errors import UnknownChoiceError
 from pytest_wsharness.protocol import HEARTBEAT, Routes, Topic
 from pytest_wsharness.redact import REDACTED
 from pytest_wsharness.server import SimulatedCMS
-from pytest_wsharness.server.cms import PLAIN_PAGE
+from pytest_wsharness.server import cms as cms_module
+from pytest_wsharness.server.cms import NOTIFICATION_HOOK, PLAIN_PAGE
 
 pytestmark = pytest.mark.asyncio
 
@@ -223,3 +225,95 @@ async def test_close_sockets_gives_clients_the_code(code: int) -> None:
         # The server keeps serving: a new client connects after the close.
         async with client(cms):
             assert cms.connections == 1
+
+
+class Watched(SimulatedCMS):
+    """A CMS that tells when its test hook has a request, and when the hook is done with it
+    (the record is written in the same turn of the loop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reached = asyncio.Event()
+        self.done = asyncio.Event()
+
+    async def _notification_hook(self, request: web.Request) -> web.Response:
+        self.reached.set()
+        try:
+            return await super()._notification_hook(request)
+        finally:
+            self.done.set()
+
+
+@asynccontextmanager
+async def half_sent_hook(
+    cms: SimulatedCMS,
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A POST to the test hook whose body never arrives whole, once the hook reads it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", int(cms.url.rsplit(":", 1)[1]))
+    try:
+        writer.write(
+            f"POST {NOTIFICATION_HOOK} HTTP/1.1\r\nHost: cms\r\nContent-Type: application/json"
+            '\r\nContent-Length: 100\r\n\r\n{"marker": '.encode()
+        )
+        await writer.drain()
+        yield reader, writer
+    finally:
+        writer.close()
+
+
+async def test_a_client_gone_before_the_answer_is_no_500() -> None:
+    # Issue 10: a request whose client went away read as "answered 500 Internal Server Error".
+    async with Watched() as cms, half_sent_hook(cms) as (reader, writer):
+        await asyncio.wait_for(cms.reached.wait(), DEADLINE)
+        writer.write_eof()
+        await asyncio.wait_for(cms.done.wait(), DEADLINE)
+        assert await asyncio.wait_for(reader.read(), DEADLINE) == b""  # no 500 either
+    [record] = cms.requests
+    assert (record.path, record.status, record.no_answer) == (
+        NOTIFICATION_HOOK,
+        None,
+        "client gone",
+    )
+    assert str(record) == f"POST {NOTIFICATION_HOOK} HTTP/1.1 -> no answer (client gone)"
+
+
+async def test_a_request_cancelled_by_a_stopping_server_is_no_500(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # How long a stopping server lets a request still being handled finish before it cancels it.
+    monkeypatch.setattr(cms_module, "SHUTDOWN_GRACE", 0.05)
+    async with Watched() as cms, half_sent_hook(cms):
+        await asyncio.wait_for(cms.reached.wait(), DEADLINE)
+        await asyncio.wait_for(cms.close(), DEADLINE)
+    [record] = cms.requests
+    assert (record.status, record.no_answer) == (None, "cancelled: server stopping")
+
+
+class GoneMidUpgrade(SimulatedCMS):
+    """A CMS whose client is gone by the time the endpoint writes its 101."""
+
+    async def _endpoint(self, request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        request.transport.close()
+        return await super()._endpoint(request)
+
+
+async def test_an_upgrade_whose_client_went_away_records_no_answer() -> None:
+    async with GoneMidUpgrade() as cms:
+        with pytest.raises((ConnectionError, InvalidMessage)):
+            async with connect(ws_url(cms), proxy=None, open_timeout=DEADLINE):
+                pass
+    [record] = cms.requests
+    assert (record.status, record.no_answer, record.asked_to_upgrade) == (None, "client gone", True)
+
+
+class Failing(SimulatedCMS):
+    async def _settings(self, request: web.Request) -> web.Response:
+        raise RuntimeError("a bug in the handler")
+
+
+async def test_a_handler_that_fails_while_its_client_waits_answers_500() -> None:
+    async with Failing() as cms:
+        assert (await get(cms, cms.routes.settings))[0] == 500
+    [record] = cms.requests
+    assert (record.status, record.no_answer) == (500, "")

@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from pytest_wsharness.client.machine import Dialog, State
-from pytest_wsharness.explain import explain, proxy_clause, server_clause
+from pytest_wsharness.explain import (
+    backend_requests,
+    backends_clause,
+    explain,
+    proxy_clause,
+    server_clause,
+)
 from pytest_wsharness.profiles import Expect
 from pytest_wsharness.proxy.records import ProxyRecord
 from pytest_wsharness.redact import REDACTED, redact_headers
@@ -181,8 +188,10 @@ def proxied(**changes: Any) -> ProxyRecord:
             [ProxyRecord("p", "GET / HTTP/1.1", asked_to_upgrade=False, forwarded=True)],
             "p saw no upgrade request",
         ),
-        # Still in flight (the reload's own attempt): nothing to say yet.
-        ([proxied()], "p saw no upgrade request"),
+        # Still in flight: it did see one (issue 10), and has nothing more to say yet.
+        ([proxied()], "p saw the upgrade request, no answer yet"),
+        # The reload's own attempt, still in flight, does not hide the answered one.
+        ([proxied(forwarded=True, status=200), proxied()], "p forwarded the request"),
         ([proxied(status=200)], "p did nothing visible"),
         (
             [proxied(headers_removed=("Connection", "Upgrade"), forwarded=True, status=200)],
@@ -217,6 +226,11 @@ def test_proxy_clause(records: list[ProxyRecord], clause: str) -> None:
             "p saw no upgrade request",
         ),
         ([ConnectionRecord(0, "c", upgraded=True, status=101)], "p tunnelled the WebSocket"),
+        # Issue 10: a relay that did not read the requests cannot say none asked to upgrade.
+        (
+            [ConnectionRecord(0, "c", status=200), ConnectionRecord(1, "c", status=404)],
+            "p passed 2 connection(s) without reading whether they asked to upgrade",
+        ),
         (
             [ConnectionRecord(0, "c", asked_to_upgrade=True, status=200)],
             "p forwarded the upgrade request (HTTP 200 came back)",
@@ -244,9 +258,15 @@ def test_relay_faults_add_to_what_the_edge_did() -> None:
 
 
 def request(
-    status: int, headers: tuple[tuple[str, str], ...] = UPGRADE, path: str = ENDPOINT
+    status: int | None,
+    headers: tuple[tuple[str, str], ...] = UPGRADE,
+    path: str = ENDPOINT,
+    no_answer: str = "",
 ) -> RequestRecord:
-    return RequestRecord("GET", path, "1.1", headers, status)
+    return RequestRecord("GET", path, "1.1", headers, status, no_answer=no_answer)
+
+
+GONE = "client gone"
 
 
 @pytest.mark.parametrize(
@@ -263,10 +283,87 @@ def request(
         ([request(403)], "server answered 403 Forbidden"),
         ([request(599)], "server answered 599"),
         ([request(101), request(426)], "server answered 426 Upgrade Required"),
+        # Issue 10: a request the server sent no answer to is no status of it.
+        ([request(None, no_answer=GONE)], "server sent no answer (client gone)"),
+        ([request(None)], "server sent no answer"),
+        (
+            [request(None, headers=(), no_answer="cancelled: server stopping")],
+            "server never saw an Upgrade header and sent no answer (cancelled: server stopping)",
+        ),
+        # The reload's own attempt, abandoned as the client closed, does not undo the upgrade.
+        ([request(101), request(None, no_answer=GONE)], "server upgraded (101)"),
     ],
 )
 def test_server_clause(requests: list[RequestRecord], clause: str) -> None:
     assert server_clause(requests, ENDPOINT) == clause
+
+
+SETTINGS = request(200, path="/EPiServer/Shell/settings")
+
+
+@pytest.mark.parametrize(
+    ("backends", "clause"),
+    [
+        # Issue 10: the socket went to the second backend; the first saw only the page.
+        (
+            [[SETTINGS], [SETTINGS, request(101)]],
+            "backend 1 never saw the endpoint request; backend 2 upgraded (101)",
+        ),
+        (
+            [[request(101)], [request(None, no_answer=GONE)]],
+            "backend 1 upgraded (101); backend 2 sent no answer (client gone)",
+        ),
+        (
+            [[], [], [request(101)]],
+            "backend 1 never saw the endpoint request; "
+            "backend 2 never saw the endpoint request; backend 3 upgraded (101)",
+        ),
+        ([[request(101)]], "server upgraded (101)"),
+    ],
+)
+def test_backends_clause_names_every_backend(
+    backends: list[list[RequestRecord]], clause: str
+) -> None:
+    assert backends_clause(backends, ENDPOINT) == clause
+
+
+def test_backends_clause_needs_a_backend() -> None:
+    with pytest.raises(ValueError, match="at least one backend"):
+        backends_clause([], ENDPOINT)
+
+
+def test_explain_names_every_backend_of_the_site() -> None:
+    first, second = [SETTINGS], [request(101)]
+    site = SimpleNamespace(
+        requests=first, backends=[SimpleNamespace(requests=r) for r in (first, second)]
+    )
+    text = explain(
+        client="client open",
+        requests=site.requests,
+        endpoint=ENDPOINT,
+        backends=backend_requests(site),
+    )
+    assert text == "backend 1 never saw the endpoint request; backend 2 upgraded (101); client open"
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        SimpleNamespace(requests=[request(101)], backends=[]),  # one backend (SyncCMS)
+        SimpleNamespace(requests=[request(101)]),  # no backends at all
+    ],
+)
+def test_explain_with_one_backend_says_server(server: SimpleNamespace) -> None:
+    assert backend_requests(server) == []
+    text = explain(
+        client="c", requests=server.requests, endpoint=ENDPOINT, backends=backend_requests(server)
+    )
+    assert text == "server upgraded (101); c"
+
+
+def test_explain_of_an_unobserved_server_names_no_backend() -> None:
+    text = explain(client="c", requests=None, endpoint=ENDPOINT, backends=[[], [request(101)]])
+    assert text == "server not observed (a real deployment); c"
 
 
 def test_explain_joins_every_hop() -> None:
@@ -314,3 +411,6 @@ def test_request_record_reads_headers() -> None:
     assert record.asked_to_upgrade
     assert not request(200, headers=(("Upgrade", "websocket"),)).asked_to_upgrade
     assert str(record) == f"GET {ENDPOINT} HTTP/1.1 -> 101"
+    assert (
+        str(request(None, no_answer=GONE)) == f"GET {ENDPOINT} HTTP/1.1 -> no answer (client gone)"
+    )

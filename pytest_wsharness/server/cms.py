@@ -41,6 +41,9 @@ _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PLAIN_PAGE = "<!doctype html><title>CMS</title><p>This is the realtime endpoint.</p>\n"
 RESTART_MODES = ("drop", "going-away")
 NOTIFICATION_HOOK = "/wsharness/notifications"
+# Seconds a stopping server lets a request still in its handler finish before it cancels it
+# (aiohttp's own default).
+SHUTDOWN_GRACE = 60.0
 
 
 def marked_update(marker: str) -> list[tuple[Topic, dict[str, Any]]]:
@@ -167,7 +170,9 @@ class SimulatedCMS:
                 web.post(NOTIFICATION_HOOK, self._notification_hook),
             ]
         )
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+        )
         await runner.setup()
         # Bind first so the kernel's port is known without reaching into aiohttp's internals.
         # SO_REUSEADDR lets a restart bind its port again while the connections it cut are in
@@ -318,9 +323,16 @@ class SimulatedCMS:
         for ws in list(self._sockets):
             await ws.close(code=code)
 
+    @property
+    def _stopping(self) -> bool:
+        return self._closed.is_set() or self._restarting or self._site is None
+
     @web.middleware
     async def _record(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
-        status = 500
+        # Issue 10: only an answer the server sent is a status; a handler that ended without
+        # one says why, rather than read as a 500 nobody received.
+        status: int | None = None
+        no_answer = ""
         arrived = time.monotonic()
         try:
             response = await handler(request)
@@ -329,11 +341,27 @@ class SimulatedCMS:
         except web.HTTPException as error:
             status = error.status
             raise
+        except asyncio.CancelledError:
+            # aiohttp cancels a handler when the server stops (and, with handler_cancellation,
+            # when its client disconnects).
+            if self._stopping:
+                no_answer = "cancelled: server stopping"
+            else:
+                no_answer = "cancelled: client gone" if _client_gone(request) else "cancelled"
+            raise
+        except Exception as error:
+            # aiohttp answers a failed handler with a 500, which a client gone never gets: a
+            # write to it failed, or its connection is closing.
+            if isinstance(error, ConnectionResetError) or _client_gone(request):
+                no_answer = "client gone"
+            else:
+                status = 500
+            raise
         finally:
             if id(request) in self._upgraded:
                 self._upgraded.discard(id(request))
             else:
-                self.requests.append(_request_record(request, status, arrived))
+                self.requests.append(_request_record(request, status, arrived, no_answer))
 
     async def _endpoint(self, request: web.Request) -> web.StreamResponse:
         # Both headers, as ASP.NET Core's IsWebSocketRequest: a hop that rewrote Connection
@@ -411,7 +439,14 @@ class SimulatedCMS:
         return handler
 
 
-def _request_record(request: web.Request, status: int, arrived: float) -> RequestRecord:
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _request_record(
+    request: web.Request, status: int | None, arrived: float, no_answer: str = ""
+) -> RequestRecord:
     return RequestRecord(
         method=request.method,
         path=request.path_qs,
@@ -419,4 +454,5 @@ def _request_record(request: web.Request, status: int, arrived: float) -> Reques
         headers=redact_headers(request.headers.items()),
         status=status,
         at=arrived,
+        no_answer=no_answer,
     )

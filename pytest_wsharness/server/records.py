@@ -17,18 +17,24 @@ class RequestRecord:
         path: the request path with its query.
         version: the HTTP version the request used, e.g. ``"1.1"``.
         headers: the headers as received, secrets redacted.
-        status: the status the server answered (101 when it upgraded).
+        status: the status the server answered (101 when it upgraded); ``None`` when it sent
+            no answer (see ``no_answer``).
         at: when the request reached the server's handler, ``time.monotonic()`` (the
             process-wide clock of every record, so that a timeline can order them); not
             compared. It defaults to when the record is made.
+        no_answer: why the server sent no answer, when it sent none: ``client gone`` (the
+            client closed its connection before the answer could be written),
+            ``cancelled: server stopping``, ``cancelled: client gone``, ``cancelled``.
+            Empty when it answered.
     """
 
     method: str
     path: str
     version: str
     headers: tuple[tuple[str, str], ...]
-    status: int
+    status: int | None
     at: float = field(default_factory=time.monotonic, compare=False)
+    no_answer: str = ""
 
     def header(self, name: str) -> str | None:
         """Return the first value of header ``name`` (case-insensitive), or ``None``."""
@@ -40,5 +46,12 @@ class RequestRecord:
         """Whether both hop-by-hop upgrade headers reached the server."""
         return asks_to_upgrade(self.header)
 
+    @property
+    def answer(self) -> str:
+        """What the server did, in words: ``101``, ``200``, or ``no answer (client gone)``."""
+        if self.status is not None:
+            return str(self.status)
+        return f"no answer ({self.no_answer})" if self.no_answer else "no answer"
+
     def __str__(self) -> str:
-        return f"{self.method} {self.path} HTTP/{self.version} -> {self.status}"
+        return f"{self.method} {self.path} HTTP/{self.version} -> {self.answer}"
