@@ -21,7 +21,7 @@ from pathlib import Path
 from . import lag, report
 from .deployment import ServerUnderTest
 from .errors import Inconclusive, OutcomeError
-from .explain import explain
+from .explain import backend_requests, explain
 from .profiles import Expect
 from .proxy.base import Proxy
 from .scenario import DELIVERY_TIMEOUT, budget, observe
@@ -132,6 +132,7 @@ def _assert(
     hops = explain(
         client=observation.client_clause(),
         requests=server.requests,
+        backends=backend_requests(server),
         endpoint=server.routes.endpoint,
         profile=proxy.profile.name if proxy is not None else None,
         proxy_records=proxy.records if proxy is not None else (),

@@ -20,7 +20,7 @@ from .client.base import UiClient
 from .client.driver import CmsClient
 from .deployment import RealDeployment, left_out_reason
 from .errors import PageLoadError, TriggerFailed, UnknownChoiceError, UsageError
-from .explain import proxy_clause, server_clause
+from .explain import backends_clause, proxy_clause, server_clause
 from .lag import MAX_RERUNS, RERUN_FACTOR
 from .profiles import Expect, Profile
 from .proxy.base import Proxy, start_proxy
@@ -198,7 +198,7 @@ async def run_row(
         did = proxy_clause(profile.name, proxy.records, proxy.connections)
         # A real deployment's requests are not seen: the clause says so.
         seen = (
-            server_clause(server.requests, server.routes.endpoint) if server is not None else None
+            backends_clause([b.requests for b in backends], routes.endpoint) if backends else None
         )
         enabled = observation.websocket_enabled
         return Row(

@@ -118,3 +118,13 @@ async def test_forward_proxy_lets_wss_through_on_an_allowed_port() -> None:
             await cms.publish("/episerver/cms/notification", {"id": 1, "action": 1})
             await client.wait_for(lambda: client.view.unread == 1, 5, "the notification")
         assert any(r.request.startswith(f"CONNECT 127.0.0.1:{port}") for r in proxy.records)
+
+
+def test_two_backends_names_every_backend() -> None:
+    # Issue 10: the server column spoke of the first backend only, while the socket went to
+    # the other ("never saw the endpoint request").
+    row = _run("two-backends", True)
+    first, second = row.server_did.split("; ")
+    assert first.startswith("backend 1 ")
+    assert second.startswith("backend 2 ")
+    assert "upgraded (101)" in row.server_did
