@@ -15,7 +15,7 @@ import pytest
 
 from pytest_wsharness import lag
 from pytest_wsharness.client.driver import CmsClient
-from pytest_wsharness.client.machine import Dialog, State
+from pytest_wsharness.client.machine import CmsClientMachine, Dialog, State, Timings
 from pytest_wsharness.client.waiting import Waiting
 from pytest_wsharness.errors import HarnessTimeout, Inconclusive
 from pytest_wsharness.loopthread import LoopThread
@@ -350,3 +350,78 @@ async def test_a_starved_page_reports_its_timers_lag(chromium: object) -> None:
         seen = await browser.page_lag(began)
     assert seen.where == "page"
     assert 0.2 <= seen.seconds < 2.0
+
+
+class HoldOnClose:
+    """A WebSocket endpoint that upgrades, then never answers: no heartbeat echo, and no
+    answer to the client's Close either, so the client's close takes its whole close timeout
+    (twice: the closing handshake, then the TCP close), longer than its first reconnect."""
+
+    def __init__(self) -> None:
+        self.held: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> HoldOnClose:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for writer in self.held:
+            writer.close()
+        self.server.close()
+        await self.server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        port = self.server.sockets[0].getsockname()[1]
+        return f"ws://127.0.0.1:{port}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        from websockets.utils import accept_key
+
+        self.held.append(writer)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return  # a page unloaded before its attempt sent anything
+        key = next(
+            line.split(b":", 1)[1].strip().decode()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n".encode()
+        )
+        while await reader.read(4096):
+            pass  # heartbeats and the Close frame alike go unanswered
+
+
+@pytest.mark.asyncio
+async def test_a_socket_still_closing_when_the_next_attempt_starts_is_left_out() -> None:
+    # Found under load at time scale 0.01: the old socket's close event reached the machine
+    # after its next attempt began, and the client failed with "received() is not valid in
+    # state connecting" (or took the old close for the new attempt's failure).
+    scale = 1.0
+
+    class Client(CmsClient):
+        endpoint = ""
+
+        @property
+        def ws_url(self) -> str:
+            return self.endpoint
+
+    async with SimulatedCMS() as cms, HoldOnClose() as endpoint:
+        client = Client(cms.url, time_scale=scale)
+        client.endpoint = endpoint.url + client.routes.endpoint
+        # The close takes a heartbeat interval (300 ms); a busy machine makes it outlast the
+        # reconnect delay. Here the schedule does: the next attempt comes 50 ms after the kill.
+        client.timings = Timings(heartbeat_interval=0.3, reconnect_base=0.05)
+        client.machine = CmsClientMachine(client.timings)
+        async with client:
+            await client.wait_for(lambda: client.machine.attempts >= 3, 10, "a third attempt")
+            kinds = [entry.kind for entry in client.machine.timeline]
+    assert kinds.count("open") >= 2
+    assert kinds.count("heartbeat-timeout") >= 2
+    # Each open resets the count: the first step of the schedule, again, and only that.
+    assert client.machine.reconnect_delays[:2] == [0.05, 0.05]
+    assert client.machine.dialogs_shown == []

@@ -342,21 +342,31 @@ class CmsClient(Waiting):
         if machine is not self.machine or machine.state is not State.CONNECTING:
             await ws.close()  # the page was unloaded while the handshake ran
             return
+        attempt = machine.attempts
         self._ws = ws
         self._event("open", issuer=_issuer(ws.transport.get_extra_info("ssl_object")))
         self._perform(machine.opened(self._now()))
+
+        def current() -> bool:
+            # A socket the client closed can still be closing when its next attempt starts
+            # (a heartbeat kill, a reconnect 50 ms later at time scale 0.01, a busy machine):
+            # what it still says belongs to an attempt that is over, as in a browser, where
+            # the hub drops the old socket's handlers when it opens the next one.
+            return machine is self.machine and machine.attempts == attempt
+
         try:
             async for message in ws:
-                if isinstance(message, str) and machine is self.machine:
+                if isinstance(message, str) and current():
                     self._perform(machine.received(self._now(), message))
         except ConnectionClosed:
             pass
         clean = ws.protocol.close_rcvd is not None and ws.protocol.close_sent is not None
         code = ws.close_code if ws.close_code is not None else 1006
-        self._ws = None
+        if self._ws is ws:
+            self._ws = None
         self._event("close", code=code, clean=clean)
         state: State = machine.state  # changed while the socket was open
-        if machine is self.machine and state is not State.STOPPED:
+        if current() and state is not State.STOPPED:
             self._perform(machine.closed(self._now(), clean=clean, code=code))
 
     async def _send(self, text: str) -> None:
