@@ -1,12 +1,14 @@
 """Verdicts under full CPU contention: do they stay right when every core is busy?
 
     python benchmarks/contention.py [--matrix-runs N] [--spec-runs M] [--browser-matrix-runs B]
-                                    [--short] [--time-scale F]
+                                    [--readme-runs R] [--short] [--time-scale F]
 
 Runs ``wsharness matrix`` (every profile x WebSockets on/off, the Python client) and the
 two-driver spec (``tests/test_browser.py`` and the browser example: the Python client and
 Chromium held to the same assertions) while busy loops, one per core, keep every core at 100%:
-what a team's CI runner looks like under ``pytest -n auto`` beside another job. The busy loops
+what a team's CI runner looks like under ``pytest -n auto`` beside another job. With
+``--readme-runs`` it also runs the README's ``test_every_profile`` as a team writes it (no
+option: the plugin's default time scale), once per profile. The busy loops
 are processes this script starts, ends by PID and bounds in time (they end on their own after
 ``--busy-limit`` seconds if this script is killed).
 
@@ -36,6 +38,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ("tests/test_browser.py", "examples/test_cms_team_browser.py")
+# The README's own test, as a team writes it: no option, the plugin's default time scale.
+README_TEST = """
+from pytest_wsharness.assertions import assert_expected_outcome
+
+def test_every_profile(cms_client, cms_server, cms_proxy):   # runs once per profile
+    assert_expected_outcome(cms_client, cms_server, cms_proxy)
+"""
 # Each run is bounded: a run that hangs is a failure of its own, not a stuck CI job.
 RUN_LIMIT = 900.0
 BUSY = "import time\nend = time.monotonic() + {limit}\nwhile time.monotonic() < end:\n    pass\n"
@@ -105,15 +114,21 @@ def run_matrix(work: Path, number: int, scale: float | None, browser: bool) -> T
     return tally
 
 
-def run_spec(work: Path, number: int, workers: int) -> Tally:
-    """One run of the two-driver spec under pytest, counted from its JUnit XML."""
+def run_spec(
+    work: Path,
+    number: int,
+    workers: int,
+    paths: Sequence[str] = SPEC,
+    cwd: Path = ROOT,
+) -> Tally:
+    """One run of the two-driver spec (or ``paths``) under pytest, counted from its JUnit XML."""
     junit = work / f"spec-{number}.xml"
-    argv = [sys.executable, "-m", "pytest", *SPEC, "-q", "-p", "no:cacheprovider"]
+    argv = [sys.executable, "-m", "pytest", *paths, "-q", "-p", "no:cacheprovider"]
     argv += [f"--junitxml={junit}", "-n", str(workers)]
     tally = Tally(f"browser spec #{number}")
     started = time.monotonic()
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_LIMIT, cwd=ROOT)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_LIMIT, cwd=cwd)
     except subprocess.TimeoutExpired:
         tally.wrong, tally.note = 1, f"did not end within {RUN_LIMIT:g}s"
         return tally
@@ -140,11 +155,25 @@ def run_spec(work: Path, number: int, workers: int) -> Tally:
     return tally
 
 
+def run_readme_test(work: Path, number: int, workers: int) -> Tally:
+    """The README's ``test_every_profile`` in a folder of its own, with no option at all."""
+    folder = work / f"readme-{number}"
+    folder.mkdir()
+    (folder / "test_every_profile.py").write_text(README_TEST, encoding="utf-8")
+    (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    tally = run_spec(folder, number, workers, paths=("test_every_profile.py",), cwd=folder)
+    tally.what = f"README test #{number}"
+    return tally
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--matrix-runs", type=int, default=20)
     parser.add_argument("--spec-runs", type=int, default=5)
     parser.add_argument("--browser-matrix-runs", type=int, default=0)
+    parser.add_argument(
+        "--readme-runs", type=int, default=0, help="the README's test, default scale"
+    )
     parser.add_argument("--time-scale", type=float, default=None, help="default: the matrix's")
     parser.add_argument("--busy", type=int, default=os.cpu_count() or 2, help="busy processes")
     parser.add_argument("--workers", type=int, default=2, help="pytest-xdist workers")
@@ -152,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--short", action="store_true", help="the CI form: 2 matrix, 1 spec")
     args = parser.parse_args(argv)
     if args.short:
-        args.matrix_runs, args.spec_runs, args.browser_matrix_runs = 2, 1, 0
+        args.matrix_runs, args.spec_runs, args.browser_matrix_runs, args.readme_runs = 2, 1, 0, 0
     tallies: list[Tally] = []
     baseline = None
     with tempfile.TemporaryDirectory(prefix="wsharness-contention-") as folder:
@@ -172,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(tallies[-1].line(), flush=True)
             for number in range(1, args.spec_runs + 1):
                 tallies.append(run_spec(work, number, args.workers))
+                print(tallies[-1].line(), flush=True)
+            for number in range(1, args.readme_runs + 1):
+                tallies.append(run_readme_test(work, number, args.workers))
                 print(tallies[-1].line(), flush=True)
     total = Tally(
         "total",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import pytest
 
 from pytest_wsharness import lag
-from pytest_wsharness.client.driver import CmsClient
+from pytest_wsharness.client.driver import CmsClient, SocketEvent
 from pytest_wsharness.client.machine import CmsClientMachine, Dialog, State, Timings
 from pytest_wsharness.client.waiting import Waiting
 from pytest_wsharness.errors import HarnessTimeout, Inconclusive
@@ -425,3 +425,23 @@ async def test_a_socket_still_closing_when_the_next_attempt_starts_is_left_out()
     # Each open resets the count: the first step of the schedule, again, and only that.
     assert client.machine.reconnect_delays[:2] == [0.05, 0.05]
     assert client.machine.dialogs_shown == []
+
+
+@pytest.mark.parametrize(
+    ("event", "said"),
+    [
+        (
+            SocketEvent(0, "handshake-failed", status=200, code=1006),
+            "handshake failed (HTTP 200), closed 1006",
+        ),
+        (
+            SocketEvent(0, "handshake-failed", detail="reset", code=1006),
+            "handshake failed (reset), closed 1006",
+        ),
+        # Nothing recorded is nothing claimed: no "()" and no "closed None".
+        (SocketEvent(0, "handshake-failed"), "handshake failed"),
+        (SocketEvent(0, "close"), "closed"),
+    ],
+)
+def test_a_socket_event_says_only_what_was_recorded(event: SocketEvent, said: str) -> None:
+    assert str(event) == said

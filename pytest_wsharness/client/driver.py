@@ -103,8 +103,10 @@ class SocketEvent:
 
     def __str__(self) -> str:
         if self.kind == "handshake-failed":
+            # Only what was recorded: a missing status or code is not a claim to print.
             got = f"HTTP {self.status}" if self.status is not None else self.detail
-            return f"handshake failed ({got}), closed {self.code}"
+            text = f"handshake failed ({got})" if got else "handshake failed"
+            return text + (f", closed {self.code}" if self.code is not None else "")
         if self.kind == "close" and self.code is None:
             return "closed" + (f" ({self.detail})" if self.detail else "")
         if self.kind == "close":
