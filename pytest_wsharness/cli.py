@@ -9,7 +9,8 @@
     wsharness proxy --real CONFIG --upstream URL [--listen 127.0.0.1:PORT] [--duration S]
     wsharness diagnose URL [--proxy PROXY_URL] [--direct ORIGIN_URL] [--idle SECONDS] [--json]
 
-Exit codes: 0 when every scenario behaved as it should, 1 when one did not, 2 for bad usage.
+Exit codes: 0 when every scenario behaved as it should, 1 when one did not, 2 for bad usage
+(a URL, a file or a value it cannot use, or an ``--upstream`` that does not answer HTTP).
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import MissingPart, PageLoadError, ProxyCrashed, TriggerFailed, UsageError
+from .errors import (
+    MissingPart,
+    PageLoadError,
+    ProxyCrashed,
+    TriggerFailed,
+    UpstreamUnreachable,
+    UsageError,
+)
 from .profiles import Catalogue, Profile
 
 if TYPE_CHECKING:
@@ -215,19 +223,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.screenshots is not None and not args.browser:
             raise UsageError("--screenshots needs --browser: the Python client has no screen")
         deployment, chosen, left_out = _real_deployment(args, chosen)
+        from .report import check_report_path
+
         for option, path in (
             ("--report-html", args.report_html),
             ("--report-json", args.report_json),
         ):
-            if path is not None and not path.parent.is_dir():
-                raise UsageError(
-                    f"{option} {str(path)!r}: no folder {str(path.parent)!r} to write it in"
-                )
+            if path is not None:
+                check_report_path(path, option)
         if args.browser:
             from .browser.chromium import find_browser
 
             find_browser()
-    except (UsageError, MissingPart) as error:
+    except (UsageError, MissingPart, UpstreamUnreachable) as error:
         print(f"wsharness: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except ProxyCrashed as error:
@@ -326,14 +334,16 @@ def _real_deployment(
         UsageError: a bad URL or command, a trigger without ``--upstream`` or the reverse, an
             ``--upstream-ca`` that is not a PEM file of CAs or comes without an ``https``
             ``--upstream``, or no profile left to run.
+        UpstreamUnreachable: ``--upstream`` does not answer HTTP when asked directly.
     """
     from .deployment import (
         RealDeployment,
         browser_left_out_reason,
         check_upstream_ca,
-        check_url,
         left_out_reason,
     )
+    from .reachable import check_reachable
+    from .urls import check_url, parse_url
 
     trigger_given = args.trigger is not None or args.trigger_url is not None
     ca_options = {"option": "--upstream-ca", "upstream_option": "--upstream"}
@@ -353,7 +363,8 @@ def _real_deployment(
     from .triggers import CommandTrigger, UrlTrigger, parse_command
     from .updates import TRIGGER_TIMEOUT
 
-    url = check_url(args.upstream, "--upstream")
+    upstream = parse_url(args.upstream, "--upstream")
+    url = upstream.text
     ca = check_upstream_ca(args.upstream_ca, url, **ca_options)
     if not trigger_given:
         raise UsageError(NO_TRIGGER)
@@ -376,11 +387,10 @@ def _real_deployment(
     if not runnable:
         reasons = "; ".join(f"{name} {why}" for name, why in left_out)
         raise UsageError(f"no profile left to run against {url}: {reasons}")
-    return (
-        RealDeployment(url, trigger, upstream_ca=ca, ca_option="--upstream-ca"),
-        runnable,
-        left_out,
-    )
+    deployment = RealDeployment(url, trigger, upstream_ca=ca, ca_option="--upstream-ca")
+    # Last, once everything else is known good: the only check that sends traffic.
+    check_reachable(upstream, "--upstream", path=deployment.routes.settings)
+    return deployment, runnable, left_out
 
 
 def _matrix(

@@ -29,16 +29,16 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit
 
 from .errors import PageLoadError, UntrustedCertificate, UsageError
 from .profiles import SERVER_PARAMS, Kind, Profile
 from .protocol import Routes, Topic
 from .proxy.base import Proxy
+from .reachable import check_reachable
 from .server.records import RequestRecord
 from .updates import MissingTrigger, UpdateSource, UpdateTrigger, source_for
+from .urls import parse_url
 
-UPSTREAM_FORM = "an http:// or https:// URL with a host, e.g. http://localhost:5000"
 CA_FILE_FORM = "a PEM file of CA certificates"
 # What Python's ssl, mitmproxy and the client say when verification fails, wherever it is
 # quoted (a repr in a relay record ends with "(_ssl.c:1006)')"): the reason is what follows.
@@ -58,37 +58,6 @@ _SERVER_NEEDS = {
     "down_for": "the harness must restart the server",
     "backends": "the harness must run a second backend",
 }
-
-
-def check_url(value: str, option: str, *, path: bool = False) -> str:
-    """Return ``value`` if it is an ``http(s)://host[:port]`` URL (with a path if ``path``).
-
-    Args:
-        value: the URL given.
-        option: how the user gave it, for the message, e.g. ``"--upstream"``.
-        path: whether a path may follow the host (a trigger URL: yes; a server: no, the proxies
-            forward the CMS's own paths).
-
-    Raises:
-        UsageError: anything else; the message names the option, the value (its password
-            redacted) and the form wanted.
-    """
-    parts = urlsplit(value)
-    shown = value.replace(f":{parts.password}@", ":<redacted>@") if parts.password else value
-    form = UPSTREAM_FORM if not path else "an http:// or https:// URL with a host"
-    try:
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:  # not a number, or out of range
-        port_ok = False
-    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        why = ""
-    elif parts.username is not None or parts.password is not None:
-        why = "; leave credentials out of it (they would show in every message)"
-    elif not path and (parts.path not in ("", "/") or parts.query or parts.fragment):
-        why = "; no path: the proxies forward the CMS's own paths (/EPiServer/...)"
-    else:
-        return value if path else value.rstrip("/")
-    raise UsageError(f"{option} must be {form}, got {shown!r}{why}")
 
 
 def check_ca_file(value: str | Path, option: str) -> Path:
@@ -131,7 +100,8 @@ def check_upstream_ca(
 
     Args:
         value: the file given, or ``None``.
-        upstream: the server it is for (checked by :func:`check_url`), or ``None``.
+        upstream: the server it is for (checked by :func:`~pytest_wsharness.urls.check_url`),
+            or ``None``.
         option: how the user gave ``value``, for the message.
         upstream_option: how the user gives ``upstream``, for the message.
 
@@ -275,7 +245,8 @@ class RealDeployment:
     """A CMS the team runs, as the server under test: the harness only knows its URL.
 
     Args:
-        url: the server, ``http(s)://host[:port]`` (see :func:`check_url`).
+        url: the server, ``http(s)://host[:port]`` (see
+            :func:`~pytest_wsharness.urls.parse_url`).
         trigger: makes the server push an update carrying the marker it is given (the contract
             of :class:`~pytest_wsharness.updates.CallbackUpdates`). ``None``, the default,
             means none was given: a scenario then raises
@@ -305,7 +276,8 @@ class RealDeployment:
         upstream_ca: str | Path | None = None,
         ca_option: str = "RealDeployment(upstream_ca=...)",
     ) -> None:
-        self.url = check_url(url, "the real deployment's URL")
+        self._parsed = parse_url(url, "the real deployment's URL")
+        self.url = self._parsed.text
         self.ca_option = ca_option
         self.upstream_ca = check_upstream_ca(
             upstream_ca, self.url, option=ca_option, upstream_option="URL"
@@ -317,8 +289,23 @@ class RealDeployment:
 
     @property
     def upstream(self) -> str:
-        """What a proxy forwards to: the server itself."""
-        return self.url
+        """What a proxy forwards to: the server itself, its port written (the scheme's when
+        :attr:`url` names none), as a real proxy's config needs it."""
+        return self._parsed.origin
+
+    def check_reachable(self, option: str, timeout: float | None = None) -> None:
+        """Ask the server for the page's first read directly, without a proxy.
+
+        Args:
+            option: how the user gave the server, for the message.
+            timeout: seconds each step may take. It defaults to
+                :data:`~pytest_wsharness.reachable.ANSWER_TIMEOUT`.
+
+        Raises:
+            UpstreamUnreachable: it refused, does not resolve, answered something that is not
+                HTTP or nothing within ``timeout`` (see :mod:`~pytest_wsharness.reachable`).
+        """
+        check_reachable(self._parsed, option, path=self.routes.settings, timeout=timeout)
 
     @property
     def requests(self) -> None:

@@ -21,6 +21,8 @@ LocalProtocolError vs RemoteProtocolError):
           server's TLS certificate (a real deployment's own CA, not given to the harness).
     * TriggerFailed (RuntimeError): the team's update trigger (a command, a URL, a fixture)
       failed to make a real deployment push an update; the harness's setup, not an outcome.
+    * UpstreamUnreachable (ConnectionError): the real deployment given as the upstream does
+      not answer HTTP when asked directly (refused, no such host, not HTTP, no answer).
     * OutcomeError (AssertionError): the system under test did not behave as asserted; the
       message says what each hop saw.
 """
@@ -289,3 +291,27 @@ class TriggerFailed(WsHarnessError, RuntimeError):
 
     def __str__(self) -> str:
         return f"update trigger failed: {self.trigger}: {self.reason}"
+
+
+class UpstreamUnreachable(WsHarnessError, ConnectionError):
+    """The server the proxies are to front (a real deployment) did not answer HTTP when asked
+    directly, so no proxy in front of it can be judged.
+
+    Said before any proxy starts, so that the message names the server and what happened
+    there, not the harness's own proxy port where the page load would fail.
+
+    Args:
+        option: how the user gave the server, e.g. ``--upstream``.
+        url: the server, as given.
+        what: what happened there, e.g. ``connection refused``, ``no such host 'cms.invalid'``,
+            ``not HTTP: it answered 'garbage'`` or ``no answer within 10s``.
+    """
+
+    def __init__(self, option: str, url: str, what: str) -> None:
+        self.option = option
+        self.url = url
+        self.what = what
+        super().__init__(option, url, what)
+
+    def __str__(self) -> str:
+        return f"server {self.url} ({self.option}): {self.what} (asked directly, before any proxy)"

@@ -72,7 +72,7 @@ def _connection_clause(connection: ConnectionRecord) -> tuple[str, bool] | None:
         return f"{events} ({connection.ended or 'still open'})", True
     if connection.upgraded:
         return "tunnelled the WebSocket", False
-    if connection.asked_to_upgrade is None and connection.status is None:
+    if connection.encrypted and connection.status is None:
         return "relayed an encrypted connection untouched", False
     if connection.asked_to_upgrade and connection.status is not None:
         return f"forwarded the upgrade request (HTTP {connection.status} came back)", False

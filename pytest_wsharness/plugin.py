@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .client.driver import CmsClient
-from .deployment import RealDeployment, check_upstream_ca, check_url, skip_reason
-from .errors import UsageError
+from .deployment import RealDeployment, check_upstream_ca, skip_reason
+from .errors import UpstreamUnreachable, UsageError
 from .loopthread import LoopThread
 from .profiles import Catalogue
 from .proxy.base import Proxy, start_proxy
@@ -25,6 +25,7 @@ from .scenario import ServerSetup
 from .server.cms import SimulatedCMS
 from .sync import SyncClient, SyncCMS
 from .updates import MissingTrigger, SimulatedUpdates, UpdateTrigger
+from .urls import check_url
 
 if TYPE_CHECKING:
     from .tls import TestCA
@@ -45,6 +46,8 @@ _catalogue_key = pytest.StashKey[Catalogue]()
 _time_scale_key = pytest.StashKey[float]()
 _upstream_key = pytest.StashKey["str | None"]()
 _upstream_ca_key = pytest.StashKey["Path | None"]()
+# Per real deployment URL: why it did not answer when asked directly, or None.
+_unreachable_key = pytest.StashKey["dict[str, str | None]"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -139,6 +142,26 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     config.stash[_upstream_key] = checked
     config.stash[_upstream_ca_key] = ca
+
+
+def _check_reachable(config: pytest.Config, deployment: RealDeployment) -> None:
+    """Fail the test, without a traceback, when ``deployment`` does not answer HTTP directly.
+
+    Through a proxy such a server fails the page load naming the proxy's own port. Asked
+    once a session per URL.
+    """
+    __tracebackhide__ = True
+    unreachable = config.stash.setdefault(_unreachable_key, {})
+    if deployment.url not in unreachable:
+        try:
+            deployment.check_reachable(UPSTREAM_OPTION)
+        except UpstreamUnreachable as error:
+            unreachable[deployment.url] = str(error)
+        else:
+            unreachable[deployment.url] = None
+    why = unreachable[deployment.url]
+    if why is not None:
+        pytest.fail(why, pytrace=False)
 
 
 def _upstream_ca(config: pytest.Config) -> Path | None:
@@ -505,6 +528,7 @@ def cms_client(
     raises ``UntrustedCertificate``, which says so."""
     page, forward = cms_proxy.route(cms_server.url)
     if isinstance(cms_server, RealDeployment):
+        _check_reachable(request.config, cms_server)
         # The proxy's refusal reaches the client as a disconnect or a 502: say what it was.
         with cms_server.explain_untrusted(cms_proxy):
             return cms_client_factory(page, proxy=forward, ssl=cms_server.client_tls(cms_proxy))

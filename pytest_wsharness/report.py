@@ -8,8 +8,29 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import UsageError
 
 ScenarioSink = Callable[["ScenarioResult"], None]
+
+
+def check_report_path(path: Path, option: str) -> Path:
+    """Return ``path`` if a report can be written there: a file in a folder that exists.
+
+    Checked before a run, since reports are written at its end.
+
+    Raises:
+        UsageError: ``path`` is a folder, or its folder does not exist; the message names
+            ``option`` and the path.
+    """
+    if path.is_dir():
+        raise UsageError(f"{option} {str(path)!r}: it is a folder; give a file's path")
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        raise UsageError(f"{option} {str(path)!r}: no folder {str(folder)!r} to write it in")
+    return path
+
 
 _sink: ScenarioSink | None = None
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from . import report as scenarios
+from .errors import UsageError
 from .report_html import render_html
 
 PROPERTY = "wsharness_scenario"
@@ -38,6 +39,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Written at the end of the run: a path that cannot take the file would cost the run.
+    for option in ("--wsharness-report-json", "--wsharness-report-html"):
+        path = config.getoption(option)
+        if path is not None:
+            try:
+                scenarios.check_report_path(Path(path), option)
+            except UsageError as error:
+                raise pytest.UsageError(str(error)) from None
     config.pluginmanager.register(_Reports(config), "wsharness-reports")
 
 

@@ -10,13 +10,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
-from .deployment import check_ca_file
+from .deployment import check_upstream_ca
 from .errors import UsageError
 from .explain import relay_summary
 from .profiles import Profile
 from .proxy.chain import ProfileProxy
+from .urls import Url, parse_url
 
 POLL = 0.2
 
@@ -33,16 +33,15 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def check_upstream(url: str) -> str:
-    """Return ``url`` if it is an ``http(s)://host:port`` URL.
+def check_upstream(url: str) -> Url:
+    """Read ``--upstream``: an ``http(s)://host[:port]`` URL, the port the scheme's when none
+    is given.
 
     Raises:
-        UsageError: anything else; the message names the input and the form wanted.
+        UsageError: anything else; the message names ``--upstream``, the value and the form
+            wanted (see :func:`~pytest_wsharness.urls.parse_url`).
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--upstream must be an http:// or https:// URL, got {url!r}")
-    return url
+    return parse_url(url, "--upstream")
 
 
 def serve(
@@ -65,12 +64,12 @@ def serve(
     Raises:
         UsageError: a bad ``upstream``, or an ``upstream_ca`` that is not a PEM file of CAs.
     """
-    if upstream_ca is not None:
-        check_ca_file(upstream_ca, "--upstream-ca")
+    upstream = check_upstream(upstream).text
+    check_upstream_ca(upstream_ca, upstream, option="--upstream-ca", upstream_option="--upstream")
     stop = threading.Event()
     proxy = ProfileProxy(
         profile,
-        check_upstream(upstream),
+        upstream,
         time_scale=time_scale,
         host=listen[0],
         port=listen[1],
@@ -120,11 +119,19 @@ class _Reporter:
             if connection.asked_to_upgrade is False:
                 continue  # the page's own requests
             text, _ = relay_summary([connection])
+            if not text:
+                # Nothing the relay can say yet: no request, or one it did not read.
+                waiting = (
+                    connection.asked_to_upgrade is None
+                    and not connection.encrypted
+                    and connection.ended is None
+                    and connection.bytes_up == 0
+                )
+                text = "no request yet" if waiting else "relayed"
             state = connection.ended or "open"
             self._say(
                 ("relay", connection.index),
-                f"connection #{connection.index} from "
-                f"{connection.client}: {text or 'relayed'} [{state}]",
+                f"connection #{connection.index} from {connection.client}: {text} [{state}]",
             )
 
     def _say(self, key: Any, line: str) -> None:
@@ -170,7 +177,8 @@ def serve_real(
         raise UsageError(f"--listen for --real must be 127.0.0.1:PORT, got {listen[0]!r}")
     config = RealCatalogue().get(name)
     stop = threading.Event()
-    proxy = runner(backend)(config, check_upstream(upstream), port=listen[1])
+    # With its port written: a real proxy's config needs one (HAProxy would take the client's).
+    proxy = runner(backend)(config, check_upstream(upstream).origin, port=listen[1])
     proxy.start()
     restore = _on_signals(lambda *_: stop.set())
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, main
+from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, main
 from pytest_wsharness.loopthread import LoopThread
 from pytest_wsharness.server import SimulatedCMS
 from pytest_wsharness.server.cms import NOTIFICATION_HOOK
@@ -196,25 +196,9 @@ def test_without_the_ca_the_matrix_says_the_certificate_is_not_trusted(
         "); if a CA of your own issued it (self-signed or internal), give its PEM file with "
         "--upstream-ca"
     )
-    assert team.requests == []  # refused at the handshake: not even the trigger ran
-
-
-def test_a_bad_upstream_ca_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    notes = tmp_path / "notes.pem"
-    notes.write_text("not a certificate\n", encoding="utf-8")
-    argv = ["matrix", "--upstream", "https://127.0.0.1:9", "--trigger-url", UP + "/x"]
-    for ca, why in [
-        (notes, "it holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
-        (tmp_path, "it is a folder"),
-        (tmp_path / "none.pem", "no such file"),
-    ]:
-        assert main([*argv, "--upstream-ca", str(ca)]) == EXIT_USAGE
-        out, err = capsys.readouterr()
-        assert out == ""
-        assert err == (
-            f"wsharness: error: --upstream-ca must be a PEM file of CA certificates, got "
-            f"{str(ca)!r}: {why}\n"
-        )
+    # Refused at the handshake: not even the trigger ran; only the harness's own look,
+    # directly and without verifying, at whether the server is there reached it.
+    assert [r.path for r in team.requests] == [team.routes.settings]
 
 
 def test_a_server_with_websockets_disabled_is_judged_as_such(
@@ -273,94 +257,6 @@ def test_a_trigger_url_that_refuses_stops_the_run(
 
 
 UP = "http://127.0.0.1:9"  # never contacted: every case below is refused before any traffic
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (
-            ["--upstream", "ftp://127.0.0.1:9", "--trigger-url", UP + "/x"],
-            f"--upstream must be {FORM}, e.g. http://localhost:5000, got 'ftp://127.0.0.1:9'",
-        ),
-        (
-            ["--upstream", UP + "/cms", "--trigger-url", UP + "/x"],
-            "--upstream must be an http:// or https:// URL with a host, e.g. "
-            "http://localhost:5000, got 'http://127.0.0.1:9/cms'; no path: the proxies forward "
-            "the CMS's own paths (/EPiServer/...)",
-        ),
-        (
-            ["--upstream", UP],
-            "--upstream needs a trigger, to make your CMS push each scenario's update: "
-            "--trigger COMMAND (run with the marker as its last argument and in "
-            'WSHARNESS_MARKER) or --trigger-url URL (POSTed {"marker": "..."} as JSON)',
-        ),
-        (
-            ["--trigger", "true"],
-            "--trigger needs --upstream URL: against the simulated CMS the harness publishes "
-            "the updates itself",
-        ),
-        (["--trigger-url", UP + "/x"], "--trigger-url needs --upstream URL"),
-        (["--trigger-timeout", "5"], "--trigger-timeout needs --upstream URL"),
-        (
-            ["--upstream", UP, "--trigger", "make-update 'unclosed"],
-            "--trigger must be a command line such as 'python make_notification.py --user "
-            "editor' (split as a shell would, run without one; the marker is added as the last "
-            'argument), got "make-update \'unclosed": No closing quotation',
-        ),
-        (["--upstream", UP, "--trigger", ""], "--trigger must be a command line such as"),
-        (
-            ["--upstream", UP, "--trigger", "no-such-wsharness-trigger --x"],
-            "--trigger: program 'no-such-wsharness-trigger' not found: give its path, or one "
-            "on the PATH",
-        ),
-        (
-            ["--upstream", UP, "--trigger-url", "localhost/hook"],
-            f"--trigger-url must be {FORM}, got 'localhost/hook'",
-        ),
-        (
-            ["--upstream-ca", "/nonexistent/ca.pem"],
-            "--upstream-ca needs an https:// --upstream, the server whose certificate its CAs "
-            "are to verify; none was given",
-        ),
-        (
-            ["--upstream", UP, "--trigger-url", UP + "/x", "--upstream-ca", "/nonexistent/ca.pem"],
-            "--upstream-ca needs an https:// --upstream, the server whose certificate its CAs "
-            f"are to verify; got {UP!r}",
-        ),
-        (
-            ["--upstream", UP, "--trigger", "true", "--profile", "server-restart"],
-            f"no profile left to run against {UP}: server-restart needs the server changed "
-            "([server] restart_after = 1000, down_for = 10000: the harness must restart the "
-            "server), which the harness cannot do to a real deployment",
-        ),
-    ],
-)
-def test_bad_upstream_usage_exits_2(
-    capsys: pytest.CaptureFixture[str], args: list[str], message: str
-) -> None:
-    assert main(["matrix", *args]) == EXIT_USAGE
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert err.startswith(f"wsharness: error: {message}"), err
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (
-            ["--trigger", "true", "--trigger-url", UP + "/x"],
-            "argument --trigger-url: not allowed with argument --trigger",
-        ),
-        (["--trigger-timeout", "0"], "argument --trigger-timeout: must be a finite number > 0"),
-    ],
-)
-def test_conflicting_or_malformed_trigger_options_exit_2(
-    capsys: pytest.CaptureFixture[str], args: list[str], message: str
-) -> None:
-    with pytest.raises(SystemExit) as excinfo:
-        main(["matrix", "--upstream", UP, *args])
-    assert excinfo.value.code == EXIT_USAGE
-    assert message in capsys.readouterr().err
 
 
 def test_help_documents_the_upstream_mode(capsys: pytest.CaptureFixture[str]) -> None:

@@ -186,7 +186,7 @@ def test_urls_name_the_endpoint(url: str, expected: Target) -> None:
 
 @pytest.mark.parametrize("url", ["ftp://x", "cms.example", "http://", "ws://h:99999/"])
 def test_a_bad_url_names_the_valid_forms(url: str) -> None:
-    with pytest.raises(UsageError, match=r"^bad URL .*(ws://host|port)"):
+    with pytest.raises(UsageError, match=r"^URL must be ws://host\[:port\]/path, .*, got '"):
         Target.parse(url)
 
 

@@ -16,6 +16,7 @@ from pytest_wsharness.errors import (
     TriggerFailed,
     UnknownChoiceError,
     UntrustedCertificate,
+    UpstreamUnreachable,
     UsageError,
     WsHarnessError,
 )
@@ -130,6 +131,13 @@ CASES = [
         "update trigger failed: command 'make-update': exited 3: no such user",
         RuntimeError,
         id="trigger-failed",
+    ),
+    pytest.param(
+        UpstreamUnreachable("--upstream", "http://cms.invalid", "no such host 'cms.invalid'"),
+        "server http://cms.invalid (--upstream): no such host 'cms.invalid' (asked directly, "
+        "before any proxy)",
+        ConnectionError,
+        id="upstream-unreachable",
     ),
     pytest.param(
         OutcomeError("delivered", "server answered 200 OK; client closed 1006"),

@@ -21,7 +21,6 @@ import pytest
 from pytest_wsharness.client.view import UiView
 from pytest_wsharness.deployment import (
     RealDeployment,
-    check_url,
     left_out_reason,
     server_changes,
     skip_reason,
@@ -35,6 +34,7 @@ from pytest_wsharness.redact import redact_text
 from pytest_wsharness.server import SimulatedCMS
 from pytest_wsharness.server.cms import NOTIFICATION_HOOK
 from pytest_wsharness.updates import CallbackUpdates, MissingTrigger, SimulatedUpdates, source_for
+from pytest_wsharness.urls import check_url
 
 CATALOGUE = Catalogue()
 SERVER_CHANGING = ["no-websocket-feature", "server-restart", "tls-intercepting", "two-backends"]
@@ -150,33 +150,6 @@ def test_ini_names_the_upstream(pytester: pytest.Pytester, team: SimulatedCMS) -
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([f"wsharness: * upstream: {team.url}"])
     assert team.requests == []  # the fixture alone sends nothing
-
-
-@pytest.mark.parametrize(
-    ("value", "why"),
-    [
-        ("ftp://127.0.0.1:5000", ""),
-        ("localhost:5000", ""),
-        ("http://", ""),
-        ("http://127.0.0.1:99999", ""),
-        ("http://127.0.0.1:5000/cms", "; no path: the proxies forward the CMS's own paths"),
-    ],
-)
-def test_bad_upstream_is_a_usage_error(inner: pytest.Pytester, value: str, why: str) -> None:
-    _module(inner, "def test_nothing():\n    pass\n")
-    result = inner.runpytest(f"--wsharness-upstream={value}")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*{OPTION} must be {FORM}, got {value!r}{why}*"])
-
-
-def test_credentials_in_the_upstream_are_refused_and_not_shown(inner: pytest.Pytester) -> None:
-    _module(inner, "def test_nothing():\n    pass\n")
-    result = inner.runpytest("--wsharness-upstream=http://editor:s3cret@127.0.0.1:5000")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(
-        ["*got 'http://editor:<redacted>@127.0.0.1:5000'; leave credentials out of it*"]
-    )
-    assert "s3cret" not in result.stdout.str() + result.stderr.str()
 
 
 def test_profiles_that_change_the_server_are_skipped_with_the_reason(

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,11 +20,14 @@ import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 
-from pytest_wsharness.errors import ProxyCrashed, UnknownChoiceError
+from pytest_wsharness.errors import ProxyCrashed, UnknownChoiceError, UsageError
+from pytest_wsharness.explain import relay_summary
 from pytest_wsharness.protocol import HEARTBEAT, Routes, Topic
 from pytest_wsharness.relay import FAULTS, FaultType, Relay
 from pytest_wsharness.relay.fault import Direction, Fault, Segment
+from pytest_wsharness.relay.records import ConnectionRecord
 from pytest_wsharness.server import SimulatedCMS
+from pytest_wsharness.standalone import _Reporter
 
 SCALE = 0.01
 IO = 5.0  # bound on every wait for something that should happen
@@ -333,3 +338,32 @@ async def test_an_encrypted_connection_passes_through_a_websocket_only_relay() -
             records = relay.records
     assert records[0].asked_to_upgrade is None
     assert records[0].bytes_up > 0
+    assert records[0].encrypted
+
+
+def test_an_upstream_without_a_port_is_the_schemes_and_port_0_is_refused() -> None:
+    # Issue 10: "http://127.0.0.1" as the README's http(s)://host[:port] allows, was refused.
+    assert Relay("http://127.0.0.1, https://cms.test/x", [])._targets == [
+        ("127.0.0.1", 80),
+        ("cms.test", 443),
+    ]
+    with pytest.raises(
+        UsageError, match=r"^upstream must be .*got 'http://127\.0\.0\.1:0'; port 0"
+    ):
+        Relay("http://127.0.0.1:0", [])
+
+
+def test_a_connection_whose_request_has_not_come_is_not_called_encrypted() -> None:
+    """Issue 10: ``wsharness proxy`` said "relayed an encrypted connection untouched" of a
+    plain connection whose request head had not arrived yet."""
+    # What the relay records at accept, before the head; then once it saw a TLS ClientHello.
+    waiting = ConnectionRecord(0, "127.0.0.1:50000")
+    encrypted = ConnectionRecord(1, "127.0.0.1:50001", encrypted=True, bytes_up=517)
+    assert relay_summary([waiting]) == ("", False)
+    assert relay_summary([encrypted]) == ("relayed an encrypted connection untouched", False)
+    out = io.StringIO()
+    _Reporter(out).report(SimpleNamespace(records=[], connections=[waiting, encrypted]))
+    assert out.getvalue().splitlines() == [
+        "connection #0 from 127.0.0.1:50000: no request yet [open]",
+        "connection #1 from 127.0.0.1:50001: relayed an encrypted connection untouched [open]",
+    ]

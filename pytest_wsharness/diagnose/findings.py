@@ -90,6 +90,13 @@ def _no_answer(p: Probe, direct: Probe | None) -> Finding:
     )
     if p.error_step == "connect":
         return Finding.of("unreachable", f"Could not connect to {where}: {_error(p.error)}.")
+    if p.error.startswith("not HTTP: "):
+        step = "the CONNECT request" if p.error_step == "proxy" else "the upgrade request"
+        return Finding.of(
+            "not-http",
+            f"What listens at {where} does not speak HTTP: it answered "
+            f"{p.error.removeprefix('not HTTP: ')} to {step}.",
+        )
     upgrades = _upgrades_directly(direct)
     if p.error == "timeout":
         step = "the CONNECT request" if p.error_step == "proxy" else "the upgrade request"

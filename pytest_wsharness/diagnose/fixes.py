@@ -139,6 +139,13 @@ FIXES: dict[str, Fix] = {
         ),
     ),
     "unreachable": (("network", "check the host, the port and that something listens there"),),
+    "not-http": (
+        (
+            "network",
+            "check the port is the web server's: another service (SSH, a database) answers "
+            "there, or it speaks TLS and was asked in plain http",
+        ),
+    ),
 }
 
 

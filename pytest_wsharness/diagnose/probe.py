@@ -10,23 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
+import re
+import socket
 import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from urllib.parse import urlsplit
 
 from websockets.utils import accept_key, generate_key
 
-from ..errors import UsageError
 from ..handshake import asks_to_upgrade
 from ..protocol import DEFAULT_ENDPOINT, HEARTBEAT
 from ..redact import redact_headers
 from ..relay.frames import Frame, Head, Opcode, StreamReader, close_frame, encode_frame
+from ..urls import parse_url
 
 MAX_HEAD = 64 * 1024
-SCHEMES = {"ws": False, "http": False, "wss": True, "https": True}
+SCHEMES = ("ws", "wss", "http", "https")
+TARGET_FORM = "ws://host[:port]/path, wss://..., or a site as http://host[:port] or https://..."
 
 Header = tuple[str, str]
 
@@ -53,27 +56,15 @@ class Target:
 
         A ``ws://`` or ``wss://`` URL names the endpoint itself (the CMS's default path when it
         has none); an ``http(s)://`` URL names the site, whose endpoint is ``endpoint`` (default
-        :data:`~pytest_wsharness.protocol.DEFAULT_ENDPOINT`).
+        :data:`~pytest_wsharness.protocol.DEFAULT_ENDPOINT`). Without a port, the scheme's.
 
         Raises:
-            UsageError: not one of those forms; the message names ``what`` and the valid forms.
+            UsageError: not one of those forms, port 0 or credentials in it (give secrets with
+                ``--header``); the message names ``what`` and the valid forms.
         """
-        parts = urlsplit(url)
-        if parts.scheme not in SCHEMES or not parts.hostname:
-            raise UsageError(
-                f"bad {what} {url!r}: give ws://host[:port]/path, wss://..., or a site as "
-                "http://host[:port] or https://..."
-            )
-        try:
-            port = parts.port or (443 if SCHEMES[parts.scheme] else 80)
-        except ValueError:
-            raise UsageError(f"bad {what} {url!r}: the port is not a number 1-65535") from None
-        path = parts.path if parts.scheme.startswith("ws") else ""
-        if parts.query and path:
-            path += f"?{parts.query}"
-        return cls(
-            parts.hostname, port, SCHEMES[parts.scheme], path or endpoint or DEFAULT_ENDPOINT
-        )
+        given = parse_url(url, what, schemes=SCHEMES, form=TARGET_FORM, path=True)
+        path = given.path if given.scheme.startswith("ws") else ""
+        return cls(given.host, given.port, given.tls, path or endpoint or DEFAULT_ENDPOINT)
 
     @property
     def authority(self) -> str:
@@ -115,7 +106,8 @@ class Probe:
         url: the endpoint's URL.
         proxy: the explicit forward proxy it went through (``host:port``), or ``""``.
         error: why no HTTP answer came: ``refused``, ``reset``, ``closed`` (a FIN),
-            ``timeout``, or another error's text; ``""`` when an answer came.
+            ``timeout``, ``not HTTP: '<its first line>'``, or another error's text, said once
+            (``no such host``, ``wrong version number``); ``""`` when an answer came.
         error_step: the step that failed: ``connect``, ``proxy``, ``tls`` or ``upgrade``.
         waited: seconds from the start to the answer, or to giving up.
         connect_status: the forward proxy's answer to ``CONNECT``.
@@ -244,9 +236,12 @@ async def _attempt(
                 f"CONNECT {target.authority} HTTP/1.1\r\nHost: {target.authority}\r\n\r\n".encode()
             )
             try:
-                status = Head(await _head(reader, limits.answer)).status
+                head = await _head(reader, limits.answer)
             except (_Ended, OSError, TimeoutError) as error:
                 return failed("proxy", _error(error))
+            status = Head(head).status
+            if status is None:
+                return failed("proxy", _not_http(head))
             seen = replace(seen, connect_status=status)
             if status != 200 or connect_only:
                 return replace(seen, waited=time.monotonic() - started)
@@ -295,6 +290,10 @@ async def _upgrade(
             seen, error=_error(error), error_step="upgrade", waited=time.monotonic() - started
         )
     answer = Head(head)
+    if answer.status is None:
+        return replace(
+            seen, error=_not_http(head), error_step="upgrade", waited=time.monotonic() - started
+        )
     seen = replace(
         seen,
         status=answer.status,
@@ -381,7 +380,10 @@ async def _until_heartbeat(
 async def _head(reader: asyncio.StreamReader, timeout: float) -> bytes:
     try:
         return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-    except asyncio.IncompleteReadError:
+    except asyncio.IncompleteReadError as error:
+        # Bytes that are not HTTP and then a close: a server of another protocol.
+        if error.partial and not error.partial.startswith(b"HTTP/"):
+            raise _Ended(_not_http(error.partial)) from None
         raise _Ended("closed") from None
     except asyncio.LimitOverrunError:
         raise _Ended(f"an answer head over {MAX_HEAD} bytes") from None
@@ -389,7 +391,21 @@ async def _head(reader: asyncio.StreamReader, timeout: float) -> bytes:
         raise _Ended("reset") from None
 
 
+def _not_http(head: bytes) -> str:
+    first = head.split(b"\n", 1)[0].rstrip(b"\r")[:80].decode("latin-1")
+    return f"not HTTP: {first!r}"
+
+
+# What each errno means here, said the way the findings say it.
+_ERRNO_WORDS = {
+    errno.ECONNREFUSED: "refused",
+    errno.ECONNRESET: "reset",
+    errno.ETIMEDOUT: "timeout",
+}
+
+
 def _error(error: BaseException) -> str:
+    """The cause of ``error`` in a few words, said once."""
     if isinstance(error, _Ended):
         return error.how
     if isinstance(error, ConnectionRefusedError):
@@ -398,6 +414,22 @@ def _error(error: BaseException) -> str:
         return "reset"
     if isinstance(error, TimeoutError):
         return "timeout"
+    if isinstance(error, socket.gaierror):
+        if error.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
+            return "no such host"
+        return f"the name could not be resolved ({error.strerror})"
+    if isinstance(error, ssl.SSLError):
+        # "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)" says it twice.
+        return str(error.reason or error.strerror or error).lower().replace("_", " ")
+    if isinstance(error, OSError):
+        # A name with several addresses fails once per address ("Multiple exceptions: [Errno
+        # 111] Connect call failed ('::1', ...), [Errno 111] ..."): one cause, said once.
+        numbers = [int(n) for n in re.findall(r"\[Errno (\d+)\]", str(error))]
+        if error.errno is not None:
+            numbers = [error.errno]
+        causes = dict.fromkeys(_ERRNO_WORDS.get(n, os.strerror(n).lower()) for n in numbers)
+        if causes:
+            return "; ".join(causes)
     return f"{type(error).__name__}: {error}"
 
 

@@ -89,8 +89,8 @@ async def diagnose(
         UsageError: a URL is not one of the accepted forms.
     """
     target = Target.parse(url, endpoint)
-    hop = Target.parse(proxy, what="proxy URL") if proxy else None
-    origin = Target.parse(direct, target.path, what="direct URL") if direct else None
+    hop = Target.parse(proxy, what="--proxy") if proxy else None
+    origin = Target.parse(direct, target.path, what="--direct") if direct else None
     looks = [probe(target, proxy=hop, limits=limits, cafile=cafile, headers=headers, trust=trust)]
     if origin is not None:
         looks.append(probe(origin, limits=limits, cafile=cafile, headers=headers, trust=trust))

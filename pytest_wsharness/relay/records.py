@@ -15,7 +15,9 @@ class ConnectionRecord:
         index: the connection's number, from 0, in the order the relay accepted them.
         client: the client's address, ``ip:port``.
         asked_to_upgrade: the first request asked for a WebSocket; ``None`` when the relay
-            did not look (it applies its faults to every connection).
+            did not look (it applies its faults to every connection), has not yet seen the
+            request, or cannot read it (``encrypted``).
+        encrypted: the client spoke TLS first and the relay passed it through unread.
         upgraded: a 101 passed on to the client.
         status: the response status the server sent, or ``None`` (no response came).
         bytes_up: bytes written to the server.
@@ -40,6 +42,7 @@ class ConnectionRecord:
     index: int
     client: str
     asked_to_upgrade: bool | None = None
+    encrypted: bool = False
     upgraded: bool = False
     status: int | None = None
     bytes_up: int = 0

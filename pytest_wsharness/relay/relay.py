@@ -22,13 +22,13 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from .. import lag
 from ..engine import ThreadedEngine
 from ..errors import HarnessTimeout, ProfileError, ProxyCrashed, UnknownChoiceError, UsageError
 from ..handshake import asks_to_upgrade
 from ..loopthread import run_to_the_end
+from ..urls import parse_url
 from .fault import Context
 from .faults import FaultError, FaultSpec, check_fault
 from .frames import Head
@@ -437,6 +437,7 @@ class Relay(ThreadedEngine):
             if head[:1] == bytes([TLS_HANDSHAKE]):
                 # Encrypted: the relay cannot tell the socket from the page; faults apply.
                 record.asked_to_upgrade = None
+                record.encrypted = True
             else:
                 record.asked_to_upgrade = asks_to_upgrade(Head(head).header)
         else:
@@ -536,6 +537,7 @@ def _note(record: ConnectionRecord, start: float, now: float, text: str) -> None
 
 
 SCHEMES = ("http", "https", "ws", "wss")
+UPSTREAM_FORM = "http://HOST[:PORT] or https://HOST[:PORT]"
 TLS_HANDSHAKE_TIMEOUT = 10.0
 
 
@@ -567,18 +569,11 @@ def _tls_reason(error: BaseException) -> str:
 
 
 def _address(upstream: str) -> tuple[str, int]:
-    """``(host, port)`` of an ``http(s)://`` or ``ws(s)://`` URL.
+    """``(host, port)`` of an ``http(s)://`` or ``ws(s)://`` URL, the port the scheme's when it
+    names none.
 
     The scheme does not decide TLS: the relay passes it through whole unless its ``tls``
     setting has it open the clients' TLS.
     """
-    parts = urlsplit(upstream)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme not in SCHEMES or not parts.hostname or port is None:
-        raise UsageError(
-            f"upstream must be http://HOST:PORT or https://HOST:PORT, got {upstream!r}"
-        )
-    return parts.hostname, port
+    url = parse_url(upstream, "upstream", schemes=SCHEMES, form=UPSTREAM_FORM, path=True)
+    return url.host, url.port
