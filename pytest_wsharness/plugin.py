@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from . import timescale
 from .client.driver import CmsClient
 from .deployment import RealDeployment, check_upstream_ca, skip_reason
 from .errors import UpstreamUnreachable, UsageError
@@ -34,6 +35,11 @@ MARKER = "wsharness_profiles"
 MARKER_HELP = (
     f"{MARKER}(*names): run the test once per proxy profile named, through the wsharness_profile "
     "fixture; --wsharness-profile narrows the set"
+)
+SCALE_MARKER = "wsharness_time_scale"
+SCALE_MARKER_HELP = (
+    f"{SCALE_MARKER}(factor): this test's time scale, instead of --wsharness-time-scale; an "
+    "inconclusive run is re-run at 4 and 16 times it"
 )
 BAD_TIME_SCALE = (
     "--wsharness-time-scale / wsharness_time_scale must be a finite number > 0, got {!r}"
@@ -64,8 +70,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--wsharness-time-scale",
         default=None,
         metavar="F",
-        help="multiply every CMS client timing (3 s heartbeat, 5 s x n^2 reconnect) by F; "
-        "ini: wsharness_time_scale (default 1)",
+        help="multiply every CMS timing (3 s heartbeat, 5 s x n^2 reconnect, the simulated "
+        "proxies' timeouts) by F; ini: wsharness_time_scale (default 0.1, or 1 with "
+        "--wsharness-upstream, whose own proxies keep their real timeouts)",
     )
     group.addoption(
         "--wsharness-profiles-dir",
@@ -92,7 +99,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "path when it looks for its ini file; ini: wsharness_upstream_ca (relative to it)",
     )
     parser.addini("wsharness_profiles", "proxy profiles for tests without a marker", type="args")
-    parser.addini("wsharness_time_scale", "multiplier of every CMS client timing", default="1")
+    parser.addini("wsharness_time_scale", "multiplier of every CMS timing (default 0.1)")
     parser.addini("wsharness_profiles_dir", "folders of extra proxy profiles", type="paths")
     parser.addini("wsharness_upstream", "URL of your own CMS to test instead of the simulated one")
     parser.addini("wsharness_upstream_ca", "PEM file of CAs to trust for an https upstream")
@@ -105,19 +112,13 @@ PYOPENSSL_OBJECTS_DEPRECATION = (
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    config.addinivalue_line("markers", SCALE_MARKER_HELP)
     config.pluginmanager.register(RerunInconclusive(), "wsharness-rerun")
     # mitmproxy 11 (the last for Python 3.11) hands pyOpenSSL X509 and PKey objects to
     # pyOpenSSL 24.3, which deprecates that, whenever a proxy opens TLS. Raised inside the
     # proxy's thread by a suite that makes warnings errors, it would fail the proxy, for
     # nothing the suite did.
     config.addinivalue_line("filterwarnings", PYOPENSSL_OBJECTS_DEPRECATION)
-    raw = config.getoption("--wsharness-time-scale") or config.getini("wsharness_time_scale")
-    try:
-        scale = float(raw)
-    except ValueError:
-        raise pytest.UsageError(BAD_TIME_SCALE.format(raw)) from None
-    if not (math.isfinite(scale) and scale > 0):
-        raise pytest.UsageError(BAD_TIME_SCALE.format(raw))
     dirs = [Path(d) for d in config.getoption("--wsharness-profiles-dir") or []]
     dirs += list(config.getini("wsharness_profiles_dir"))
     try:
@@ -128,7 +129,6 @@ def pytest_configure(config: pytest.Config) -> None:
     except UsageError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[_catalogue_key] = catalogue
-    config.stash[_time_scale_key] = scale
     upstream = config.getoption("--wsharness-upstream") or config.getini("wsharness_upstream")
     try:
         checked = check_url(upstream, UPSTREAM_OPTION) if upstream else None
@@ -142,6 +142,21 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     config.stash[_upstream_key] = checked
     config.stash[_upstream_ca_key] = ca
+    raw = config.getoption("--wsharness-time-scale") or config.getini("wsharness_time_scale")
+    if raw:
+        config.stash[_time_scale_key] = _time_scale(raw)
+    else:
+        config.stash[_time_scale_key] = timescale.default(real_deployment=checked is not None)
+
+
+def _time_scale(raw: object) -> float:
+    try:
+        scale = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise pytest.UsageError(BAD_TIME_SCALE.format(raw)) from None
+    if not (math.isfinite(scale) and scale > 0):
+        raise pytest.UsageError(BAD_TIME_SCALE.format(raw))
+    return scale
 
 
 def _check_reachable(config: pytest.Config, deployment: RealDeployment) -> None:
@@ -214,14 +229,22 @@ def _selected(config: pytest.Config) -> list[str]:
 
 @pytest.fixture
 def wsharness_time_scale(request: pytest.FixtureRequest) -> float:
-    """The factor that scales every CMS client timing in this test.
+    """The factor that scales every CMS timing in this test: the client's (3 s heartbeat,
+    5 s x n^2 reconnect) and the proxies' (the profiles' durations, real proxies' timeouts).
 
-    From ``--wsharness-time-scale``, else the ``wsharness_time_scale`` ini value, else 1 (the
-    CMS's real 3 s heartbeat and 5 s x n^2 reconnect). When a run of the test was
-    inconclusive (the harness lagged more than the timings allow), the test runs again with
-    this 4 times larger, up to twice. Override it to fix a test's scale; re-runs then keep it.
+    From the test's ``@pytest.mark.wsharness_time_scale(F)``, else ``--wsharness-time-scale``,
+    else the ``wsharness_time_scale`` ini value, else 0.1 (1 with ``--wsharness-upstream``:
+    your own proxies keep their real timeouts, so the client keeps its real timings). When a
+    run of the test was inconclusive (the harness lagged more than the timings allow), the
+    test runs again with this 4, then 16 times larger. Prefer the marker to overriding this
+    fixture: an override keeps its value on a re-run.
     """
-    return request.config.stash[_time_scale_key] * scale_factor(request.node)
+    marker = request.node.get_closest_marker(SCALE_MARKER)
+    if marker is None:
+        base = request.config.stash[_time_scale_key]
+    else:
+        base = _time_scale(marker.args[0] if marker.args else None)
+    return base * scale_factor(request.node)
 
 
 @pytest.fixture(scope="session")

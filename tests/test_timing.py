@@ -445,3 +445,44 @@ async def test_a_socket_still_closing_when_the_next_attempt_starts_is_left_out()
 )
 def test_a_socket_event_says_only_what_was_recorded(event: SocketEvent, said: str) -> None:
     assert str(event) == said
+
+
+DEFAULTS_SUITE = """
+import pytest
+
+def test_default(wsharness_time_scale):
+    print("scale", wsharness_time_scale)
+
+@pytest.mark.wsharness_time_scale(0.25)
+def test_marked(wsharness_time_scale):
+    assert wsharness_time_scale == 0.25
+"""
+
+
+@pytest.mark.parametrize(
+    ("options", "scale"),
+    [
+        ((), 0.1),
+        (("--wsharness-time-scale", "0.5"), 0.5),
+        # The team's own proxies keep their real timeouts: so does the client by default.
+        (("--wsharness-upstream", "http://127.0.0.1:9"), 1.0),
+    ],
+)
+def test_one_default_time_scale(
+    pytester: pytest.Pytester, options: tuple[str, ...], scale: float
+) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile(test_defaults=DEFAULTS_SUITE)
+    result = pytester.runpytest("-s", *options)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([f"wsharness: time scale {scale:g}*", f"*scale {scale:g}*"])
+
+
+def test_the_matrix_defaults_to_the_plugins_time_scale() -> None:
+    from pytest_wsharness import timescale
+    from pytest_wsharness.cli import build_parser
+
+    args = build_parser().parse_args(["matrix"])
+    assert args.time_scale is None  # chosen once the upstream is known
+    assert timescale.default(real_deployment=False) == 0.1
+    assert timescale.default(real_deployment=True) == 1.0
