@@ -60,12 +60,14 @@ class Tally:
     inconclusive: int = 0
     reruns: int = 0
     seconds: float = 0.0
+    worst_lag_ms: float = 0.0
     note: str = ""
 
     def line(self) -> str:
+        lag = f"{self.worst_lag_ms:>7.0f}" if self.worst_lag_ms else f"{'-':>7}"
         return (
             f"{self.what:<22} {self.right:>5} {self.wrong:>5} {self.inconclusive:>12} "
-            f"{self.reruns:>6} {self.seconds:>8.1f}s  {self.note}"
+            f"{self.reruns:>6} {lag} {self.seconds:>8.1f}s  {self.note}"
         ).rstrip()
 
 
@@ -103,6 +105,7 @@ def run_matrix(work: Path, number: int, scale: float | None, browser: bool) -> T
         tally.note = f"exit {done.returncode}, no report: {done.stderr.strip()[-300:]}"
         return tally
     for row in json.loads(report.read_text(encoding="utf-8")):
+        tally.worst_lag_ms = max(tally.worst_lag_ms, row.get("lag_ms", 0.0))
         if row["verdict"] == "inconclusive":
             tally.inconclusive += 1
         elif row["outcome"] == "passed":
@@ -191,7 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             baseline.what = "matrix, idle (baseline)"
             print(baseline.line(), flush=True)
         print(f"keeping {args.busy} core(s) busy", flush=True)
-        print(f"{'run':<22} {'right':>5} {'wrong':>5} {'inconclusive':>12} {'reruns':>6}")
+        print(
+            f"{'run':<22} {'right':>5} {'wrong':>5} {'inconclusive':>12} {'reruns':>6} "
+            f"{'lag ms':>7} (the worst of the harness's own, matrix runs)"
+        )
         with busy_cores(args.busy, args.busy_limit):
             for number in range(1, args.matrix_runs + 1):
                 tallies.append(run_matrix(work, number, args.time_scale, browser=False))
@@ -212,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         inconclusive=sum(t.inconclusive for t in tallies),
         reruns=sum(t.reruns for t in tallies),
         seconds=sum(t.seconds for t in tallies),
+        worst_lag_ms=max((t.worst_lag_ms for t in tallies), default=0.0),
     )
     print(total.line())
     loaded = [t.seconds for t in tallies if t.what.startswith("matrix #") and t.seconds]

@@ -216,6 +216,8 @@ def _result(
         problems=tuple(problems),
         driver="browser" if isinstance(engine, BrowserClient) else "model",
         timeline=timeline,
+        time_scale=engine.time_scale,
+        lag_ms=round(observation.lag.seconds * 1000, 1),
     )
 
 

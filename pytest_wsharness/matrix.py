@@ -51,6 +51,7 @@ class Row:
     timeline: tuple[HopEvent, ...] = field(default=(), compare=False)
     time_scale: float = field(default=0.0, compare=False)
     reruns: tuple[str, ...] = field(default=(), compare=False)
+    lag_ms: float = field(default=0.0, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -76,6 +77,8 @@ class Row:
             problems=self.problems,
             driver=self.driver,
             timeline=self.timeline,
+            time_scale=self.time_scale,
+            lag_ms=self.lag_ms,
         )
 
 
@@ -213,6 +216,7 @@ async def run_row(
             driver=driver,
             timeline=timeline,
             time_scale=time_scale,
+            lag_ms=round(observation.lag.seconds * 1000, 1),
         )
 
 

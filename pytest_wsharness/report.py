@@ -69,6 +69,9 @@ class ScenarioResult:
             (:func:`~pytest_wsharness.timeline.build_timeline`).
         diagnosis: for a failed scenario behind a proxy, what ``wsharness diagnose`` found on
             its path afterwards, one sentence per finding with its likely fix.
+        time_scale: the time scale the scenario ran at (0 when not known).
+        lag_ms: how late the harness itself ran at worst meanwhile (its event loops, a
+            browser's timers), in milliseconds: what makes a scenario inconclusive.
     """
 
     profile: str
@@ -80,6 +83,8 @@ class ScenarioResult:
     driver: str = "model"
     timeline: tuple[HopEvent, ...] = ()
     diagnosis: tuple[str, ...] = ()
+    time_scale: float = 0.0
+    lag_ms: float = 0.0
 
     def to_json(self) -> str:
         """One line of JSON."""
