@@ -14,6 +14,7 @@ from .client.machine import State, TimelineEntry
 from .client.view import UiView
 from .loopthread import LoopThread
 from .protocol import Routes, Topic
+from .scenario import settle_window
 from .server.cms import SimulatedCMS
 from .server.content import Content
 from .server.records import RequestRecord
@@ -169,9 +170,15 @@ class SyncClient:
         """Wait until ``predicate()`` is true, re-checking whenever the UI changes."""
         self.loop.run(self.engine.wait_for(predicate, timeout, what), timeout + CALL_TIMEOUT, what)
 
-    def settle(self, timeout: float = 15.0) -> State:
-        """Wait until the first connect has an outcome; return the state."""
-        self.loop.run(self.engine.settle(timeout), timeout + CALL_TIMEOUT, "settle")
+    def settle(self, timeout: float | None = None) -> State:
+        """Wait until the first connect has an outcome; return the state.
+
+        Args:
+            timeout: seconds to wait. It defaults to the client's own bound on a first
+                connect at its time scale (:func:`~pytest_wsharness.scenario.settle_window`).
+        """
+        wait = settle_window(self.engine.time_scale) if timeout is None else timeout
+        self.loop.run(self.engine.settle(wait), wait + CALL_TIMEOUT, "settle")
         return self.state
 
     def refresh(self) -> None:
