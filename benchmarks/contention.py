@@ -86,6 +86,18 @@ def busy_cores(count: int, limit: float) -> Iterator[list[int]]:
             process.wait(10)
 
 
+def timed(argv: list[str], cwd: Path, tally: Tally) -> subprocess.CompletedProcess[str] | None:
+    """Run ``argv``, bounded, noting its time in ``tally``; ``None`` when it had to be stopped."""
+    started = time.monotonic()
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_LIMIT, cwd=cwd)
+    except subprocess.TimeoutExpired:
+        tally.wrong, tally.note = 1, f"did not end within {RUN_LIMIT:g}s"
+        return None
+    tally.seconds = time.monotonic() - started
+    return done
+
+
 def run_matrix(work: Path, number: int, scale: float | None, browser: bool) -> Tally:
     """One ``wsharness matrix`` run, counted from its JSON report."""
     report = work / f"matrix-{'browser-' if browser else ''}{number}.json"
@@ -93,13 +105,9 @@ def run_matrix(work: Path, number: int, scale: float | None, browser: bool) -> T
     argv += ["--browser"] if browser else []
     argv += ["--time-scale", str(scale)] if scale is not None else []
     tally = Tally(f"matrix{' --browser' if browser else ''} #{number}")
-    started = time.monotonic()
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_LIMIT, cwd=ROOT)
-    except subprocess.TimeoutExpired:
-        tally.wrong, tally.note = 1, f"did not end within {RUN_LIMIT:g}s"
+    done = timed(argv, ROOT, tally)
+    if done is None:
         return tally
-    tally.seconds = time.monotonic() - started
     if not report.exists():
         tally.wrong = 1
         tally.note = f"exit {done.returncode}, no report: {done.stderr.strip()[-300:]}"
@@ -129,13 +137,9 @@ def run_spec(
     argv = [sys.executable, "-m", "pytest", *paths, "-q", "-p", "no:cacheprovider"]
     argv += [f"--junitxml={junit}", "-n", str(workers)]
     tally = Tally(f"browser spec #{number}")
-    started = time.monotonic()
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_LIMIT, cwd=cwd)
-    except subprocess.TimeoutExpired:
-        tally.wrong, tally.note = 1, f"did not end within {RUN_LIMIT:g}s"
+    done = timed(argv, cwd, tally)
+    if done is None:
         return tally
-    tally.seconds = time.monotonic() - started
     if not junit.exists():
         tally.wrong, tally.note = 1, f"exit {done.returncode}: {done.stdout.strip()[-300:]}"
         return tally

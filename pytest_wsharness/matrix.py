@@ -86,7 +86,7 @@ DRIVERS = ("model", "browser")
 BROWSERS_AT_ONCE = 4  # Chromium instances running together: a 2-core machine stays responsive
 
 
-async def run_row(
+async def run_once(
     profile: Profile,
     websocket_enabled: bool,
     time_scale: float,
@@ -96,7 +96,9 @@ async def run_row(
     screenshots: Path | None = None,
     deployment: RealDeployment | None = None,
 ) -> Row:
-    """Run one scenario against a fresh simulated CMS behind a fresh proxy.
+    """Run one scenario once against a fresh simulated CMS behind a fresh proxy.
+
+    What goes wrong is raised; :func:`run_row` makes it the scenario's row instead.
 
     Args:
         profile: the middlebox.
@@ -220,7 +222,7 @@ async def run_row(
         )
 
 
-async def run_scenario(
+async def run_row(
     profile: Profile,
     websocket_enabled: bool,
     time_scale: float,
@@ -230,7 +232,7 @@ async def run_scenario(
     screenshots: Path | None = None,
     deployment: RealDeployment | None = None,
 ) -> Row:
-    """Run one scenario as :func:`run_row` does (same arguments), and always come back with
+    """Run one scenario as :func:`run_once` does (same arguments), and always come back with
     its row.
 
     A scenario that cannot be judged (the harness lagged more than its timings allow, or a
@@ -244,7 +246,7 @@ async def run_scenario(
     scale = time_scale
     for attempt in range(MAX_RERUNS + 1):
         try:
-            row = await run_row(
+            row = await run_once(
                 profile,
                 websocket_enabled,
                 scale,
@@ -325,7 +327,7 @@ async def run_matrix(
 
     async def row(profile: Profile, on: bool) -> Row:
         async with browsers if driver == "browser" else contextlib.nullcontext():
-            return await run_scenario(
+            return await run_row(
                 profile,
                 on,
                 time_scale,

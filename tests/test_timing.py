@@ -19,7 +19,7 @@ from pytest_wsharness.client.machine import CmsClientMachine, Dialog, State, Tim
 from pytest_wsharness.client.waiting import Waiting
 from pytest_wsharness.errors import HarnessTimeout, Inconclusive
 from pytest_wsharness.loopthread import LoopThread
-from pytest_wsharness.matrix import run_scenario
+from pytest_wsharness.matrix import run_row
 from pytest_wsharness.profiles import Catalogue, Expect
 from pytest_wsharness.proxy.base import start_proxy
 from pytest_wsharness.scenario import budget, observe, quiet_window, settle_window
@@ -239,16 +239,16 @@ async def test_a_scenario_in_trouble_is_its_own_row_and_runs_again(
     import pytest_wsharness.matrix as matrix
 
     scales: list[float] = []
-    real_run_row = matrix.run_row
+    real_run_once = matrix.run_once
 
     async def first_too_slow(profile, enabled, scale, ca=None, **options):  # type: ignore[no-untyped-def]
         scales.append(scale)
         if len(scales) == 1:
             raise Inconclusive("waiting for x", "90 ms (page)", 0.01, scale, "seen: open")
-        return await real_run_row(profile, enabled, scale, ca, **options)
+        return await real_run_once(profile, enabled, scale, ca, **options)
 
-    monkeypatch.setattr(matrix, "run_row", first_too_slow)
-    row = await run_scenario(CATALOGUE.get("compliant"), True, 0.01)
+    monkeypatch.setattr(matrix, "run_once", first_too_slow)
+    row = await run_row(CATALOGUE.get("compliant"), True, 0.01)
     assert scales == [0.01, 0.04]
     assert row.ok
     assert row.time_scale == 0.04
@@ -264,8 +264,8 @@ async def test_a_scenario_that_never_settles_is_inconclusive_not_the_end_of_the_
     async def always_stuck(profile, enabled, scale, ca=None, **options):  # type: ignore[no-untyped-def]
         raise HarnessTimeout("the realtime client to settle", 10.06, "client made 1 attempt")
 
-    monkeypatch.setattr(matrix, "run_row", always_stuck)
-    row = await run_scenario(CATALOGUE.get("compliant"), True, 0.01)
+    monkeypatch.setattr(matrix, "run_once", always_stuck)
+    row = await run_row(CATALOGUE.get("compliant"), True, 0.01)
     assert row.verdict is Verdict.INCONCLUSIVE
     assert not row.ok
     assert len(row.reruns) == lag.MAX_RERUNS
