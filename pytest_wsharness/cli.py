@@ -6,7 +6,8 @@
                       [--upstream-ca FILE]]
     wsharness profiles [--profiles-dir DIR]... [--real]
     wsharness proxy PROFILE --upstream URL [--listen HOST:PORT] [--time-scale F] [--duration S]
-    wsharness proxy --real CONFIG --upstream URL [--listen 127.0.0.1:PORT] [--duration S]
+    wsharness proxy --real CONFIG --upstream URL [--listen 127.0.0.1:PORT] [--time-scale F]
+                    [--duration S]
     wsharness diagnose URL [--proxy PROXY_URL] [--direct ORIGIN_URL] [--idle SECONDS] [--json]
 
 Exit codes: 0 when every scenario behaved as it should, 1 when one did not, 2 for bad usage
@@ -152,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=time_scale,
         default=1.0,
         metavar="F",
-        help="multiply the profile's durations by F (default 1: real time)",
+        help="multiply the profile's durations by F (default 1: real time); with --real, the "
+        "config's idle cut, refused where it would be too short",
     )
     proxy.add_argument(
         "--upstream-ca",
@@ -208,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     listen=listen,
                     duration=args.duration,
                     backend=args.backend,
+                    time_scale=args.time_scale,
                 )
                 return EXIT_OK
             serve(

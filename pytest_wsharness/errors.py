@@ -9,6 +9,8 @@ LocalProtocolError vs RemoteProtocolError):
         * ProfileError: a proxy profile file is malformed.
         * NoUpdateTrigger: a scenario needs an update from a real deployment, and nothing
           says how to make it push one (the ``cms_trigger_update`` fixture is not overridden).
+        * TimeScaleUnsupported: a real proxy config cannot run at the time scale asked for
+          (its idle cut, scaled, is too short or cannot be written); the fixture skips on it.
     * HarnessTimeout (TimeoutError): an awaited event did not happen before its deadline.
     * Inconclusive (RuntimeError): the harness itself ran too late to judge a scenario (its
       event loops or the page's timers lagged more than the scenario's timings allow); no
@@ -315,3 +317,35 @@ class UpstreamUnreachable(WsHarnessError, ConnectionError):
 
     def __str__(self) -> str:
         return f"server {self.url} ({self.option}): {self.what} (asked directly, before any proxy)"
+
+
+class TimeScaleUnsupported(UsageError):
+    """A real proxy config cannot run at a time scale: its idle cut, scaled, is too short for a
+    real proxy or cannot be written in the software's notation.
+
+    Args:
+        config: the real config's name.
+        idle_timeout: its idle cut at time scale 1, in seconds.
+        time_scale: the time scale asked for.
+        problem: what is wrong with the scaled cut.
+        smallest: the smallest time scale that works.
+    """
+
+    def __init__(
+        self, config: str, idle_timeout: float, time_scale: float, problem: str, smallest: float
+    ) -> None:
+        self.config = config
+        self.idle_timeout = idle_timeout
+        self.time_scale = time_scale
+        self.problem = problem
+        self.smallest = smallest
+        super().__init__(config, idle_timeout, time_scale, problem, smallest)
+
+    def __str__(self) -> str:
+        scaled = self.idle_timeout * self.time_scale
+        shown = f"{scaled * 1000:.3g} ms" if scaled < 1 else f"{scaled:.3g} s"
+        return (
+            f"real proxy config {self.config} cannot run at time scale {self.time_scale:g}: its "
+            f"idle cut, {self.idle_timeout:g} s x {self.time_scale:g} = {shown}, {self.problem}; "
+            f"the smallest time scale that works is {self.smallest:.3g}"
+        )

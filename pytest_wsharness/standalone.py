@@ -160,15 +160,19 @@ def serve_real(
     duration: float | None,
     backend: str = "auto",
     out: TextIO = sys.stdout,
+    time_scale: float = 1.0,
 ) -> None:
     """Run the real proxy config ``name`` (``proxies/real/``) in front of ``upstream`` until
     interrupted or ``duration`` seconds pass: in Docker when an engine answers, else as a local
-    process (``backend`` chooses: ``auto``, ``docker`` or ``local``).
+    process (``backend`` chooses: ``auto``, ``docker`` or ``local``). Its idle cut is scaled by
+    ``time_scale``, for clients that run at that scale.
 
     Raises:
         UsageError: a bad ``upstream`` or ``listen`` address (real proxies listen on
             127.0.0.1), or an unknown config name (the message lists them).
         MissingPart: the software is not installed.
+        TimeScaleUnsupported: the config's idle cut cannot be scaled by ``time_scale``; the
+            message names the smallest time scale that works.
     """
     from .real.configs import RealCatalogue
     from .real.local import runner
@@ -178,7 +182,9 @@ def serve_real(
     config = RealCatalogue().get(name)
     stop = threading.Event()
     # With its port written: a real proxy's config needs one (HAProxy would take the client's).
-    proxy = runner(backend)(config, check_upstream(upstream).origin, port=listen[1])
+    proxy = runner(backend)(
+        config, check_upstream(upstream).origin, port=listen[1], time_scale=time_scale
+    )
     proxy.start()
     restore = _on_signals(lambda *_: stop.set())
     try:

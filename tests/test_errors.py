@@ -13,6 +13,7 @@ from pytest_wsharness.errors import (
     PageLoadError,
     ProfileError,
     ProxyCrashed,
+    TimeScaleUnsupported,
     TriggerFailed,
     UnknownChoiceError,
     UntrustedCertificate,
@@ -35,6 +36,13 @@ CASES = [
         "bad proxy profile proxies/x.toml: behaviours[0].status: 700 is out of range 400-599",
         ValueError,
         id="profile",
+    ),
+    pytest.param(
+        TimeScaleUnsupported("apache-short", 2.0, 0.3, "cannot be written in whole seconds", 0.5),
+        "real proxy config apache-short cannot run at time scale 0.3: its idle cut, 2 s x 0.3 = "
+        "600 ms, cannot be written in whole seconds; the smallest time scale that works is 0.5",
+        ValueError,
+        id="time-scale-unsupported",
     ),
     pytest.param(
         HarnessTimeout("the socket to open", 2.5),

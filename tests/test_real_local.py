@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 
 from pytest_wsharness.assertions import assert_expected_outcome
-from pytest_wsharness.errors import MissingPart, ProfileError, ProxyCrashed
+from pytest_wsharness.errors import (
+    MissingPart,
+    ProfileError,
+    ProxyCrashed,
+    TimeScaleUnsupported,
+    UsageError,
+)
 from pytest_wsharness.proxy.chain import ProfileProxy
 from pytest_wsharness.real.configs import RealCatalogue, RealConfig, load_real
 from pytest_wsharness.real.fidelity import HandshakeSeen, observe_handshake
@@ -123,6 +129,15 @@ def test_a_config_the_software_rejects_is_reported_with_its_log(tmp_path: Path) 
             'software = "nginx"\nmodels = "x"\nsummary = "x"\nconfig = "x"\nidle_timeout = -1\n',
             "idle_timeout",
         ),
+        # A cut written into the text would not follow the time scale.
+        (
+            'software = "nginx"\nmodels = "x"\nsummary = "x"\nconfig = "x 2s"\nidle_timeout = 2\n',
+            "idle_timeout",
+        ),
+        (
+            'software = "nginx"\nmodels = "x"\nsummary = "x"\nconfig = "x @IDLE_TIMEOUT@"\n',
+            "idle_timeout",
+        ),
     ],
 )
 def test_a_malformed_real_config_names_the_file_and_key(
@@ -221,3 +236,149 @@ def test_wsharness_profiles_real_lists_each_config_with_its_model(
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == REAL.names()
     assert any(line.split()[:2] == ["squid-connect-443", "forward-connect-443"] for line in lines)
+
+
+# Issue 10: a real proxy's idle cut must be scaled like the client's heartbeat it is meant to
+# beat; unscaled, nginx's 2 s read timeout never fires between 30 ms heartbeats.
+@pytest.mark.parametrize(
+    "scale",
+    [
+        pytest.param(s, marks=pytest.mark.wsharness_time_scale(s), id=f"x{s:g}")
+        for s in (0.01, 0.1, 1)
+    ],
+)
+@pytest.mark.parametrize("name", ["nginx-short-read-timeout", "haproxy-short-tunnel"])
+def test_a_real_idle_cut_is_judged_right_at_every_time_scale(
+    name: str,
+    scale: float,
+    real_proxy: Callable[..., LocalProxy],
+    cms_server: SyncCMS,
+    cms_client_factory: Callable[..., SyncClient],
+) -> None:
+    proxy = real_proxy(name, backend="local")
+    page, forward = proxy.route(cms_server.url)
+    assert_expected_outcome(cms_client_factory(page, proxy=forward), cms_server, proxy)
+
+
+def _rendered(config: RealConfig, time_scale: float) -> str:
+    return config.render(
+        port=1, upstream="http://127.0.0.1:2", workdir=Path("/w"), time_scale=time_scale
+    )
+
+
+def _short(tmp_path: Path, software: str, line: str) -> RealConfig:
+    path = tmp_path / f"{software}-short.toml"
+    path.write_text(
+        f'software = "{software}"\nmodels = "idle-timeout-2s"\nsummary = "x"\n'
+        f'idle_timeout = 2.0\nconfig = "{line}"\n'
+    )
+    return load_real(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "scale", "line"),
+    [
+        ("nginx-short-read-timeout", 1, "proxy_read_timeout 2s;"),
+        ("nginx-short-read-timeout", 0.1, "proxy_read_timeout 200ms;"),
+        ("nginx-short-read-timeout", 0.05, "proxy_read_timeout 100ms;"),
+        ("nginx-short-read-timeout", 16, "proxy_read_timeout 32s;"),
+        ("haproxy-short-tunnel", 0.1, "timeout tunnel 200ms"),
+        ("haproxy-short-tunnel", 0.123, "timeout tunnel 246ms"),
+        # Meant never to cut: as written up to time scale 1, longer above it.
+        ("haproxy-websocket", 0.01, "timeout tunnel 3600s"),
+        ("haproxy-websocket", 4, "timeout tunnel 14400s"),
+        ("nginx-websocket", 0.1, "proxy_read_timeout 60s;"),
+        ("apache-websocket", 0.01, "Timeout 60"),
+        ("apache-websocket", 16, "Timeout 960"),
+        ("squid-websocket", 0.01, "read_timeout 900 seconds"),
+        ("tinyproxy-websocket", 2.5, "Timeout 150"),
+        # Connect and request timeouts race the client's unscaled handshake bound.
+        ("haproxy-short-tunnel", 0.1, "timeout connect 5s"),
+    ],
+)
+def test_a_real_config_writes_its_timeouts_for_the_time_scale(
+    name: str, scale: float, line: str
+) -> None:
+    lines = [text.strip() for text in _rendered(REAL.get(name), scale).splitlines()]
+    assert line in lines
+
+
+def test_whole_seconds_software_writes_a_scaled_idle_cut_when_it_can(tmp_path: Path) -> None:
+    apache = _short(tmp_path, "apache", "ProxyTimeout @IDLE_TIMEOUT@")
+    assert "ProxyTimeout 1" in _rendered(apache, 0.5)
+    squid = _short(tmp_path, "squid", "read_timeout @IDLE_TIMEOUT@")
+    assert "read_timeout 3 seconds" in _rendered(squid, 1.5)
+
+
+@pytest.mark.parametrize(
+    ("software", "scale", "message"),
+    [
+        (
+            "nginx",
+            0.01,
+            "real proxy config nginx-short cannot run at time scale 0.01: its idle cut, 2 s x 0.01 "
+            "= 20 ms, is below the 100 ms a real proxy's idle cut is given (shorter, it could "
+            "fire while a busy machine is still in the handshake); the smallest time scale that "
+            "works is 0.05",
+        ),
+        (
+            "haproxy",
+            0.04,
+            "real proxy config haproxy-short cannot run at time scale 0.04: its idle cut, 2 s x "
+            "0.04 = 80 ms, is below the 100 ms",
+        ),
+        (
+            "apache",
+            0.1,
+            "real proxy config apache-short cannot run at time scale 0.1: its idle cut, 2 s x 0.1 "
+            "= 200 ms, cannot be written in apache's whole seconds; the smallest time scale that "
+            "works is 0.5",
+        ),
+        (
+            "apache",
+            0.6,
+            "real proxy config apache-short cannot run at time scale 0.6: its idle cut, 2 s x 0.6 "
+            "= 1.2 s, cannot be written in apache's whole seconds; the smallest time scale that "
+            "works is 0.5",
+        ),
+        (
+            "tinyproxy",
+            0.3,
+            "its idle cut, 2 s x 0.3 = 600 ms, cannot be written in tinyproxy's whole seconds; "
+            "the smallest time scale that works is 0.5",
+        ),
+        ("squid", 0.2, "cannot be written in squid's whole seconds"),
+    ],
+)
+def test_a_time_scale_the_idle_cut_cannot_follow_is_refused_before_anything_starts(
+    tmp_path: Path, software: str, scale: float, message: str
+) -> None:
+    config = _short(tmp_path, software, "cut @IDLE_TIMEOUT@")
+    with pytest.raises(TimeScaleUnsupported) as refused:
+        LocalProxy(config, "http://127.0.0.1:1", time_scale=scale)
+    assert message in str(refused.value)
+    assert isinstance(refused.value, UsageError)
+    smallest = config.smallest_time_scale()
+    assert _rendered(config, smallest)  # the one it names works
+
+
+def test_only_configs_with_an_idle_cut_have_a_smallest_time_scale() -> None:
+    smallest = {config.name: config.smallest_time_scale() for config in REAL}
+    assert smallest.pop("nginx-short-read-timeout") == pytest.approx(0.05)
+    assert smallest.pop("haproxy-short-tunnel") == pytest.approx(0.05)
+    assert set(smallest.values()) == {0.0}
+    for config in REAL:
+        _rendered(config, 1e-6 if config.idle_timeout is None else 0.05)
+
+
+def test_wsharness_proxy_real_refuses_a_time_scale_the_config_cannot_follow(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pytest_wsharness.cli import EXIT_USAGE, main
+
+    argv = ["proxy", "--real", "haproxy-short-tunnel", "--upstream", "http://127.0.0.1:1"]
+    argv += ["--backend", "local", "--time-scale", "0.01", "--duration", "1"]
+    assert main(argv) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "wsharness: error: real proxy config haproxy-short-tunnel cannot run at time " in err
+    assert "the smallest time scale that works is 0.05" in err

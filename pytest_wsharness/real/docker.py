@@ -152,9 +152,10 @@ class DockerProxy(LocalProxy):
         catalogue: Catalogue | None = None,
         *,
         port: int = 0,
+        time_scale: float = 1.0,
         base: str | None = None,
     ) -> None:
-        super().__init__(config, upstream, catalogue, port=port)
+        super().__init__(config, upstream, catalogue, port=port, time_scale=time_scale)
         self.base = base
         self.container: Any = None
         self._client: Any = None

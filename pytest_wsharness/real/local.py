@@ -114,6 +114,12 @@ class LocalProxy(ThreadedEngine):
         upstream: the server, ``http://127.0.0.1:PORT``.
         catalogue: where the simulated profile is looked up.
         port: the port to listen on, on 127.0.0.1; 0 (the default) takes one the kernel picks.
+        time_scale: the clients' time scale; the config's idle cut is scaled alike (see
+            :mod:`~pytest_wsharness.real.configs`). It defaults to 1.
+
+    Raises:
+        TimeScaleUnsupported: the config cannot run at ``time_scale``; raised here, before
+            anything starts, so a test can skip on it.
     """
 
     def __init__(
@@ -123,10 +129,13 @@ class LocalProxy(ThreadedEngine):
         catalogue: Catalogue | None = None,
         *,
         port: int = 0,
+        time_scale: float = 1.0,
     ) -> None:
+        config.scaled_idle_timeout(time_scale)
         self.config = config
         self.upstream = upstream
         self.listen_port = port
+        self.time_scale = time_scale
         self.profile: Profile = (catalogue or Catalogue()).get(config.models)
         self.workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -277,7 +286,9 @@ class LocalProxy(ThreadedEngine):
         self.workdir = Path(tempfile.mkdtemp(prefix=f"wsharness-{self.config.name}-"))
         self._port = self.listen_port or _free_port()
         seen = self._workdir_seen()
-        rendered = self.config.render(port=self._port, upstream=self.upstream, workdir=seen)
+        rendered = self.config.render(
+            port=self._port, upstream=self.upstream, workdir=seen, time_scale=self.time_scale
+        )
         (self.workdir / spec.config_name).write_text(rendered)
         if spec.run_as is not None and self._owns_workdir():
             _give(self.workdir, spec.run_as)

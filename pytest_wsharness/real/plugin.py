@@ -2,7 +2,9 @@
 
 The software is looked for when a fixture is first used: a test that needs a missing binary
 skips, naming Debian's package, unless ``WSHARNESS_REQUIRE_REAL_PROXIES=1`` (set in CI), which
-makes it fail instead.
+makes it fail instead. A config that cannot run at the test's time scale (its idle cut, scaled,
+would be too short) skips, saying which time scale works: a real proxy is never judged at a
+time scale it does not follow.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from ..errors import MissingPart, UnknownChoiceError, UsageError
+from ..errors import MissingPart, TimeScaleUnsupported, UnknownChoiceError, UsageError
 from ..profiles import Catalogue
 from ..require import skip_or_fail
 from ..sync import SyncCMS
@@ -32,6 +34,7 @@ def real_proxy(
     cms_server: SyncCMS,
     wsharness_real_catalogue: RealCatalogue,
     wsharness_catalogue: Catalogue,
+    wsharness_time_scale: float,
 ) -> Iterator[Callable[..., LocalProxy]]:
     """Start real proxies: ``real_proxy(name, upstream=None, backend="auto")`` returns a
     running one.
@@ -41,9 +44,11 @@ def real_proxy(
     ``proxies/real/docker/``) when an engine answers, else as a local process from the
     installed binary; ``backend="docker"`` or ``"local"`` chooses. ``upstream`` defaults to
     ``cms_server``. Its ``profile`` is the simulated profile the config claims to behave like,
-    so
-    ``assert_expected_outcome(client, cms_server, proxy)`` holds it to the same outcome.
-    Every proxy is stopped after the test, its private folder removed.
+    so ``assert_expected_outcome(client, cms_server, proxy)`` holds it to the same outcome.
+    Its idle cut is scaled by ``wsharness_time_scale``, as the client's heartbeat is; a config
+    whose scaled cut would be too short or cannot be written skips the test, naming the
+    smallest time scale that works. Every proxy is stopped after the test, its private folder
+    removed.
     """
     started: list[LocalProxy] = []
 
@@ -55,8 +60,15 @@ def real_proxy(
         except UsageError as error:
             raise pytest.UsageError(str(error)) from None
         try:
-            proxy = runner(backend)(config, upstream or cms_server.upstream, wsharness_catalogue)
+            proxy = runner(backend)(
+                config,
+                upstream or cms_server.upstream,
+                wsharness_catalogue,
+                time_scale=wsharness_time_scale,
+            )
             proxy.start()
+        except TimeScaleUnsupported as unsupported:
+            pytest.skip(str(unsupported))
         except MissingPart as missing:
             skip_or_fail(missing, REQUIRE_ENV)
         started.append(proxy)
