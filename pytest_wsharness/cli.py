@@ -5,7 +5,8 @@
                      [--upstream URL (--trigger COMMAND | --trigger-url URL) [--trigger-timeout S]
                       [--upstream-ca FILE]]
     wsharness profiles [--profiles-dir DIR]... [--real]
-    wsharness proxy PROFILE --upstream URL [--listen HOST:PORT] [--time-scale F] [--duration S]
+    wsharness proxy PROFILE --upstream URL [--listen HOST:PORT [--listen-beyond-loopback]]
+                    [--time-scale F] [--duration S]
     wsharness proxy --real CONFIG --upstream URL [--listen 127.0.0.1:PORT] [--time-scale F]
                     [--duration S]
     wsharness diagnose URL [--proxy PROXY_URL] [--direct ORIGIN_URL] [--idle SECONDS] [--json]
@@ -146,7 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen",
         default="127.0.0.1:0",
         metavar="HOST:PORT",
-        help="where to listen (default 127.0.0.1:0, a free port)",
+        help="where to listen, a loopback address (default 127.0.0.1:0, a free port; IPv6: "
+        "[::1]:0)",
+    )
+    proxy.add_argument(
+        "--listen-beyond-loopback",
+        action="store_true",
+        help="DANGER: let --listen take an address other machines can reach (0.0.0.0, a LAN "
+        "address). This exposes the proxy, and through it the upstream server, to the network: "
+        "only for a phone or a VM on a network you trust",
     )
     proxy.add_argument(
         "--time-scale",
@@ -200,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "proxy":
             from .standalone import parse_listen, serve
 
-            listen = parse_listen(args.listen)
+            listen = parse_listen(args.listen, beyond_loopback=args.listen_beyond_loopback)
             if args.real:
                 from .standalone import serve_real
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import listen as listening
 from .deployment import check_upstream_ca
 from .errors import UsageError
 from .explain import relay_summary
@@ -21,16 +22,23 @@ from .urls import Url, parse_url
 POLL = 0.2
 
 
-def parse_listen(value: str) -> tuple[str, int]:
-    """Parse ``HOST:PORT`` (or ``PORT``) for ``--listen``.
+def parse_listen(value: str, *, beyond_loopback: bool = False) -> tuple[str, int]:
+    """Parse ``HOST:PORT`` (or ``PORT``) for ``--listen`` and check that a proxy can listen
+    there (see :mod:`pytest_wsharness.listen`).
+
+    Args:
+        value: the option's value; ``[::1]:0`` for an IPv6 address.
+        beyond_loopback: accept an address other machines can reach
+            (``--listen-beyond-loopback``). It defaults to ``False``.
 
     Raises:
-        UsageError: not a host and a port from 0 to 65535.
+        UsageError: not ``HOST:PORT``, a host that is not loopback without
+            ``beyond_loopback``, a port already taken or an address no interface has; the
+            message names the address.
     """
-    host, _, port = value.rpartition(":")
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UsageError(f"--listen must be HOST:PORT with a port from 0 to 65535, got {value!r}")
-    return host or "127.0.0.1", int(port)
+    host, port = listening.parse_listen(value, beyond_loopback=beyond_loopback)
+    listening.check_bindable(host, port)
+    return host, port
 
 
 def check_upstream(url: str) -> Url:
@@ -178,7 +186,10 @@ def serve_real(
     from .real.local import runner
 
     if listen[0] != "127.0.0.1":
-        raise UsageError(f"--listen for --real must be 127.0.0.1:PORT, got {listen[0]!r}")
+        raise UsageError(
+            f"--listen for --real must be 127.0.0.1:PORT (the real configs listen there only), "
+            f"got {listen[0]!r}"
+        )
     config = RealCatalogue().get(name)
     stop = threading.Event()
     # With its port written: a real proxy's config needs one (HAProxy would take the client's).

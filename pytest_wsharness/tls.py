@@ -15,13 +15,18 @@ and authority key identifiers.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import datetime
 import hashlib
 import ipaddress
+import os
 import secrets
+import shutil
 import ssl
+import stat
 import tempfile
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -37,6 +42,11 @@ from .errors import UsageError
 VALID_BEFORE = datetime.timedelta(hours=1)
 VALID_AFTER = datetime.timedelta(days=1)
 DEFAULT_HOSTS = ("127.0.0.1", "localhost")
+# Folders holding private keys: the prefix, then the pid and start time of the process that
+# made them, so that a later run can tell a killed run's folder (see remove_stale_key_folders).
+KEY_FOLDER_PREFIX = "wsharness-keys-"
+_KEY_FOLDERS: set[Path] = set()
+_KEY_FOLDERS_LOCK = threading.Lock()
 
 
 class ServerCert:
@@ -61,12 +71,14 @@ class ServerCert:
         """
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         # load_cert_chain() reads files only: write them to a private folder for the call.
-        with tempfile.TemporaryDirectory(prefix="wsharness-tls-") as folder:
-            chain, key = Path(folder, "cert.pem"), Path(folder, "key.pem")
+        folder = key_folder()
+        try:
+            chain, key = folder / "cert.pem", folder / "key.pem"
             chain.write_text(self.cert_pem)
-            key.touch(mode=0o600)
-            key.write_text(self.key_pem)
+            write_private(key, self.key_pem)
             context.load_cert_chain(chain, key)
+        finally:
+            remove_key_folder(folder)
         return context
 
     def __repr__(self) -> str:
@@ -89,6 +101,7 @@ class TestCA:
     __test__ = False
 
     def __init__(self, name: str | None = None, *, label: str = "test CA") -> None:
+        remove_stale_key_folders()
         self.id = secrets.token_hex(4)
         self.name = name or f"pytest-wsharness {label} {self.id}"
         self._key = ec.generate_private_key(ec.SECP256R1())
@@ -231,7 +244,8 @@ class TestCA:
         """Write this CA's key and certificate as mitmproxy's ``mitmproxy-ca.pem`` in ``folder``.
 
         For a proxy that terminates TLS with certificates this CA signs; ``folder`` must be
-        private to that proxy (the file is the owner's only) and removed when it stops.
+        private to that proxy (:func:`key_folder`) and removed when it stops. The file is the
+        owner's only (0600).
         """
         path = Path(folder) / "mitmproxy-ca.pem"
         key = self._key.private_bytes(
@@ -239,8 +253,7 @@ class TestCA:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         ).decode("ascii")
-        path.touch(mode=0o600)
-        path.write_text(key + self.pem)
+        write_private(path, key + self.pem)
         return path
 
     def write(self, folder: str | Path) -> Path:
@@ -256,6 +269,98 @@ class TestCA:
 
     def __repr__(self) -> str:
         return f"TestCA(name={self.name!r})"
+
+
+def key_folder() -> Path:
+    """Make a folder for private keys: the owner's only (0700), in the temporary folder,
+    named ``wsharness-keys-<pid>-<process start>-<random>``, removed at exit.
+
+    Remove it with :func:`remove_key_folder` once its keys are read. A process killed with
+    SIGKILL runs no exit handler; its name lets the next run find it
+    (:func:`remove_stale_key_folders`).
+    """
+    folder = Path(tempfile.mkdtemp(prefix=f"{KEY_FOLDER_PREFIX}{_run_id(os.getpid())}-"))
+    with _KEY_FOLDERS_LOCK:
+        _KEY_FOLDERS.add(folder)
+    return folder
+
+
+def remove_key_folder(folder: Path) -> None:
+    """Remove a folder :func:`key_folder` made, and what is in it; idempotent."""
+    shutil.rmtree(folder, ignore_errors=True)
+    with _KEY_FOLDERS_LOCK:
+        _KEY_FOLDERS.discard(folder)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by its owner only (0600) from the first byte."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        # A file that existed keeps its mode through O_CREAT: make it private too.
+        os.fchmod(file.fileno(), 0o600)
+        file.write(text)
+
+
+def remove_stale_key_folders(parent: Path | None = None) -> list[Path]:
+    """Remove the key folders that runs of this user, now gone, left in ``parent``.
+
+    A folder is stale when the process its name records no longer runs: its pid is free, or
+    taken by a process that started at another time (the pid was reused). Folders of other
+    users, and of processes still running, are left alone.
+
+    Args:
+        parent: where :func:`key_folder` makes them. It defaults to the temporary folder.
+
+    Returns:
+        The folders removed.
+    """
+    removed = []
+    uid = os.getuid()
+    for folder in Path(parent or tempfile.gettempdir()).glob(f"{KEY_FOLDER_PREFIX}*"):
+        pid, _, rest = folder.name.removeprefix(KEY_FOLDER_PREFIX).partition("-")
+        started = rest.rpartition("-")[0]
+        try:
+            info = folder.lstat()
+        except OSError:
+            continue  # removed meanwhile, by its own process or another run
+        if not (pid.isdigit() and stat.S_ISDIR(info.st_mode) and info.st_uid == uid):
+            continue
+        if _run_id(int(pid)) == f"{pid}-{started}":
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _run_id(pid: int) -> str:
+    """``<pid>-<start time>`` of a running process, ``<pid>-gone`` for one that is not.
+
+    The start time (in clock ticks since boot, from ``/proc``) tells a reused pid apart; where
+    ``/proc`` is missing it is ``0`` and the pid alone counts.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return f"{pid}-gone"
+    except PermissionError:
+        pass  # another user's process: alive
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return f"{pid}-0"
+    # The command name (field 2) may hold spaces and parentheses: count from its end.
+    return f"{pid}-{stat_line.rpartition(')')[2].split()[19]}"
+
+
+def _remove_key_folders_at_exit() -> None:
+    with _KEY_FOLDERS_LOCK:
+        folders = list(_KEY_FOLDERS)
+    for folder in folders:
+        remove_key_folder(folder)
+
+
+# A proxy thread that never ran its cleanup (the process is exiting) leaves its folder here.
+atexit.register(_remove_key_folders_at_exit)
 
 
 def _now() -> datetime.datetime:

@@ -13,8 +13,10 @@ from mitmproxy import http
 
 from pytest_wsharness.handshake import asks_to_upgrade
 from pytest_wsharness.proxy.records import (
+    ALLOWED_TARGETS,
     ANSWERED_BY_PROXY,
     DELAYED,
+    REFUSED_TARGET,
     REMOVED_HEADERS,
     RESET,
     RESPONSE_REMOVED_HEADERS,
@@ -119,6 +121,11 @@ class Recorder:
 
 def _changes(metadata: dict[str, object]) -> tuple[str, ...]:
     words = []
+    if refused := metadata.get(REFUSED_TARGET):
+        targets = metadata.get(ALLOWED_TARGETS)
+        allowed = ", ".join(str(t) for t in targets) if isinstance(targets, tuple) else ""
+        reach = f"it reaches only {allowed}" if allowed else "no target allowed"
+        words.append(f"refused to reach {refused} ({reach})")
     if metadata.get(TLS_INTERCEPTED):
         words.append("opened TLS with its own CA")
     if delay := metadata.get(DELAYED):

@@ -19,10 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import socket
 import struct
-import tempfile
 import threading
 import types
 import warnings
@@ -43,11 +41,14 @@ with warnings.catch_warnings():
 
 from .. import lag
 from ..addons.recorder import Recorder
+from ..addons.refuse_targets import RefuseOtherTargets
 from ..addons.tls_passthrough import PassTlsThrough
 from ..engine import ThreadedEngine
 from ..errors import HarnessTimeout, ProxyCrashed
+from ..listen import url_host
 from ..loopthread import run_to_the_end
 from ..profiles import Kind, Profile
+from ..urls import parse_url
 from .records import ProxyRecord, RecordSink
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ class MitmProxy(ThreadedEngine):
         """The proxy's base URL, ``http://127.0.0.1:PORT``."""
         if self._ready_addon.port is None:
             raise RuntimeError(f"proxy {self.profile.name!r} is not running")
-        return f"http://{self.host}:{self._ready_addon.port}"
+        return f"http://{url_host(self.host)}:{self._ready_addon.port}"
 
     @property
     def records(self) -> list[ProxyRecord]:
@@ -272,7 +273,10 @@ class MitmProxy(ThreadedEngine):
         try:
             tls = []
             if self.profile.kind is Kind.REVERSE and self.upstream.startswith("https://"):
-                confdir = Path(tempfile.mkdtemp(prefix="wsharness-mitm-"))
+                from ..tls import key_folder  # cryptography: only for TLS upstreams
+
+                # The presented CA's private key goes there: 0700, removed even after SIGKILL.
+                confdir = key_folder()
                 self._terminate_tls(options, confdir)
                 tls.append(tlsconfig.TlsConfig())
             master.addons.add(
@@ -282,15 +286,17 @@ class MitmProxy(ThreadedEngine):
                 *tls,
                 Recorder(self.profile.name, self.sink),
                 *behaviours,
-                # An explicit proxy tunnels what clients send through CONNECT; it opens no TLS.
-                *([PassTlsThrough()] if self.profile.kind is Kind.FORWARD else []),
+                # After the behaviours, so that its answer is the one a refused target gets.
+                *self._forward_addons(),
                 self._ready_addon,
             )
             self._master = master
             await master.run()
         finally:
             if confdir is not None:
-                shutil.rmtree(confdir, ignore_errors=True)
+                from ..tls import remove_key_folder
+
+                remove_key_folder(confdir)
 
     def _terminate_tls(self, options: Options, confdir: Path) -> None:
         """Set mitmproxy up to speak TLS to the upstream, and to open the TLS of clients that
@@ -312,6 +318,14 @@ class MitmProxy(ThreadedEngine):
                 Path(certifi.where()).read_bytes() + b"\n" + Path(self.upstream_ca).read_bytes()
             )
             options.update(ssl_verify_upstream_trusted_ca=str(bundle))
+
+    def _forward_addons(self) -> list[object]:
+        """What an explicit proxy adds: it reaches its upstream only (no open relay), and
+        tunnels what clients send through CONNECT without opening TLS."""
+        if self.profile.kind is not Kind.FORWARD:
+            return []
+        upstream = parse_url(self.upstream, "upstream")
+        return [RefuseOtherTargets([upstream.authority]), PassTlsThrough()]
 
     def _mode(self) -> str:
         if self.profile.kind is Kind.FORWARD:

@@ -21,6 +21,10 @@ RESPONSE_REWRITTEN_HEADERS = "wsharness.response_rewritten_headers"
 RESPONSE_REMOVED_HEADERS = "wsharness.response_removed_headers"
 # Seconds (a float) the proxy held the request before forwarding it.
 DELAYED = "wsharness.delayed"
+# The ``host:port`` a client asked the proxy to reach, refused: only ALLOWED_TARGETS (a tuple
+# of ``host:port``) may be reached, so that a proxy left running is no open relay.
+REFUSED_TARGET = "wsharness.refused_target"
+ALLOWED_TARGETS = "wsharness.allowed_targets"
 # True: the proxy opened the client's TLS with a certificate of its own CA.
 TLS_INTERCEPTED = "wsharness.tls_intercepted"
 

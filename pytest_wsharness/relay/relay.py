@@ -27,6 +27,7 @@ from .. import lag
 from ..engine import ThreadedEngine
 from ..errors import HarnessTimeout, ProfileError, ProxyCrashed, UnknownChoiceError, UsageError
 from ..handshake import asks_to_upgrade
+from ..listen import family, url_host
 from ..loopthread import run_to_the_end
 from ..urls import parse_url
 from .fault import Context
@@ -153,7 +154,7 @@ class Relay(ThreadedEngine):
     @property
     def url(self) -> str:
         """The relay's base URL, ``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}:{self.port}"
+        return f"http://{url_host(self.host)}:{self.port}"
 
     @property
     def records(self) -> list[ConnectionRecord]:
@@ -348,7 +349,7 @@ class Relay(ThreadedEngine):
         # Our own accept loop, not asyncio.start_server: a connection that asyncio accepts as
         # its server closes can be left with neither a handler nor a close (Python 3.11), so
         # every accepted socket is held here from the first moment, and closed at the end.
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener = socket.socket(family(self.host), socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self.host, self.listen_port))
         listener.listen(128)

@@ -1,0 +1,364 @@
+"""The proxies are safe to leave running (issue 10, section 2).
+
+- no open relay: a proxy of ours reaches only its upstream (a reverse one, its backends); any
+  other target gets the proxy's own 403 naming the allowed one, and the record says so;
+- loopback only: ``wsharness proxy --listen`` refuses an address other machines can reach
+  unless ``--listen-beyond-loopback`` is given; a busy or impossible address is a usage error;
+- the test CAs' private keys stay 0600 in 0700 folders, are removed at exit, and a run killed
+  with SIGKILL has its keys removed by the next one.
+
+Credentials in logs: ``tests/test_log_redaction.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import pytest_asyncio
+
+from pytest_wsharness.cli import EXIT_OK, EXIT_USAGE, main
+from pytest_wsharness.errors import UsageError
+from pytest_wsharness.listen import parse_listen
+from pytest_wsharness.profiles import Catalogue
+from pytest_wsharness.proxy.chain import ProfileProxy
+from pytest_wsharness.server.cms import SimulatedCMS
+
+CATALOGUE = Catalogue()
+IO_TIMEOUT = 5.0
+PROCESS_TIMEOUT = 60.0
+PAGE = "/EPiServer/Shell/settings"  # a page the simulated CMS serves
+SECRET_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nSECRET"
+NOT_LOOPBACK = "is not a loopback address"
+
+
+# No open relay.
+
+
+class Bystander:
+    """A service on another loopback port that no proxy of ours may reach; counts visitors."""
+
+    def __init__(self) -> None:
+        self.visits = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def authority(self) -> str:
+        assert self._server is not None
+        return f"127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def __aenter__(self) -> Bystander:
+        self._server = await asyncio.start_server(self._visit, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _visit(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.visits += 1
+        writer.write(SECRET_ANSWER)
+        writer.close()
+
+
+@pytest_asyncio.fixture
+async def bystander() -> AsyncIterator[Bystander]:
+    async with Bystander() as service:
+        yield service
+
+
+@pytest_asyncio.fixture
+async def cms() -> AsyncIterator[SimulatedCMS]:
+    async with SimulatedCMS() as server:
+        yield server
+
+
+def ask(proxy_url: str, request: str) -> bytes:
+    """Send ``request`` to the proxy; after a 200 to a CONNECT, a GET through the tunnel.
+
+    Returns everything that came back until the proxy closed or went quiet.
+    """
+    parts = urlsplit(proxy_url)
+    assert parts.hostname
+    assert parts.port
+    answer = b""
+    with socket.create_connection((parts.hostname, parts.port), timeout=IO_TIMEOUT) as sock:
+        sock.sendall(request.encode())
+        tunnelled = not request.startswith("CONNECT")
+        for _ in range(64):
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+            if not tunnelled and b"\r\n\r\n" in answer and answer.startswith(b"HTTP/1.1 200"):
+                tunnelled = True
+                sock.sendall(
+                    f"GET {PAGE} HTTP/1.1\r\nHost: tunnelled\r\nConnection: close\r\n\r\n".encode()
+                )
+    return answer
+
+
+def requests_for(authority: str) -> dict[str, str]:
+    return {
+        "connect": f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n",
+        "absolute-url": f"GET http://{authority}{PAGE} HTTP/1.1\r\nHost: {authority}\r\n\r\n",
+        "host-header": f"GET {PAGE} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n",
+    }
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", ["connect", "absolute-url", "host-header"])
+@pytest.mark.parametrize("name", ["forward-proxy", "forward-connect-443"])
+async def test_a_forward_proxy_reaches_only_its_upstream(
+    name: str, kind: str, cms: SimulatedCMS, bystander: Bystander
+) -> None:
+    upstream = urlsplit(cms.url).netloc
+    async with ProfileProxy(CATALOGUE.get(name), cms.url) as proxy:
+        answer = await asyncio.to_thread(ask, proxy.url, requests_for(bystander.authority)[kind])
+    assert bystander.visits == 0
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 403"), answer
+    assert body.decode() == (
+        f"This proxy refused to reach {bystander.authority}: it reaches only {upstream}.\n"
+    )
+    [record] = proxy.records
+    assert record.answered_by == "proxy"
+    assert record.forwarded is False
+    assert record.describe() == (
+        f"refused to reach {bystander.authority} (it reaches only {upstream}), answered 403 itself"
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_forward_proxy_still_reaches_its_upstream(cms: SimulatedCMS) -> None:
+    upstream = urlsplit(cms.url).netloc
+    async with ProfileProxy(CATALOGUE.get("forward-proxy"), cms.url) as proxy:
+        for kind, request in requests_for(upstream).items():
+            answer = await asyncio.to_thread(ask, proxy.url, request)
+            assert answer.startswith(b"HTTP/1.1 200"), (kind, answer)
+    assert not any("refused" in record.describe() for record in proxy.records)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", ["compliant", "header-stripping", "two-backends"])
+async def test_a_reverse_proxy_reaches_only_its_backends(
+    name: str, cms: SimulatedCMS, bystander: Bystander
+) -> None:
+    # A reverse proxy forwards whatever it gets to its own backends, never where a request
+    # points: the bystander sees nobody.
+    upstream = f"{cms.url},{cms.url}" if name == "two-backends" else cms.url
+    async with ProfileProxy(CATALOGUE.get(name), upstream) as proxy:
+        for request in requests_for(bystander.authority).values():
+            answer = await asyncio.to_thread(ask, proxy.url, request)
+            assert b"SECRET" not in answer
+    assert bystander.visits == 0
+
+
+# Loopback only, unless asked twice.
+
+
+def proxy_argv(*listen: str, upstream: str = "http://127.0.0.1:1") -> list[str]:
+    return ["proxy", "compliant", "--upstream", upstream, "--duration", "0.1", *listen]
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0:0", "[::]:0", "192.0.2.1:8080", "example.com:0"])
+def test_listen_refuses_an_address_beyond_loopback(
+    address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(proxy_argv("--listen", address)) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"--listen {address!r} {NOT_LOOPBACK}" in err
+    assert "--listen-beyond-loopback" in err
+
+
+def test_listen_beyond_loopback_needs_the_flag() -> None:
+    # Parsed only: the suite binds nothing beyond loopback.
+    assert parse_listen("0.0.0.0:8080", beyond_loopback=True) == ("0.0.0.0", 8080)
+    with pytest.raises(UsageError, match=NOT_LOOPBACK):
+        parse_listen("0.0.0.0:8080")
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("127.0.0.1:0", ("127.0.0.1", 0)),
+        ("127.0.0.2:80", ("127.0.0.2", 80)),
+        ("localhost:0", ("localhost", 0)),
+        ("[::1]:0", ("::1", 0)),
+        ("0", ("127.0.0.1", 0)),
+        (":8080", ("127.0.0.1", 8080)),
+    ],
+)
+def test_listen_takes_loopback_addresses(address: str, expected: tuple[str, int]) -> None:
+    assert parse_listen(address) == expected
+
+
+@pytest.mark.parametrize("address", ["::1:0", "[::1]", "127.0.0.1:", "127.0.0.1:65536"])
+def test_listen_refuses_a_malformed_address(address: str) -> None:
+    with pytest.raises(UsageError, match="--listen must be HOST:PORT"):
+        parse_listen(address)
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        yield int(taken.getsockname()[1])
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_listen_on_a_busy_port_is_a_usage_error(
+    real: bool, busy_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = proxy_argv("--listen", f"127.0.0.1:{busy_port}")
+    if real:
+        argv[1:2] = ["nginx-websocket", "--real", "--backend", "local"]
+    assert main(argv) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"--listen 127.0.0.1:{busy_port}: cannot listen there: the port is already in use" in err
+    assert "Traceback" not in err
+
+
+def test_listen_on_an_address_of_no_interface_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # 192.0.2.0/24 is TEST-NET-1: no machine has it, so the bind fails before any listening.
+    argv = proxy_argv("--listen", "192.0.2.1:0", "--listen-beyond-loopback")
+    assert main(argv) == EXIT_USAGE
+    assert (
+        "--listen 192.0.2.1:0: cannot listen there: no interface of this machine has that address"
+        in capsys.readouterr().err
+    )
+
+
+def test_real_proxies_listen_on_ipv4_loopback_only(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = proxy_argv("--listen", "[::1]:0")
+    argv[1:2] = ["nginx-websocket", "--real", "--backend", "local"]
+    assert main(argv) == EXIT_USAGE
+    assert "--listen for --real must be 127.0.0.1:PORT" in capsys.readouterr().err
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", ["compliant", "header-stripping", "forward-proxy"])
+async def test_wsharness_proxy_listens_on_ipv6_loopback(name: str, cms: SimulatedCMS) -> None:
+    script = Path(sys.executable).with_name("wsharness")
+    process = await asyncio.create_subprocess_exec(
+        str(script), "proxy", name, "--upstream", cms.url, "--listen", "[::1]:0",
+        "--duration", str(PROCESS_TIMEOUT),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        first = (await asyncio.wait_for(process.stdout.readline(), PROCESS_TIMEOUT)).decode()
+        assert f"{name} listening on http://[::1]:" in first, first
+        url = first.split(" listening on ")[1].split(" ")[0]
+        page = (
+            f"GET {cms.url}{PAGE} HTTP/1.1" if name == "forward-proxy" else f"GET {PAGE} HTTP/1.1"
+        )
+        request = f"{page}\r\nHost: {urlsplit(cms.url).netloc}\r\nConnection: close\r\n\r\n"
+        answer = await asyncio.to_thread(ask, url, request)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), PROCESS_TIMEOUT) == EXIT_OK
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+# Test CA private keys.
+
+HOLD_A_KEY = """
+    import sys
+    from pytest_wsharness.profiles import Catalogue
+    from pytest_wsharness.proxy.mitm import MitmProxy
+    from pytest_wsharness.tls import TestCA
+
+    # A reverse proxy to an https server writes its CA's key for mitmproxy as it starts.
+    proxy = MitmProxy(Catalogue().get("header-stripping"), "https://127.0.0.1:9", ca=TestCA())
+    proxy.start()
+    print("started", flush=True)
+    sys.stdin.read()
+    # Then leave without stopping the proxy, as a run that an error cut short does.
+"""
+
+
+def private_keys(folder: Path) -> list[Path]:
+    """Every file under ``folder`` that holds a private key."""
+    return sorted(
+        path for path in folder.rglob("*") if path.is_file() and b"PRIVATE KEY" in path.read_bytes()
+    )
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Path:
+    """The temporary folder of the interpreters :func:`holding_a_key` starts."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    return folder
+
+
+def run_python(tmp: Path, code: str) -> int:
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, timeout=PROCESS_TIMEOUT, check=False
+    )
+    return done.returncode
+
+
+@contextlib.contextmanager
+def holding_a_key(tmp: Path) -> Iterator[subprocess.Popen[str]]:
+    """A process whose temporary folder is ``tmp``, holding a proxy's key until its stdin
+    closes; killed if still running at the end."""
+    with subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(HOLD_A_KEY)],
+        env={**os.environ, "TMPDIR": str(tmp)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline() == "started\n"
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(PROCESS_TIMEOUT)
+
+
+def test_a_proxy_keeps_its_key_private_and_removes_it_at_exit(tmp: Path) -> None:
+    with holding_a_key(tmp) as process:
+        [key] = private_keys(tmp)
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+        assert key.parent.parent == tmp
+        assert process.communicate("", timeout=PROCESS_TIMEOUT)[0] == ""
+        assert process.returncode == 0
+    assert private_keys(tmp) == []
+
+
+def test_the_next_run_removes_the_keys_a_killed_run_left(tmp: Path) -> None:
+    with holding_a_key(tmp) as alive:
+        with holding_a_key(tmp) as killed:
+            killed.send_signal(signal.SIGKILL)
+            assert killed.wait(PROCESS_TIMEOUT) == -signal.SIGKILL
+        assert len(private_keys(tmp)) == 2
+        assert run_python(tmp, "from pytest_wsharness.tls import TestCA; TestCA()") == 0
+        # The live run's key stays: only a run that is gone leaves keys to remove.
+        [kept] = private_keys(tmp)
+        assert f"-{alive.pid}-" in kept.parent.name
