@@ -29,10 +29,14 @@ import pytest
 import pytest_asyncio
 
 from pytest_wsharness.cli import EXIT_OK, EXIT_USAGE, main
-from pytest_wsharness.errors import UsageError
+from pytest_wsharness.errors import MissingPart, UsageError
 from pytest_wsharness.listen import parse_listen
 from pytest_wsharness.profiles import Catalogue
 from pytest_wsharness.proxy.chain import ProfileProxy
+from pytest_wsharness.real.configs import RealCatalogue
+from pytest_wsharness.real.local import LocalProxy
+from pytest_wsharness.real.plugin import REQUIRE_ENV
+from pytest_wsharness.require import skip_or_fail
 from pytest_wsharness.server.cms import SimulatedCMS
 
 CATALOGUE = Catalogue()
@@ -166,6 +170,41 @@ async def test_a_reverse_proxy_reaches_only_its_backends(
         for request in requests_for(bystander.authority).values():
             answer = await asyncio.to_thread(ask, proxy.url, request)
             assert b"SECRET" not in answer
+    assert bystander.visits == 0
+
+
+# The real forward proxies: limited to the upstream where the software can say so.
+REAL_FORWARD = {
+    # config: the requests for another target it refuses (tinyproxy cannot limit a plain GET)
+    "squid-websocket": ("connect", "absolute-url"),
+    "squid-connect-443": ("connect", "absolute-url"),
+    "tinyproxy-websocket": ("connect",),
+    "tinyproxy-connect-443": ("connect",),
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", sorted(REAL_FORWARD))
+async def test_a_real_forward_proxy_reaches_only_its_upstream(
+    name: str, cms: SimulatedCMS, bystander: Bystander
+) -> None:
+    try:
+        proxy = LocalProxy(RealCatalogue().get(name), cms.url)
+        await asyncio.to_thread(proxy.start)
+    except MissingPart as missing:
+        skip_or_fail(missing, REQUIRE_ENV)
+    try:
+        upstream = urlsplit(cms.url).netloc
+        for kind in REAL_FORWARD[name]:
+            answer = await asyncio.to_thread(
+                ask, proxy.url, requests_for(bystander.authority)[kind]
+            )
+            assert answer.startswith(b"HTTP/1.1 403"), (kind, answer)
+        # The upstream itself stays in reach: the page loads through the proxy.
+        answer = await asyncio.to_thread(ask, proxy.url, requests_for(upstream)["absolute-url"])
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+    finally:
+        await asyncio.to_thread(proxy.stop)
     assert bystander.visits == 0
 
 

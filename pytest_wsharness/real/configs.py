@@ -2,7 +2,8 @@
 profile it claims to behave like, and the config text with the harness's placeholders.
 
 Placeholders, replaced when a proxy starts: ``@PORT@`` (the port to listen on, on 127.0.0.1),
-``@UPSTREAM@`` (``http://host:port``), ``@UPSTREAM_HOSTPORT@`` (``host:port``), ``@WORKDIR@``
+``@UPSTREAM@`` (``http://host:port``), ``@UPSTREAM_HOSTPORT@`` (``host:port``),
+``@UPSTREAM_HOST@`` and ``@UPSTREAM_PORT@`` (apart, for a forward proxy's rules), ``@WORKDIR@``
 (a private folder for pid, logs and temp files), ``@IDLE_TIMEOUT@`` (``idle_timeout`` times the
 time scale) and ``@TIMEOUT:N@`` (N seconds, times the time scale when that is above 1), both in
 the software's own notation.
@@ -171,6 +172,9 @@ class RealConfig:
         for key, value in (
             ("@PORT@", str(port)),
             ("@UPSTREAM_HOSTPORT@", hostport),
+            # Apart, for the forward proxies' rules that let them reach the upstream only.
+            ("@UPSTREAM_HOST@", hostport.rpartition(":")[0].strip("[]")),
+            ("@UPSTREAM_PORT@", hostport.rpartition(":")[2]),
             ("@UPSTREAM@", upstream.rstrip("/")),
             ("@WORKDIR@", str(workdir)),
             ("@IDLE_TIMEOUT@", idle),
