@@ -46,11 +46,14 @@ def test_every_real_config_has_an_expected_finding() -> None:
     assert set(EXPECTED) == set(REAL.names())
 
 
-async def _diagnose(name: str, **server: Any) -> Diagnosis:
+async def _diagnose(name: str, time_scale: float = 1.0, **server: Any) -> Diagnosis:
     config = REAL.get(name)
-    idle = 2 * config.idle_timeout if config.idle_timeout is not None else None
+    idle = 2 * config.idle_timeout * time_scale if config.idle_timeout is not None else None
     limits = Limits(LIMITS.answer, LIMITS.heartbeat, idle)
-    async with SimulatedCMS(**server) as cms, runner("local")(config, cms.url) as real:
+    async with (
+        SimulatedCMS(**server) as cms,
+        runner("local")(config, cms.url, time_scale=time_scale) as real,
+    ):
         if real.forward:
             found = await diagnose(cms.url, proxy=real.url, direct=cms.url, limits=limits)
         else:
@@ -80,6 +83,17 @@ def test_nginx_speaking_http10_to_a_strict_server_is_a_version_downgrade() -> No
     main = found.findings[-1]
     assert main.code == "version-downgraded", found.to_text()
     assert any("proxy_http_version 1.1" in line for line in main.fix)
+
+
+@pytest.mark.parametrize("name", ["nginx-short-read-timeout", "haproxy-short-tunnel"])
+def test_a_scaled_idle_cut_is_found_at_its_scaled_time(name: str) -> None:
+    # Issue 10: the real proxy's cut follows the time scale (200 ms at 0.1). Only held to the
+    # scaled side of the unscaled 2 s: a stalled client measures the cut early.
+    _installed(name)
+    found = asyncio.run(_diagnose(name, time_scale=0.1))
+    assert found.findings[-1].code == "idle-cut", found.to_text()
+    assert found.through.ended_after is not None
+    assert found.through.ended_after < 1.0, found.to_text()
 
 
 def test_an_idle_cut_says_when() -> None:
