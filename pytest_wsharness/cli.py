@@ -196,7 +196,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; return its exit code."""
+    """Run the command; return its exit code.
+
+    While it runs, the values of secret headers are redacted in every log record (websockets
+    logs each handshake header at DEBUG).
+    """
+    from .redact import install_log_redaction
+
+    uninstall = install_log_redaction()
+    try:
+        return _run(argv)
+    finally:
+        uninstall()
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "diagnose":

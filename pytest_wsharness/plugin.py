@@ -21,6 +21,7 @@ from .errors import UpstreamUnreachable, UsageError
 from .loopthread import LoopThread
 from .profiles import Catalogue
 from .proxy.base import Proxy, start_proxy
+from .redact import install_log_redaction
 from .rerun import RerunInconclusive, scale_factor
 from .scenario import ServerSetup
 from .server.cms import SimulatedCMS
@@ -111,6 +112,9 @@ PYOPENSSL_OBJECTS_DEPRECATION = (
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # First: every record from now on, the libraries' too, at any level and in any output
+    # (terminal, live log, log file, JUnit XML), carries no credential (issue 10).
+    config.add_cleanup(install_log_redaction())
     config.addinivalue_line("markers", MARKER_HELP)
     config.addinivalue_line("markers", SCALE_MARKER_HELP)
     config.pluginmanager.register(RerunInconclusive(), "wsharness-rerun")
