@@ -213,9 +213,11 @@ class LocalProxy(ThreadedEngine):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout)
         if process is not None:
-            # Workers the master forked share its group; make sure none outlives it.
+            # Workers the master forked share its group; make sure none outlives it, and that
+            # each has ended before stop returns (a kill is delivered, not waited for).
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
+            _wait_for_group_to_end(process.pid, timeout)
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -355,3 +357,45 @@ def _free_port() -> int:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         return int(holder.getsockname()[1])
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group ``pgid``, from ``/proc``."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # ended while listing
+        # Fields after the command (which may hold spaces), from ")": state, ppid, pgrp.
+        state, _ppid, group = stat.rsplit(")", 1)[1].split()[:3]
+        if int(group) == pgid and state != "Z":
+            members.append(int(entry))
+    return members
+
+
+def _wait_for_group_to_end(pgid: int, timeout: float) -> None:
+    """Wait until every process of group ``pgid`` has ended, up to ``timeout`` seconds.
+
+    A killed worker whose master is gone is no child of ours to ``wait()`` for: a pidfd
+    becomes readable when it ends.
+
+    Raises:
+        HarnessTimeout: a process of the group still runs after ``timeout``.
+    """
+    import select
+
+    deadline = time.monotonic() + timeout
+    for pid in _group_members(pgid):
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        finally:
+            os.close(fd)
+        if not ready:
+            raise HarnessTimeout(f"process {pid} of process group {pgid} to end", timeout)
