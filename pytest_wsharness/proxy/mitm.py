@@ -325,7 +325,18 @@ class MitmProxy(ThreadedEngine):
         if self.profile.kind is not Kind.FORWARD:
             return []
         upstream = parse_url(self.upstream, "upstream")
-        return [RefuseOtherTargets([upstream.authority]), PassTlsThrough()]
+        host = f"[{upstream.host}]" if ":" in upstream.host else upstream.host
+        # A profile that lets CONNECT through to some ports only (Squid's SSL_ports) reaches
+        # those ports of the upstream's host too: refusing them as well would hide the very
+        # rule it models (diagnose tells "only 443" from "refused" by asking for 443).
+        ports = {
+            int(port)
+            for behaviour in self.profile.behaviours
+            if behaviour.use == "restrict-connect"
+            for port in behaviour.params.get("allowed_ports", ())
+        }
+        allowed = [upstream.authority, *(f"{host}:{port}" for port in sorted(ports))]
+        return [RefuseOtherTargets(allowed), PassTlsThrough()]
 
     def _mode(self) -> str:
         if self.profile.kind is Kind.FORWARD:
