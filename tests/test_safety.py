@@ -114,7 +114,21 @@ def ask(proxy_url: str, request: str) -> bytes:
                 sock.sendall(
                     f"GET {PAGE} HTTP/1.1\r\nHost: tunnelled\r\nConnection: close\r\n\r\n".encode()
                 )
+            elif _complete(answer):
+                break  # a whole answer: no need to wait for the proxy to close a kept-alive one
     return answer
+
+
+def _complete(answer: bytes) -> bool:
+    """Whether ``answer`` holds a whole response with a ``Content-Length`` body (not a tunnel)."""
+    head, found, body = answer.partition(b"\r\n\r\n")
+    if not found:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length" and value.strip().isdigit():
+            return len(body) >= int(value)
+    return False
 
 
 def requests_for(authority: str) -> dict[str, str]:
