@@ -23,7 +23,10 @@ from pytest_wsharness.tls import TestCA
 
 SCALE = 0.05
 CATALOGUE = Catalogue()
-LIMITS = Limits(answer=1.0, heartbeat=1.0)
+# How long the probe waits for an answer and for the heartbeat's echo. Thirty times the slowest
+# answer a profile gives at SCALE (slow-handshake: 100 ms): 1 s was missed once on a loaded
+# machine (py312 under scripts/test), and only the profiles that never answer pay the wait.
+LIMITS = Limits(answer=3.0, heartbeat=3.0)
 
 # profile -> (the main finding, the idle watch in seconds at SCALE, or None)
 EXPECTED: dict[str, tuple[str, float | None]] = {
@@ -110,4 +113,4 @@ def test_an_intercepting_proxy_is_named_by_its_issuer(tmp_path: Path) -> None:
 
 def test_a_blackhole_says_how_long_it_waited(tmp_path: Path) -> None:
     found = asyncio.run(_diagnose("blackhole", None, _ca().write(tmp_path)))
-    assert "after 1.0s" in found.findings[-1].sentence
+    assert f"after {LIMITS.answer:.1f}s" in found.findings[-1].sentence
