@@ -42,7 +42,10 @@ class RerunInconclusive:
             return None  # not the harness's: pytest's own protocol runs it
         item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
         notes: list[str] = []
+        # What a run adds (the reports' scenarios) belongs to that run: only the last counts.
+        properties = list(item.user_properties)
         for attempt in range(MAX_RERUNS + 1):
+            item.user_properties[:] = properties
             item.stash[attempt_key] = attempt
             if _inconclusive_key in item.stash:
                 del item.stash[_inconclusive_key]

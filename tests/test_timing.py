@@ -8,6 +8,7 @@ wait that expires says which it was.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 
@@ -319,6 +320,30 @@ def test_the_plugin_reruns_an_inconclusive_test_at_a_larger_time_scale(
     # After its last re-run the test fails saying why, and never blames the proxy.
     result.stdout.fnmatch_lines(["*Inconclusive: inconclusive: the UI to behave: *0.16*"])
     assert "test_a_real_failure_is_not_rerun: run" not in result.stdout.str()
+
+
+def test_a_rerun_test_reports_only_its_last_run(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile(
+        test_rerun="""
+from pytest_wsharness import report
+from pytest_wsharness.errors import Inconclusive
+from pytest_wsharness.report import ScenarioResult
+
+def test_judged_on_the_second_run(wsharness_time_scale):
+    scale = wsharness_time_scale
+    report.emit(ScenarioResult("compliant", True, "delivered", "x", "ui", time_scale=scale))
+    if wsharness_time_scale < 0.04:
+        raise Inconclusive("the UI", "50 ms (page)", 0.01, wsharness_time_scale, "open")
+"""
+    )
+    json_report = pytester.path / "scenarios.json"
+    result = pytester.runpytest(
+        "--wsharness-time-scale", "0.01", f"--wsharness-report-json={json_report}"
+    )
+    result.assert_outcomes(passed=1)
+    [scenario] = json.loads(json_report.read_text())
+    assert scenario["time_scale"] == 0.04
 
 
 def test_reruns_work_under_xdist(pytester: pytest.Pytester) -> None:
