@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,17 @@ from pytest_wsharness.require import skip_or_fail
 
 LINGER_TIMEOUT = 5.0
 
+# The ini of every inner pytest run: warnings are errors, except the two kinds of unraisable a
+# garbage-collected event loop or socket may raise in a run that tears down many of them.
+INNER_INI = """\
+[pytest]
+asyncio_default_fixture_loop_scope = function
+filterwarnings =
+    error
+    ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning
+    ignore:Exception ignored in. <function _Sel:pytest.PytestUnraisableExceptionWarning
+"""
+
 
 @pytest.fixture
 def chromium() -> Path:
@@ -24,6 +36,39 @@ def chromium() -> Path:
         return find_browser()
     except MissingPart as missing:
         skip_or_fail(missing, "WSHARNESS_REQUIRE_BROWSER")
+
+
+@pytest.fixture
+def write_ini(pytester: pytest.Pytester) -> Callable[..., None]:
+    """Write the inner run's ini: :data:`INNER_INI`, the time scale (``None``: the default),
+    then each given line (``key = value``)."""
+
+    def write(*lines: str, time_scale: str | None = "0.01") -> None:
+        if time_scale is not None:
+            lines = (f"wsharness_time_scale = {time_scale}", *lines)
+        pytester.makeini(INNER_INI + "".join(f"{line}\n" for line in lines))
+
+    return write
+
+
+@pytest.fixture
+def credential_suite(
+    pytester: pytest.Pytester, write_ini: Callable[..., None]
+) -> Callable[[dict[str, str], str], pytest.Pytester]:
+    """An inner suite whose client sends the given credential headers
+    (``cms_client_headers``), with the given test module; the redaction tests run it."""
+
+    def make(secrets: dict[str, str], tests: str) -> pytest.Pytester:
+        write_ini()
+        pytester.makeconftest(
+            "import pytest\n\n\n"
+            "@pytest.fixture\n"
+            f"def cms_client_headers():\n    return {secrets!r}\n"
+        )
+        pytester.makepyfile(test_inner=textwrap.dedent(tests))
+        return pytester
+
+    return make
 
 
 def _sockets() -> set[str]:

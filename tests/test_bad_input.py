@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -652,14 +652,6 @@ def test_there_are_enough_cases() -> None:
 
 # The plugin: a usage error (exit 4) names the option, the value and the valid choices.
 
-INI = """
-    [pytest]
-    asyncio_default_fixture_loop_scope = function
-    filterwarnings =
-        error
-        ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning
-        ignore:Exception ignored in. <function _Sel:pytest.PytestUnraisableExceptionWarning
-"""
 UPSTREAM = "--wsharness-upstream / wsharness_upstream"
 SCALE = "--wsharness-time-scale / wsharness_time_scale"
 
@@ -738,9 +730,16 @@ PLUGIN_CASES = [
 
 @pytest.mark.parametrize(("args", "ini", "message"), PLUGIN_CASES)
 def test_the_plugin_refuses_bad_options_saying_why(
-    pytester: pytest.Pytester, args: list[str], ini: str, message: str
+    pytester: pytest.Pytester,
+    write_ini: Callable[..., None],
+    args: list[str],
+    ini: str,
+    message: str,
 ) -> None:
-    pytester.makeini(INI + f"    {ini or 'wsharness_time_scale = 0.01'}\n")
+    if ini:
+        write_ini(ini, time_scale=None)
+    else:
+        write_ini()
     pytester.makepyfile(test_inner="def test_nothing():\n    pass\n")
     result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -775,9 +774,13 @@ UNREACHABLE = [
 
 @pytest.mark.parametrize(("upstream", "what"), UNREACHABLE)
 def test_a_test_in_front_of_a_server_that_is_not_there_names_it(
-    pytester: pytest.Pytester, places: dict[str, str], upstream: str, what: str
+    pytester: pytest.Pytester,
+    write_ini: Callable[..., None],
+    places: dict[str, str],
+    upstream: str,
+    what: str,
 ) -> None:
-    pytester.makeini(INI + "    wsharness_time_scale = 0.01\n")
+    write_ini()
     pytester.makepyfile(
         test_inner=textwrap.dedent(
             """

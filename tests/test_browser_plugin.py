@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-INI = """
-    [pytest]
-    asyncio_default_fixture_loop_scope = function
-    filterwarnings =
-        error
-        ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning
-        ignore:Exception ignored in. <function _Sel:pytest.PytestUnraisableExceptionWarning
-    wsharness_time_scale = 0.01
-"""
 
 FAILING = """
     import pytest
@@ -35,8 +26,8 @@ FAILING = """
 
 
 @pytest.fixture
-def inner(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(textwrap.dedent(INI))
+def inner(pytester: pytest.Pytester, write_ini: Callable[..., None]) -> pytest.Pytester:
+    write_ini()
     return pytester
 
 

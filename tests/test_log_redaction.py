@@ -10,8 +10,7 @@ import html
 import logging
 import subprocess
 import sys
-import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -25,19 +24,6 @@ SECRETS = {
 # What of each value must never show: its last word (the token, the cookie's value).
 SHOWN_NEVER = [value.rsplit("=", 1)[-1].split()[-1] for value in SECRETS.values()]
 
-INI = """
-    [pytest]
-    wsharness_time_scale = 0.01
-    asyncio_default_fixture_loop_scope = function
-"""
-
-CONFTEST = f"""
-    import pytest
-
-    @pytest.fixture
-    def cms_client_headers():
-        return {SECRETS!r}
-"""
 
 TESTS = """
     import logging
@@ -59,12 +45,8 @@ TESTS = """
 
 
 @pytest.fixture
-def inner(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(textwrap.dedent(INI))
-    pytester.makeconftest(textwrap.dedent(CONFTEST))
-    tests = textwrap.dedent(TESTS).replace("{cookie!r}", repr(SECRETS["Cookie"]))
-    pytester.makepyfile(test_inner=tests)
-    return pytester
+def inner(credential_suite: Callable[[dict[str, str], str], pytest.Pytester]) -> pytest.Pytester:
+    return credential_suite(SECRETS, TESTS.replace("{cookie!r}", repr(SECRETS["Cookie"])))
 
 
 @pytest.mark.parametrize("live", [False, True], ids=["captured", "live"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import textwrap
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -18,15 +19,6 @@ BUILTIN = Catalogue().names()
 FOUR = ["compliant", "firewall", "firewall-reset", "header-stripping"]
 VALID_CHOICES = "valid choices: " + ", ".join(BUILTIN)
 
-INI = """
-    [pytest]
-    asyncio_default_fixture_loop_scope = function
-    filterwarnings =
-        error
-        ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning
-        ignore:Exception ignored in. <function _Sel:pytest.PytestUnraisableExceptionWarning
-    wsharness_time_scale = 0.01
-"""
 
 IMPORTS = """
     import pytest
@@ -46,9 +38,9 @@ EVERY_PROFILE = (
 
 
 @pytest.fixture
-def inner(pytester: pytest.Pytester) -> pytest.Pytester:
+def inner(pytester: pytest.Pytester, write_ini: Callable[..., None]) -> pytest.Pytester:
     """A pytester directory with the ini every inner run uses."""
-    pytester.makeini(INI)
+    write_ini()
     return pytester
 
 
@@ -95,8 +87,10 @@ def test_option_narrows_to_one_profile(inner: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*test_outcome?firewall? PASSED*"])
 
 
-def test_ini_chooses_profiles_for_unmarked_tests(pytester: pytest.Pytester) -> None:
-    pytester.makeini(INI + "    wsharness_profiles = compliant header-stripping\n")
+def test_ini_chooses_profiles_for_unmarked_tests(
+    pytester: pytest.Pytester, write_ini: Callable[..., None]
+) -> None:
+    write_ini("wsharness_profiles = compliant header-stripping")
     _module(pytester, EVERY_PROFILE)
     result = pytester.runpytest("-v")
     result.assert_outcomes(passed=2)

@@ -13,7 +13,7 @@ import json
 import textwrap
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import aiohttp
 import pytest
@@ -43,15 +43,6 @@ OPTION = "--wsharness-upstream / wsharness_upstream"
 FORM = "an http:// or https:// URL with a host, e.g. http://localhost:5000"
 DEADLINE = 5.0
 
-INI = """
-    [pytest]
-    asyncio_default_fixture_loop_scope = function
-    filterwarnings =
-        error
-        ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning
-        ignore:Exception ignored in. <function _Sel:pytest.PytestUnraisableExceptionWarning
-    wsharness_time_scale = 0.01
-"""
 
 # The team's conftest: its trigger creates a notification through the server's HTTP API.
 TRIGGER_CONFTEST = """
@@ -88,9 +79,9 @@ def team() -> Iterator[SimulatedCMS]:
 
 
 @pytest.fixture
-def inner(pytester: pytest.Pytester) -> pytest.Pytester:
+def inner(pytester: pytest.Pytester, write_ini: Callable[..., None]) -> pytest.Pytester:
     """A pytester directory with the ini every inner run uses."""
-    pytester.makeini(INI)
+    write_ini()
     return pytester
 
 
@@ -136,8 +127,10 @@ def test_option_puts_the_proxies_in_front_of_that_server(
     assert team.content.unread == 3
 
 
-def test_ini_names_the_upstream(pytester: pytest.Pytester, team: SimulatedCMS) -> None:
-    pytester.makeini(INI + f"    wsharness_upstream = {team.url}/\n")
+def test_ini_names_the_upstream(
+    pytester: pytest.Pytester, write_ini: Callable[..., None], team: SimulatedCMS
+) -> None:
+    write_ini(f"wsharness_upstream = {team.url}/")
     _module(
         pytester,
         """

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ssl
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,15 +34,6 @@ CA_OPTION = "--wsharness-upstream-ca / wsharness_upstream_ca"
 UPSTREAM_OPTION = "--wsharness-upstream / wsharness_upstream"
 NOT_TRUSTED = "unable to get local issuer certificate"
 
-INI = """
-    [pytest]
-    asyncio_default_fixture_loop_scope = function
-    filterwarnings =
-        error
-        ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning
-        ignore:Exception ignored in. <function _Sel:pytest.PytestUnraisableExceptionWarning
-    wsharness_time_scale = 0.01
-"""
 
 # The team's conftest: its trigger creates a notification through the server's HTTPS API,
 # trusting the server's CA as the proxies do.
@@ -151,9 +142,9 @@ def team(tmp_path: Path) -> Iterator[Team]:
 
 
 @pytest.fixture
-def inner(pytester: pytest.Pytester) -> pytest.Pytester:
+def inner(pytester: pytest.Pytester, write_ini: Callable[..., None]) -> pytest.Pytester:
     """A pytester directory with the ini every inner run uses."""
-    pytester.makeini(INI)
+    write_ini()
     return pytester
 
 
@@ -251,14 +242,10 @@ def test_fixtures_may_start_the_server_and_name_its_ca(inner: pytest.Pytester) -
 
 
 def test_the_ini_value_is_relative_to_the_ini_file(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, write_ini: Callable[..., None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Nothing listens there: the test only reads the fixtures.
-    pytester.makeini(
-        INI
-        + "    wsharness_upstream = https://127.0.0.1:9\n"
-        + "    wsharness_upstream_ca = certs/ca.pem\n"
-    )
+    write_ini("wsharness_upstream = https://127.0.0.1:9", "wsharness_upstream_ca = certs/ca.pem")
     ca_file = TestCA().write(pytester.path / "certs").rename(pytester.path / "certs" / "ca.pem")
     pytester.makepyfile(
         test_inner=f"""
@@ -323,8 +310,11 @@ def test_a_bad_ca_option_is_a_usage_error(
     assert message.format(dir=inner.path) in result.stderr.str()
 
 
-def test_a_bad_ini_ca_is_a_usage_error_too(inner: pytest.Pytester) -> None:
-    inner.makeini(INI + "    wsharness_upstream_ca = nope.pem\n")
+def test_a_bad_ini_ca_is_a_usage_error_too(
+    inner: pytest.Pytester,
+    write_ini: Callable[..., None],
+) -> None:
+    write_ini("wsharness_upstream_ca = nope.pem")
     inner.makepyfile(test_inner="def test_nothing():\n    pass\n")
     result = inner.runpytest("--wsharness-upstream", "https://127.0.0.1:9")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

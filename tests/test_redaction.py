@@ -4,7 +4,7 @@ record and every report, must not show one credential value anywhere.
 
 from __future__ import annotations
 
-import textwrap
+from collections.abc import Callable
 
 import pytest
 
@@ -14,19 +14,6 @@ SECRETS = {
     "Proxy-Authorization": "Basic s3cr3t-proxy",
 }
 
-INI = """
-    [pytest]
-    wsharness_time_scale = 0.01
-    asyncio_default_fixture_loop_scope = function
-"""
-
-CONFTEST = f"""
-    import pytest
-
-    @pytest.fixture
-    def cms_client_headers():
-        return {SECRETS!r}
-"""
 
 TESTS = """
     import pytest
@@ -47,11 +34,8 @@ TESTS = """
 
 
 @pytest.fixture
-def inner(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(textwrap.dedent(INI))
-    pytester.makeconftest(textwrap.dedent(CONFTEST))
-    pytester.makepyfile(test_inner=textwrap.dedent(TESTS))
-    return pytester
+def inner(credential_suite: Callable[[dict[str, str], str], pytest.Pytester]) -> pytest.Pytester:
+    return credential_suite(SECRETS, TESTS)
 
 
 def test_no_credential_reaches_any_output(inner: pytest.Pytester) -> None:

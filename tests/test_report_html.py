@@ -7,6 +7,7 @@ import asyncio
 import datetime
 import re
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -297,16 +298,6 @@ def test_the_html_escapes_everything_and_quotes_no_secret() -> None:
         assert "s3cr3t" not in html
 
 
-INI = """
-    [pytest]
-    asyncio_default_fixture_loop_scope = function
-    filterwarnings =
-        error
-        ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning
-        ignore:Exception ignored in. <function _Sel:pytest.PytestUnraisableExceptionWarning
-    wsharness_time_scale = 0.01
-"""
-
 TESTS = """
     import pytest
     from pytest_wsharness.assertions import assert_expected_outcome, assert_updates_delivered
@@ -332,8 +323,8 @@ STRIPPED = {
 
 
 @pytest.fixture
-def inner(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(textwrap.dedent(INI))
+def inner(pytester: pytest.Pytester, write_ini: Callable[..., None]) -> pytest.Pytester:
+    write_ini()
     pytester.makepyfile(test_inner=textwrap.dedent(TESTS))
     return pytester
 

@@ -6,18 +6,9 @@ from __future__ import annotations
 import json
 import textwrap
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 
 import pytest
-
-INI = """
-    [pytest]
-    asyncio_default_fixture_loop_scope = function
-    filterwarnings =
-        error
-        ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning
-        ignore:Exception ignored in. <function _Sel:pytest.PytestUnraisableExceptionWarning
-    wsharness_time_scale = 0.01
-"""
 
 TESTS = """
     import pytest
@@ -37,8 +28,8 @@ TESTS = """
 
 
 @pytest.fixture
-def inner(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(textwrap.dedent(INI))
+def inner(pytester: pytest.Pytester, write_ini: Callable[..., None]) -> pytest.Pytester:
+    write_ini()
     pytester.makepyfile(test_inner=textwrap.dedent(TESTS))
     return pytester
 

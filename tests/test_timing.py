@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -274,11 +274,6 @@ async def test_a_scenario_that_never_settles_is_inconclusive_not_the_end_of_the_
     assert row.to_result().verdict == "inconclusive"
 
 
-INI = """
-[pytest]
-asyncio_default_fixture_loop_scope = function
-filterwarnings = error
-"""
 RERUN_SUITE = """
 from pytest_wsharness.errors import Inconclusive
 
@@ -303,9 +298,9 @@ def test_a_real_failure_is_not_rerun(wsharness_time_scale):
 
 
 def test_the_plugin_reruns_an_inconclusive_test_at_a_larger_time_scale(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, write_ini: Callable[..., None]
 ) -> None:
-    pytester.makeini(INI)
+    write_ini(time_scale=None)
     pytester.makepyfile(test_rerun=RERUN_SUITE)
     result = pytester.runpytest("--wsharness-time-scale", "0.01", "-p", "no:randomly")
     result.assert_outcomes(passed=1, failed=2)
@@ -322,8 +317,10 @@ def test_the_plugin_reruns_an_inconclusive_test_at_a_larger_time_scale(
     assert "test_a_real_failure_is_not_rerun: run" not in result.stdout.str()
 
 
-def test_a_rerun_test_reports_only_its_last_run(pytester: pytest.Pytester) -> None:
-    pytester.makeini(INI)
+def test_a_rerun_test_reports_only_its_last_run(
+    pytester: pytest.Pytester, write_ini: Callable[..., None]
+) -> None:
+    write_ini(time_scale=None)
     pytester.makepyfile(
         test_rerun="""
 from pytest_wsharness import report
@@ -346,8 +343,8 @@ def test_judged_on_the_second_run(wsharness_time_scale):
     assert scenario["time_scale"] == 0.04
 
 
-def test_reruns_work_under_xdist(pytester: pytest.Pytester) -> None:
-    pytester.makeini(INI)
+def test_reruns_work_under_xdist(pytester: pytest.Pytester, write_ini: Callable[..., None]) -> None:
+    write_ini(time_scale=None)
     pytester.makepyfile(test_rerun=RERUN_SUITE)
     result = pytester.runpytest_subprocess("--wsharness-time-scale", "0.01", "-n", "2")
     result.assert_outcomes(passed=1, failed=2)
@@ -494,9 +491,12 @@ def test_marked(wsharness_time_scale):
     ],
 )
 def test_one_default_time_scale(
-    pytester: pytest.Pytester, options: tuple[str, ...], scale: float
+    pytester: pytest.Pytester,
+    write_ini: Callable[..., None],
+    options: tuple[str, ...],
+    scale: float,
 ) -> None:
-    pytester.makeini(INI)
+    write_ini(time_scale=None)
     pytester.makepyfile(test_defaults=DEFAULTS_SUITE)
     result = pytester.runpytest("-s", *options)
     result.assert_outcomes(passed=2)
