@@ -24,6 +24,9 @@ class BehaviourType:
         tls: what the proxy does with the clients' TLS when this behaviour is on: ``""`` (opens
             it with the site's certificate, as a load balancer does), ``"pass-through"`` or
             ``"intercept"`` (opens it with a CA of its own).
+        reaches: the parameter listing more ports of the upstream's host that a forward proxy
+            with this behaviour may reach besides the upstream's own (a CONNECT rule about
+            port 443 must be able to let 443 through, or it could not be told from a refusal).
     """
 
     target: str
@@ -31,6 +34,12 @@ class BehaviourType:
     params: Mapping[str, Param] = field(default_factory=dict)
     durations: tuple[str, ...] = ()
     tls: str = ""
+    reaches: str = ""
+
+    def ports_reached(self, params: Mapping[str, Any]) -> tuple[int, ...]:
+        """The ports of the upstream's host, besides its own, this behaviour lets a forward
+        proxy reach (every other target stays refused: no open relay)."""
+        return tuple(int(port) for port in params[self.reaches]) if self.reaches else ()
 
     def build(self, params: Mapping[str, Any], time_scale: float = 1.0) -> object:
         """Return a new addon; imports its module (and so mitmproxy)."""
@@ -86,6 +95,7 @@ BEHAVIOURS: dict[str, BehaviourType] = {
         f"{_ADDONS}.deny_connect:RestrictConnect",
         "an explicit proxy that allows CONNECT only to some ports (Squid's SSL_ports)",
         {"allowed_ports": Param(list, [443], help="ports CONNECT may reach")},
+        reaches="allowed_ports",
     ),
     "intercept-tls": BehaviourType(
         f"{_ADDONS}.intercept_tls:InterceptTls",

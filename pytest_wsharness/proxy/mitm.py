@@ -43,6 +43,7 @@ from .. import lag
 from ..addons.recorder import Recorder
 from ..addons.refuse_targets import RefuseOtherTargets
 from ..addons.tls_passthrough import PassTlsThrough
+from ..behaviours import BEHAVIOURS
 from ..engine import ThreadedEngine
 from ..errors import HarnessTimeout, ProxyCrashed
 from ..listen import url_host
@@ -326,14 +327,10 @@ class MitmProxy(ThreadedEngine):
             return []
         upstream = parse_url(self.upstream, "upstream")
         host = f"[{upstream.host}]" if ":" in upstream.host else upstream.host
-        # A profile that lets CONNECT through to some ports only (Squid's SSL_ports) reaches
-        # those ports of the upstream's host too: refusing them as well would hide the very
-        # rule it models (diagnose tells "only 443" from "refused" by asking for 443).
         ports = {
-            int(port)
+            port
             for behaviour in self.profile.behaviours
-            if behaviour.use == "restrict-connect"
-            for port in behaviour.params.get("allowed_ports", ())
+            for port in BEHAVIOURS[behaviour.use].ports_reached(behaviour.params)
         }
         allowed = [upstream.authority, *(f"{host}:{port}" for port in sorted(ports))]
         return [RefuseOtherTargets(allowed), PassTlsThrough()]
