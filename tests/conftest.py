@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import textwrap
 import threading
@@ -87,29 +86,8 @@ def _threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.is_alive()}
 
 
-@pytest.fixture(scope="session")
-def mitmproxy_runtime() -> None:
-    """Start mitmproxy_rs's tokio runtime, which lives as long as the process.
-
-    mitmproxy creates it when a proxy first listens on UDP (a reverse proxy to an ``https``
-    server also listens for HTTP/3), and it keeps a few sockets of its own from then on. Started
-    here once, those are not counted against the first test that runs such a proxy.
-    """
-    import mitmproxy_rs
-
-    async def listen_once() -> None:
-        async def ignore(stream: object) -> None:
-            return None
-
-        server = await mitmproxy_rs.udp.start_udp_server("127.0.0.1", 0, ignore)
-        server.close()
-        await server.wait_closed()
-
-    asyncio.run(listen_once())
-
-
 @pytest.fixture(autouse=True)
-def no_leaks(request: pytest.FixtureRequest, mitmproxy_runtime: None) -> Iterator[None]:
+def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail a test that leaves a thread or a socket open after its fixtures are torn down."""
     if request.node.get_closest_marker("leaks_allowed"):
         yield
