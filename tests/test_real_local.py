@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -161,6 +162,14 @@ def test_every_real_config_models_a_catalogue_profile() -> None:
         catalogue.get(config.models)
 
 
+def _left_in_session(pid: int) -> list[str]:
+    listed = subprocess.run(
+        ["ps", "-o", "pid=,stat=", "--sid", str(pid)], capture_output=True, text=True
+    )
+    # A zombie has ended: reaping it is its new parent's business (the machine's init).
+    return [line for line in listed.stdout.splitlines() if not line.split()[1].startswith("Z")]
+
+
 def test_no_process_is_left_behind() -> None:
     config = REAL.get("nginx-websocket")
     _installed(config)
@@ -169,18 +178,28 @@ def test_no_process_is_left_behind() -> None:
         pid_file = proxy.workdir / "nginx.pid"
         assert pid_file.exists()
         master = int(pid_file.read_text())
-    listed = subprocess.run(
-        ["ps", "-o", "pid=,stat=", "--sid", str(master)], capture_output=True, text=True
+    assert _left_in_session(master) == []
+
+
+def test_a_run_that_exits_without_stopping_its_proxy_leaves_no_process() -> None:
+    # The proxy runs in a session of its own: nothing but the harness's exit handler ends it.
+    _installed(REAL.get("nginx-websocket"))
+    code = (
+        "from pytest_wsharness.real.configs import RealCatalogue\n"
+        "from pytest_wsharness.real.local import LocalProxy\n"
+        "proxy = LocalProxy(RealCatalogue().get('nginx-websocket'), 'http://127.0.0.1:1')\n"
+        "proxy.start()\n"
+        "print((proxy.workdir / 'nginx.pid').read_text())\n"
     )
-    # A zombie has ended: reaping it is its new parent's business (the machine's init).
-    left = [line for line in listed.stdout.splitlines() if not line.split()[1].startswith("Z")]
-    assert left == []
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert _left_in_session(int(done.stdout)) == []
 
 
 @pytest.mark.asyncio
 async def test_wsharness_proxy_real_runs_a_config_in_front_of_a_server() -> None:
-    import sys
-
     from pytest_wsharness.client.driver import CmsClient
 
     _installed(REAL.get("nginx-websocket"))

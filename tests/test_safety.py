@@ -408,6 +408,68 @@ def test_a_proxy_keeps_its_key_private_and_removes_it_at_exit(tmp: Path) -> None
     assert private_keys(tmp) == []
 
 
+LEAVE_RUNNING = """
+    import atexit
+    import threading
+
+    # Registered first, so run last: after the harness's own exit handler.
+    def harness_threads():
+        print(sorted(t.name for t in threading.enumerate() if t.name.startswith("wsharness")))
+
+    atexit.register(harness_threads)
+
+    from pytest_wsharness.profiles import Catalogue
+    from pytest_wsharness.proxy.chain import ProfileProxy
+    from pytest_wsharness.tls import TestCA
+
+    # mitmproxy speaking TLS upstream (so its native threads run too), and a relay.
+    ca = TestCA()
+    for name in ("header-stripping", "idle-timeout-2s"):
+        ProfileProxy(Catalogue().get(name), "https://127.0.0.1:9", ca=ca).start()
+"""
+
+
+def test_a_run_that_leaves_a_proxy_running_stops_it_at_exit(tmp: Path) -> None:
+    # Left running into the interpreter's teardown, mitmproxy's native threads crashed it now
+    # and then (exit status -11); the harness stops what it started before that.
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(LEAVE_RUNNING)],
+        env={**os.environ, "TMPDIR": str(tmp)},
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
+
+
+NATIVE_THREADS = """
+    import os
+    from pytest_wsharness.profiles import Catalogue
+    from pytest_wsharness.proxy.chain import ProfileProxy
+    from pytest_wsharness.tls import TestCA
+
+    with ProfileProxy(Catalogue().get("header-stripping"), "https://127.0.0.1:9", ca=TestCA()):
+        tasks = os.listdir("/proc/self/task")
+        print(sorted({open(f"/proc/self/task/{task}/comm").read().strip() for task in tasks}))
+"""
+
+
+def test_a_proxy_to_an_https_server_starts_no_native_runtime(tmp: Path) -> None:
+    # mitmproxy's HTTP/3 listener starts mitmproxy_rs's tokio runtime, whose threads crashed
+    # the interpreter at exit in 3 of 100 runs on busy cores: our proxies listen on TCP only.
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(NATIVE_THREADS)],
+        env={**os.environ, "TMPDIR": str(tmp)},
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "tokio" not in done.stdout
+
+
 def test_the_next_run_removes_the_keys_a_killed_run_left(tmp: Path) -> None:
     with holding_a_key(tmp) as alive:
         with holding_a_key(tmp) as killed:

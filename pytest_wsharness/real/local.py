@@ -191,6 +191,7 @@ class LocalProxy(ThreadedEngine):
             raise RuntimeError(f"real proxy {self.config.name!r} was already started")
         spec = SOFTWARE[self.config.software]
         self._prerequisites()
+        self._stop_at_exit()
         try:
             self._prepare(spec)
             self._launch(spec)

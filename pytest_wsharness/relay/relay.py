@@ -183,6 +183,7 @@ class Relay(ThreadedEngine):
         self._thread = threading.Thread(
             target=self._run, name=f"wsharness-relay-{self.name}", daemon=True
         )
+        self._stop_at_exit()
         self._thread.start()
         if not self._ready.wait(timeout):
             self.stop()
