@@ -350,7 +350,9 @@ class Relay(ThreadedEngine):
         # Our own accept loop, not asyncio.start_server: a connection that asyncio accepts as
         # its server closes can be left with neither a handler nor a close (Python 3.11), so
         # every accepted socket is held here from the first moment, and closed at the end.
-        listener = socket.socket(family(self.host), socket.SOCK_STREAM)
+        # Protocol TCP, not 0: asyncio turns Nagle off only on sockets of that protocol, and
+        # accepted sockets inherit it. With Nagle, a small frame waited ~40 ms for a delayed ACK.
+        listener = socket.socket(family(self.host), socket.SOCK_STREAM, socket.IPPROTO_TCP)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self.host, self.listen_port))
         listener.listen(128)
