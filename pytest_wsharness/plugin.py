@@ -15,22 +15,24 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import timescale
-from .client.driver import CmsClient
-from .deployment import RealDeployment, check_upstream_ca, skip_reason
-from .errors import UpstreamUnreachable, UsageError
-from .loopthread import LoopThread
-from .profiles import Catalogue
-from .proxy.base import Proxy, start_proxy
+from .errors import UsageError
 from .redact import install_log_redaction
 from .rerun import RerunInconclusive, scale_factor
-from .scenario import ServerSetup
-from .server.cms import SimulatedCMS
-from .sync import SyncClient, SyncCMS
-from .updates import MissingTrigger, SimulatedUpdates, UpdateTrigger
 from .urls import check_url
 
+# Only what a run that uses none of our fixtures needs is imported here: the engine (aiohttp,
+# websockets, mitmproxy, the profile catalogue) is imported by the fixtures and hooks that use
+# it, so that installing the plugin costs such a run next to nothing (issue 11).
 if TYPE_CHECKING:
+    from .client.driver import CmsClient
+    from .deployment import RealDeployment
+    from .loopthread import LoopThread
+    from .profiles import Catalogue
+    from .proxy.base import Proxy
+    from .scenario import ServerSetup
+    from .sync import SyncClient, SyncCMS
     from .tls import TestCA
+    from .updates import UpdateTrigger
 
 MARKER = "wsharness_profiles"
 MARKER_HELP = (
@@ -49,7 +51,7 @@ BAD_TIME_SCALE = (
 UPSTREAM_OPTION = "--wsharness-upstream / wsharness_upstream"
 UPSTREAM_CA_OPTION = "--wsharness-upstream-ca / wsharness_upstream_ca"
 
-_catalogue_key = pytest.StashKey[Catalogue]()
+_catalogue_key = pytest.StashKey["Catalogue"]()
 _time_scale_key = pytest.StashKey[float]()
 _upstream_key = pytest.StashKey["str | None"]()
 _upstream_ca_key = pytest.StashKey["Path | None"]()
@@ -123,25 +125,20 @@ def pytest_configure(config: pytest.Config) -> None:
     # proxy's thread by a suite that makes warnings errors, it would fail the proxy, for
     # nothing the suite did.
     config.addinivalue_line("filterwarnings", PYOPENSSL_OBJECTS_DEPRECATION)
-    dirs = [Path(d) for d in config.getoption("--wsharness-profiles-dir") or []]
-    dirs += list(config.getini("wsharness_profiles_dir"))
-    try:
-        catalogue = Catalogue(dirs)
-        # The ini names too: a typo there must be a usage error, not a collection traceback.
-        for name in [*_selected(config), *config.getini("wsharness_profiles")]:
-            catalogue.get(name)
-    except UsageError as error:
-        raise pytest.UsageError(str(error)) from None
-    config.stash[_catalogue_key] = catalogue
+    if _profiles_dirs(config) or _selected(config) or config.getini("wsharness_profiles"):
+        # Named profiles or folders are checked now: a typo is a usage error before any test.
+        _catalogue(config)
     upstream = config.getoption("--wsharness-upstream") or config.getini("wsharness_upstream")
+    given_ca = _upstream_ca(config)
     try:
         checked = check_url(upstream, UPSTREAM_OPTION) if upstream else None
-        ca = check_upstream_ca(
-            _upstream_ca(config),
-            checked,
-            option=UPSTREAM_CA_OPTION,
-            upstream_option=UPSTREAM_OPTION,
-        )
+        ca = None
+        if given_ca is not None:
+            from .deployment import check_upstream_ca
+
+            ca = check_upstream_ca(
+                given_ca, checked, option=UPSTREAM_CA_OPTION, upstream_option=UPSTREAM_OPTION
+            )
     except UsageError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[_upstream_key] = checked
@@ -151,6 +148,28 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_time_scale_key] = _time_scale(raw)
     else:
         config.stash[_time_scale_key] = timescale.default(real_deployment=checked is not None)
+
+
+def _profiles_dirs(config: pytest.Config) -> list[Path]:
+    dirs = [Path(d) for d in config.getoption("--wsharness-profiles-dir") or []]
+    return dirs + list(config.getini("wsharness_profiles_dir"))
+
+
+def _catalogue(config: pytest.Config) -> Catalogue:
+    """The profile catalogue, loaded on first use; the names the options and ini give are
+    checked against it."""
+    if _catalogue_key not in config.stash:
+        from .profiles import Catalogue
+
+        try:
+            catalogue = Catalogue(_profiles_dirs(config))
+            # The ini names too: a typo there must be a usage error, not a traceback.
+            for name in [*_selected(config), *config.getini("wsharness_profiles")]:
+                catalogue.get(name)
+        except UsageError as error:
+            raise pytest.UsageError(str(error)) from None
+        config.stash[_catalogue_key] = catalogue
+    return config.stash[_catalogue_key]
 
 
 def _time_scale(raw: object) -> float:
@@ -172,6 +191,8 @@ def _check_reachable(config: pytest.Config, deployment: RealDeployment) -> None:
     __tracebackhide__ = True
     unreachable = config.stash.setdefault(_unreachable_key, {})
     if deployment.url not in unreachable:
+        from .errors import UpstreamUnreachable
+
         try:
             deployment.check_reachable(UPSTREAM_OPTION)
         except UpstreamUnreachable as error:
@@ -196,8 +217,7 @@ def _upstream_ca(config: pytest.Config) -> Path | None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    catalogue = config.stash[_catalogue_key]
-    profiles = _selected(config) or list(config.getini("wsharness_profiles")) or catalogue.names()
+    profiles = _selected(config) or list(config.getini("wsharness_profiles")) or ["all"]
     upstream, ca = config.stash[_upstream_key], config.stash[_upstream_ca_key]
     return (
         f"wsharness: time scale {config.stash[_time_scale_key]:g}, profiles: {', '.join(profiles)}"
@@ -210,7 +230,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "wsharness_profile" not in metafunc.fixturenames:
         return
     config = metafunc.config
-    catalogue = config.stash[_catalogue_key]
+    catalogue = _catalogue(config)
     chosen = _selected(config)
     marker = metafunc.definition.get_closest_marker(MARKER)
     if marker is not None:
@@ -254,7 +274,7 @@ def wsharness_time_scale(request: pytest.FixtureRequest) -> float:
 @pytest.fixture(scope="session")
 def wsharness_catalogue(pytestconfig: pytest.Config) -> Catalogue:
     """Every proxy profile: the built-in ``proxies/`` plus the folders the options name."""
-    return pytestconfig.stash[_catalogue_key]
+    return _catalogue(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -284,6 +304,8 @@ def websocket_enabled() -> bool:
 @pytest.fixture
 def wsharness_loop() -> Iterator[LoopThread]:
     """The event-loop thread that runs this test's server and clients; closed after the test."""
+    from .loopthread import LoopThread
+
     loop = LoopThread(name="wsharness-loop")
     yield loop
     loop.close()
@@ -295,6 +317,8 @@ def wsharness_server_setup(
 ) -> ServerSetup:
     """How ``cms_server`` is set up: the ``[server]`` table of the test's profile, if it has one
     (no WebSocket feature, TLS, a restart...), else the defaults."""
+    from .scenario import ServerSetup
+
     profile = None
     if "wsharness_profile" in request.fixturenames:
         profile = wsharness_catalogue.get(request.getfixturevalue("wsharness_profile"))
@@ -358,6 +382,8 @@ def cms_trigger_update(
                 my_cms_api.create_notification(subject=marker)  # your server's own API
             return trigger
     """
+    from .updates import MissingTrigger, SimulatedUpdates
+
     if wsharness_upstream is None:
         server = request.getfixturevalue("cms_server")
         return SimulatedUpdates(server.engine, server.backends)
@@ -388,6 +414,9 @@ def cms_server(
     whose profile changes the server (``[server]`` websocket_feature, tls, a restart, two
     backends), or that asks for ``websocket_enabled=False``, is skipped with the reason.
     """
+    from .deployment import RealDeployment, skip_reason
+    from .server.cms import SimulatedCMS
+    from .sync import SyncCMS
 
     def find_trigger() -> UpdateTrigger:
         # Looked up when an assertion first needs an update, so that an override may itself
@@ -444,6 +473,9 @@ def proxy_factory(
     its thread had is raised there. A proxy can be changed while it runs: ``cut_all()``,
     ``add_fault(use, **params)``, ``remove_fault(id)``, ``clear_faults()``.
     """
+    from .deployment import RealDeployment, skip_reason
+    from .proxy.base import start_proxy
+
     started: list[Proxy] = []
 
     def make(profile: str, upstream: str | None = None) -> Proxy:
@@ -518,6 +550,8 @@ def cms_client_factory(
     ``cms_client_headers``). The client reads the settings, the badge and the projects, then
     runs the realtime client at the test's time scale. Clients are unloaded after the test.
     """
+    from .client.driver import CmsClient
+    from .sync import SyncClient
 
     loaded: list[CmsClient] = []
 
@@ -553,6 +587,8 @@ def cms_client(
     an ``https`` real deployment it trusts the system's CAs, ``wsharness_upstream_ca`` and
     the proxy's; a page that fails to load because the server's certificate was refused
     raises ``UntrustedCertificate``, which says so."""
+    from .deployment import RealDeployment
+
     page, forward = cms_proxy.route(cms_server.url)
     if isinstance(cms_server, RealDeployment):
         _check_reachable(request.config, cms_server)

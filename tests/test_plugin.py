@@ -60,7 +60,33 @@ def test_report_header_names_time_scale_and_profiles(inner: pytest.Pytester) -> 
     _module(inner, "def test_nothing():\n    pass\n")
     result = inner.runpytest()
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([f"wsharness: time scale 0.01, profiles: {', '.join(BUILTIN)}"])
+    result.stdout.fnmatch_lines(["wsharness: time scale 0.01, profiles: all"])
+
+
+UNUSED = """
+    import sys
+
+    ENGINE = ("aiohttp", "websockets", "mitmproxy", "playwright", "docker", "cryptography")
+    OURS = ("profiles", "client.driver", "server.cms", "relay", "proxy.mitm", "real.local")
+
+
+    def test_nothing():
+        imported = [
+            name
+            for name in sys.modules
+            if name.split(".")[0] in ENGINE
+            or name.removeprefix("pytest_wsharness.") in OURS
+        ]
+        assert imported == []
+"""
+
+
+def test_a_run_that_uses_none_of_it_imports_none_of_the_engine(inner: pytest.Pytester) -> None:
+    # Installed, the plugins load in every pytest run of the environment: a suite that uses
+    # none of the fixtures must not pay for aiohttp, mitmproxy or the catalogue (issue 11).
+    _module(inner, UNUSED)
+    result = inner.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=1)
 
 
 def test_marker_selects_exactly_its_profiles(inner: pytest.Pytester) -> None:

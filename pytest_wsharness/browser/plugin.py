@@ -14,20 +14,20 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ..deployment import RealDeployment, browser_left_out_reason
 from ..errors import MissingPart
-from ..loopthread import LoopThread
-from ..proxy.base import Proxy
 from ..require import skip_or_fail
-from ..scenario import ServerSetup
-from ..sync import SyncClient, SyncCMS
-from .client import BrowserClient, trust_for
 
+# The engine is imported by the fixtures that use it: see the same note in ../plugin.py.
 if TYPE_CHECKING:
+    from ..deployment import RealDeployment
+    from ..loopthread import LoopThread
+    from ..proxy.base import Proxy
+    from ..scenario import ServerSetup
+    from ..sync import SyncClient, SyncCMS
     from ..tls import TestCA
 
 REQUIRE_ENV = "WSHARNESS_REQUIRE_BROWSER"
-_LOADED = pytest.StashKey[list[SyncClient]]()
+_LOADED = pytest.StashKey["list[SyncClient]"]()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -70,6 +70,9 @@ def cms_browser_factory(
     each browser's screenshot and console log are saved under ``tmp_path`` and named in the
     report. Browsers are closed after the test. Skips when Chromium or Playwright is missing.
     """
+    from ..sync import SyncClient
+    from .client import BrowserClient
+
     loaded: list[SyncClient] = []
     request.node.stash[_LOADED] = loaded
 
@@ -108,6 +111,9 @@ def cms_browser(
     ``wsharness_ca``, and the CA a TLS-intercepting proxy presents, as a managed machine does.
     In front of an ``https`` real deployment it trusts the CA the proxy presents; a forward
     profile there skips, saying why (Chromium would meet the deployment's own certificate)."""
+    from ..deployment import RealDeployment, browser_left_out_reason
+    from .client import trust_for
+
     page, forward = cms_proxy.route(cms_server.url)
     trust: list[TestCA] = []
     if isinstance(cms_server, RealDeployment):

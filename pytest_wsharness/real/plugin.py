@@ -10,15 +10,19 @@ time scale it does not follow.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..errors import MissingPart, TimeScaleUnsupported, UnknownChoiceError, UsageError
-from ..profiles import Catalogue
 from ..require import skip_or_fail
-from ..sync import SyncCMS
-from .configs import RealCatalogue
-from .local import BACKENDS, LocalProxy, runner
+
+# The engine is imported by the fixtures that use it: see the same note in ../plugin.py.
+if TYPE_CHECKING:
+    from ..profiles import Catalogue
+    from ..sync import SyncCMS
+    from .configs import RealCatalogue
+    from .local import LocalProxy
 
 REQUIRE_ENV = "WSHARNESS_REQUIRE_REAL_PROXIES"
 
@@ -26,6 +30,8 @@ REQUIRE_ENV = "WSHARNESS_REQUIRE_REAL_PROXIES"
 @pytest.fixture(scope="session")
 def wsharness_real_catalogue() -> RealCatalogue:
     """Every real proxy config of ``proxies/real/``."""
+    from .configs import RealCatalogue
+
     return RealCatalogue()
 
 
@@ -50,6 +56,8 @@ def real_proxy(
     smallest time scale that works. Every proxy is stopped after the test, its private folder
     removed.
     """
+    from .local import BACKENDS, runner
+
     started: list[LocalProxy] = []
 
     def make(name: str, upstream: str | None = None, backend: str = "auto") -> LocalProxy:
