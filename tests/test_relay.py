@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import io
 import json
+import logging
 import socket
 import threading
 import time
@@ -103,6 +104,21 @@ def test_lifecycle_thread_port_and_idempotent_stop() -> None:
         socket.create_connection(("127.0.0.1", port), timeout=IO).close()
     proxy.stop()
     proxy.check()
+
+
+@pytest.mark.asyncio
+async def test_a_stop_leaves_nothing_to_wait_out(
+    cms: SimulatedCMS, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its lag watch never ends on its own: left to the stop grace, every stop took 2 s.
+    with caplog.at_level(logging.WARNING, logger="pytest_wsharness.relay.relay"):
+        async with (
+            Relay(cms.url, name="quick", time_scale=0.01) as relay,
+            connect(relay.url.replace("http", "ws", 1) + cms.routes.endpoint) as ws,
+        ):
+            await ws.send(HEARTBEAT)
+            assert await recv(ws) == HEARTBEAT
+    assert [r.getMessage() for r in caplog.records] == []
 
 
 @pytest.mark.asyncio

@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import itertools
+import logging
 import math
 import random
 import socket
@@ -42,6 +43,7 @@ STARTUP_TIMEOUT = 10.0
 HEAD_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 CONTROL_TIMEOUT = 10.0
+logger = logging.getLogger(__name__)
 STOP_GRACE = 2.0  # how long connections get to close at stop before they are aborted
 
 T = TypeVar("T")
@@ -359,21 +361,33 @@ class Relay(ThreadedEngine):
         listener.setblocking(False)
         self._port = listener.getsockname()[1]
         accepting = loop.create_task(self._accept_loop(listener))
-        # Cancelled with the loop's other tasks when it winds down.
-        lag.start_watch("relay", self.time_scale)
+        watching = lag.start_watch("relay", self.time_scale)
         self._loop = loop
         self._ready.set()
         try:
             await self._stopping.wait()
         finally:
             try:
+                # Both never end on their own: left in the wait below, they held every stop
+                # for its whole grace (2 s).
+                watching.cancel()
                 accepting.cancel()
-                await asyncio.gather(accepting, return_exceptions=True)
+                await asyncio.gather(watching, accepting, return_exceptions=True)
                 listener.close()
                 await self._close_links()
                 rest = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
                 if rest:
-                    await asyncio.wait(rest, timeout=STOP_GRACE)
+                    _, pending = await asyncio.wait(rest, timeout=STOP_GRACE)
+                    if pending:
+                        names = sorted(task.get_name() for task in pending)
+                        logger.warning(
+                            "relay %r: %d task(s) still running after the %.0f s stop grace, "
+                            "cancelled: %s",
+                            self.name,
+                            len(pending),
+                            STOP_GRACE,
+                            ", ".join(names),
+                        )
             finally:
                 # A transport closed with bytes still buffered keeps its socket until they
                 # drain, which will not happen once the loop ends: drop what is left, now.
