@@ -9,7 +9,6 @@ regular mode with no relay in front (clients reach it with ``CONNECT``).
 
 from __future__ import annotations
 
-import gc
 import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..behaviours import INTERCEPT, PASS_THROUGH
 from ..engine import ThreadedEngine
 from ..errors import UsageError
+from ..loopthread import collect_garbage
 from ..profiles import Kind, Profile, Scope
 from .records import ProxyRecord
 
@@ -209,9 +209,8 @@ class ProfileProxy(ThreadedEngine):
                     part.stop(timeout)
                 except Exception as error:  # the other part must still stop
                     errors.append(error)
-        # The parts' loops are gone: collect their garbage now, in this thread (see
-        # LoopThread.close for why a finalizer must not run at a random point elsewhere).
-        gc.collect()
+        # The parts' loops are gone: collect their garbage now, in this thread.
+        collect_garbage()
         if errors:
             raise errors[0]
 
