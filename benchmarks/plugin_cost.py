@@ -1,0 +1,170 @@
+"""The ``fixtures`` and ``startup`` groups: what the plugins cost a ``pytest`` run, each
+``pytest`` a subprocess of its own.
+
+- fixtures: the marginal cost of one more test, from a generated file of N tests against the
+  same file with 1 test ((t(N) - t(1)) / (N - 1), so start-up and first-test warm-up cancel
+  out); the baseline is N tests that use no fixture. Rows: ``cms_client`` +
+  ``assert_updates_delivered`` behind ``compliant`` (target: +20 ms a test),
+  ``assert_fell_back`` behind ``header-stripping`` (+60 ms over its quiet window), ``cms_browser``
+  behind ``compliant`` (+200 ms; skipped without Chromium). Time scale 0.01.
+- startup: ``pytest`` running one trivial test, and ``--collect-only``, with the plugins against
+  ``-p no:`` each of them (target: +50 ms).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest_wsharness
+from pytest_wsharness.errors import MissingPart
+from pytest_wsharness.scenario import quiet_window
+from results import BenchError, Table, added, median
+
+# The checkout whose package this script imported: the pytest subprocesses import the same.
+SOURCE = Path(pytest_wsharness.__file__).resolve().parent.parent
+
+FIXTURE_SCALE = 0.01
+# pytest-asyncio warns without its loop scope, with the plugins or without.
+STARTUP_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+PYTEST_INI = f"{STARTUP_INI}wsharness_time_scale = {FIXTURE_SCALE}\n"
+PLAIN_TESTS = """\
+import pytest
+
+
+@pytest.mark.parametrize("number", range({count}))
+def test_plain(number):
+    pass
+"""
+FIXTURE_TESTS = """\
+import pytest
+from pytest_wsharness.assertions import {assertion}
+
+
+@pytest.mark.wsharness_profiles("{profile}")
+@pytest.mark.parametrize("number", range({count}))
+def test_{name}(number, {driver}, cms_server, cms_proxy):
+    {assertion}({driver}, cms_server, proxy=cms_proxy)
+"""
+NO_PLUGINS = ("wsharness", "wsharness-browser", "wsharness-real", "wsharness-report")
+STARTUP_TARGET_MS = 50.0
+
+
+def pytest_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE), env.get("PYTHONPATH")]))
+    env.pop("PYTEST_ADDOPTS", None)
+    return env
+
+
+@contextmanager
+def pytest_folder(ini: str) -> Iterator[Path]:
+    """A temporary folder with ``ini`` as its pytest.ini."""
+    with tempfile.TemporaryDirectory(prefix="wsharness-bench-") as work:
+        folder = Path(work)
+        (folder / "pytest.ini").write_text(ini, encoding="utf-8")
+        yield folder
+
+
+def pytest_seconds(folder: Path, args: Sequence[str], limit: float) -> float:
+    """Run ``pytest args`` in ``folder``; its wall time. Raises BenchError unless it passed."""
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args]
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(
+            argv, cwd=folder, env=pytest_env(), capture_output=True, text=True, timeout=limit
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"pytest {' '.join(args)} did not end within {limit:g}s") from None
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        tail = " | ".join((done.stdout + done.stderr).strip().splitlines()[-4:])
+        raise BenchError(f"pytest {' '.join(args)} exited {done.returncode}: {tail}")
+    return elapsed
+
+
+def marginal(folder: Path, name: str, source: str, count: int, repeat: int, limit: float) -> float:
+    """Seconds one more test of ``source`` (a template of ``count`` tests) adds."""
+    many, one = f"test_{name}_{count}.py", f"test_{name}_1.py"
+    (folder / many).write_text(source.format(count=count), encoding="utf-8")
+    (folder / one).write_text(source.format(count=1), encoding="utf-8")
+    times: dict[str, list[float]] = {many: [], one: []}
+    for _ in range(repeat):
+        for file in (one, many):
+            times[file].append(pytest_seconds(folder, [file], limit))
+    return (median(times[many]) - median(times[one])) / (count - 1)
+
+
+def bench_fixtures(table: Table, count: int, repeat: int) -> None:
+    fallback_wait = quiet_window(FIXTURE_SCALE) * 1e3
+    kinds = [
+        ("compliant", "cms_client", "assert_updates_delivered", 20.0, ""),
+        (
+            "header-stripping",
+            "cms_client",
+            "assert_fell_back",
+            60.0 + fallback_wait,
+            f"+60+{fallback_wait:g}ms wait",
+        ),
+        ("compliant", "cms_browser", "assert_updates_delivered", 200.0, ""),
+    ]
+    with pytest_folder(PYTEST_INI) as folder:
+        try:
+            plain = marginal(folder, "plain", PLAIN_TESTS, count, repeat, 60.0 + count)
+        except BenchError as error:
+            table.fail("fixtures/test: baseline", error)
+            return
+        for profile, driver, assertion, limit_ms, text in kinds:
+            name = f"fixtures/test {'browser' if driver == 'cms_browser' else profile}"
+            if driver == "cms_browser":
+                from pytest_wsharness.browser.chromium import find_browser
+
+                try:
+                    find_browser()
+                except MissingPart as missing:
+                    table.skip(name, str(missing))
+                    continue
+            source = FIXTURE_TESTS.format(
+                assertion=assertion,
+                profile=profile,
+                count="{count}",
+                name=profile.replace("-", "_") + "_" + driver,
+                driver=driver,
+            )
+            limit = 120.0 + count * (20.0 if driver == "cms_browser" else 5.0)
+            try:
+                cost = marginal(
+                    folder, name.split()[-1].replace("-", "_"), source, count, repeat, limit
+                )
+            except BenchError as error:
+                table.fail(name, error)
+                continue
+            table.row(added(name, plain, cost, limit_ms, text))
+
+
+def bench_startup(table: Table, repeat: int) -> None:
+    without = [arg for plugin in NO_PLUGINS for arg in ("-p", f"no:{plugin}")]
+    with pytest_folder(STARTUP_INI) as folder:
+        (folder / "test_one.py").write_text("def test_one():\n    pass\n", encoding="utf-8")
+        for name, extra in (
+            ("start-up, 1 test", []),
+            ("start-up, --collect-only", ["--collect-only"]),
+        ):
+            runs: dict[bool, list[float]] = {True: [], False: []}
+            try:
+                for plugins in (True, False):  # warm the file cache; not counted
+                    pytest_seconds(folder, [*extra, *([] if plugins else without)], 60.0)
+                for _ in range(repeat):
+                    for plugins in (True, False):
+                        args = [*extra, *([] if plugins else without), "test_one.py"]
+                        runs[plugins].append(pytest_seconds(folder, args, 60.0))
+            except BenchError as error:
+                table.fail(name, error)
+                continue
+            table.row(added(name, median(runs[False]), median(runs[True]), STARTUP_TARGET_MS))

@@ -1,0 +1,121 @@
+"""The table every benchmark writes to: a row is a figure beside its same-run baseline.
+
+A row holds the baseline, what was measured, their ratio and the target (a ratio at most or at
+least, or milliseconds added at most), with ``met`` or ``MISSED``. Also here: the median and
+nearest-rank percentile the figures are taken with, and the error a measurement raises when it
+could not be made. It measures nothing itself.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+NAME_WIDTH = 32  # the row-name column
+WIDTH = 100  # the whole line, for skip and failure messages
+
+
+class BenchError(Exception):
+    """A measurement that could not be made; the row says why."""
+
+
+def ratio(baseline: float, measured: float) -> float:
+    return measured / baseline if baseline else math.inf
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a baseline, what was measured, and its target."""
+
+    name: str
+    baseline: float
+    measured: float
+    unit: str  # "ms", "us", "/s" or "s"
+    target: str = "-"
+    met: bool | None = None  # None: no target for this row
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ratio(self) -> float:
+        return ratio(self.baseline, self.measured)
+
+    def line(self) -> str:
+        result = "-" if self.met is None else ("met" if self.met else "MISSED")
+        text = (
+            f"{self.name:<{NAME_WIDTH}} {_value(self.baseline, self.unit):>9} "
+            f"{_value(self.measured, self.unit):>9} {self.ratio:>7.2f}x {self.target:<19} {result}"
+        )
+        return "\n".join([text, *(f"    {note}" for note in self.notes)])
+
+
+def _value(value: float, unit: str) -> str:
+    if not math.isfinite(value):
+        return "-"
+    if unit == "us":
+        return f"{value * 1e6:.0f}us"
+    if unit == "ms":
+        return f"{value * 1e3:.1f}ms"
+    if unit == "/s":
+        return f"{value:.0f}/s"
+    return f"{value:.2f}s"
+
+
+def at_most(name: str, baseline: float, measured: float, unit: str, limit: float) -> Row:
+    """A row whose ratio must stay at or under ``limit`` (a time)."""
+    met = ratio(baseline, measured) <= limit
+    return Row(name, baseline, measured, unit, f"<= {limit:g}x", met)
+
+
+def at_least(name: str, baseline: float, measured: float, unit: str, limit: float) -> Row:
+    """A row whose ratio must stay at or over ``limit`` (a rate)."""
+    return Row(name, baseline, measured, unit, f">= {limit:g}x", measured >= limit * baseline)
+
+
+def added(name: str, baseline: float, measured: float, limit_ms: float, text: str = "") -> Row:
+    """A row whose measured time may exceed the baseline by ``limit_ms`` at most."""
+    extra = (measured - baseline) * 1e3
+    target = text or f"+{limit_ms:g}ms"
+    return Row(name, baseline, measured, "ms", f"<= {target}", extra <= limit_ms)
+
+
+class Table:
+    """Prints rows as they come, keeps count of failures."""
+
+    def __init__(self) -> None:
+        self.failed = 0
+
+    def header(self) -> None:
+        print(
+            f"{'row':<{NAME_WIDTH}} {'baseline':>9} {'measured':>9} {'ratio':>8} "
+            f"{'target':<19} result"
+        )
+        print("-" * 86)
+
+    def row(self, row: Row) -> None:
+        print(row.line(), flush=True)
+
+    def skip(self, name: str, reason: str) -> None:
+        self._say(name, f"skipped: {reason}")
+
+    def fail(self, name: str, error: BaseException) -> None:
+        self.failed += 1
+        self._say(name, f"FAILED: {type(error).__name__}: {error}")
+
+    def _say(self, name: str, text: str) -> None:
+        lines = textwrap.wrap(text, WIDTH - NAME_WIDTH - 1) or [""]
+        print(f"{name:<{NAME_WIDTH}} {lines[0]}", flush=True)
+        for line in lines[1:]:
+            print(f"{'':<{NAME_WIDTH}} {line}", flush=True)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """The nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
