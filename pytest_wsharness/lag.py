@@ -86,16 +86,19 @@ class LagMeter:
         with self._lock:
             self._records.append((stamp, seconds, where))
 
-    def worst(self, since: float, until: float | None = None) -> Lag:
-        """The worst lag recorded between ``since`` and ``until`` (now by default)."""
+    def worst(self, since: float, until: float | None = None, where: str | None = None) -> Lag:
+        """The worst lag recorded between ``since`` and ``until`` (now by default), of the loop
+        ``where`` names or of any."""
         end = time.monotonic() if until is None else until
         worst = Lag()
         with self._lock:
             records = list(self._records)
-        for stamp, seconds, where in records:
+        for stamp, seconds, place in records:
+            if where is not None and place != where:
+                continue
             # A lag recorded at ``stamp`` covers the stall that ended then.
             if since <= stamp and stamp - seconds <= end and seconds > worst.seconds:
-                worst = Lag(seconds, where)
+                worst = Lag(seconds, place)
         return worst
 
 

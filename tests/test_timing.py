@@ -179,8 +179,10 @@ class StallTheRelay(SimulatedUpdates):
         await super().trigger(marker)
 
 
-async def _compliant_with_a_stalled_relay() -> Observation:
+async def _compliant_with_a_stalled_relay() -> tuple[Observation, float]:
+    """A compliant scenario whose relay stalls 300 ms; also when it started (monotonic)."""
     scale = 0.01
+    started = time.monotonic()
     async with SimulatedCMS() as cms:
         proxy = await asyncio.to_thread(
             start_proxy, CATALOGUE.get("compliant"), cms.url, time_scale=scale
@@ -189,16 +191,21 @@ async def _compliant_with_a_stalled_relay() -> Observation:
             async with CmsClient(proxy.url, time_scale=scale) as client:
                 # Ten heartbeats long: the client kills the socket, and the update is lost.
                 updates = StallTheRelay(cms, proxy.relay, 0.3)
-                return await observe(client, updates, expect=Expect.DELIVERED, time_scale=scale)
+                observation = await observe(
+                    client, updates, expect=Expect.DELIVERED, time_scale=scale
+                )
+                return observation, started
         finally:
             await asyncio.to_thread(proxy.stop)
 
 
 @pytest.mark.asyncio
 async def test_a_stalled_proxy_thread_is_inconclusive_not_wrong() -> None:
-    observation = await _compliant_with_a_stalled_relay()
+    observation, started = await _compliant_with_a_stalled_relay()
     assert not observation.live  # the stall did break the scenario
-    assert observation.lag.where == "relay"
+    # The relay's stall was seen. The worst lag may be another loop's: on a loaded machine the
+    # client's own loop can be starved longer than the relay stalled.
+    assert lag.METER.worst(started, where="relay").seconds >= 0.2
     assert observation.lag.seconds >= 0.2
     verdict, _ = fair(Verdict.WRONG, ["should have got the update live"], observation, 0.01)
     assert verdict is Verdict.INCONCLUSIVE
@@ -210,7 +217,7 @@ async def test_without_the_lag_meter_the_same_stall_reads_as_wrong(
 ) -> None:
     # The control: the scenario above fails for real, so only the meter keeps it from WRONG.
     monkeypatch.setattr(lag, "METER", lag.LagMeter())
-    observation = await _compliant_with_a_stalled_relay()
+    observation, _ = await _compliant_with_a_stalled_relay()
     assert not observation.live
     verdict, _ = fair(Verdict.WRONG, ["should have got the update live"], observation, 0.01)
     assert verdict is Verdict.WRONG
