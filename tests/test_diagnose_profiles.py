@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 from pathlib import Path
 
 import pytest
@@ -119,4 +120,7 @@ def test_an_intercepting_proxy_is_named_by_its_issuer(tmp_path: Path) -> None:
 
 def test_a_blackhole_says_how_long_it_waited(tmp_path: Path) -> None:
     found = asyncio.run(_diagnose("blackhole", None, _ca().write(tmp_path)))
-    assert f"after {LIMITS.answer:.1f}s" in found.findings[-1].sentence
+    # The time it really waited: at least the limit, a little more on a loaded machine.
+    waited = re.search(r"after (\d+\.\d)s", found.findings[-1].sentence)
+    assert waited is not None, found.findings[-1].sentence
+    assert float(waited[1]) >= LIMITS.answer

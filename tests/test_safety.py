@@ -368,12 +368,16 @@ def tmp(tmp_path: Path) -> Path:
     return folder
 
 
-def run_python(tmp: Path, code: str) -> int:
-    env = {**os.environ, "TMPDIR": str(tmp)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, timeout=PROCESS_TIMEOUT, check=False
+def run_python(tmp: Path, code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` (dedented) in an interpreter whose temporary folder is ``tmp``."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, "TMPDIR": str(tmp)},
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+        check=False,
     )
-    return done.returncode
 
 
 @contextlib.contextmanager
@@ -430,16 +434,9 @@ LEAVE_RUNNING = """
 
 
 def test_a_run_that_leaves_a_proxy_running_stops_it_at_exit(tmp: Path) -> None:
-    # Left running into the interpreter's teardown, mitmproxy's native threads crashed it now
-    # and then (exit status -11); the harness stops what it started before that.
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(LEAVE_RUNNING)],
-        env={**os.environ, "TMPDIR": str(tmp)},
-        capture_output=True,
-        text=True,
-        timeout=PROCESS_TIMEOUT,
-        check=False,
-    )
+    # Nobody called stop: the harness's exit handler stops what it started, before the
+    # interpreter tears down under its threads.
+    done = run_python(tmp, LEAVE_RUNNING)
     assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
 
 
@@ -458,14 +455,7 @@ NATIVE_THREADS = """
 def test_a_proxy_to_an_https_server_starts_no_native_runtime(tmp: Path) -> None:
     # mitmproxy's HTTP/3 listener starts mitmproxy_rs's tokio runtime, whose threads crashed
     # the interpreter at exit in 3 of 100 runs on busy cores: our proxies listen on TCP only.
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(NATIVE_THREADS)],
-        env={**os.environ, "TMPDIR": str(tmp)},
-        capture_output=True,
-        text=True,
-        timeout=PROCESS_TIMEOUT,
-        check=False,
-    )
+    done = run_python(tmp, NATIVE_THREADS)
     assert done.returncode == 0, done.stderr
     assert "tokio" not in done.stdout
 
@@ -476,7 +466,8 @@ def test_the_next_run_removes_the_keys_a_killed_run_left(tmp: Path) -> None:
             killed.send_signal(signal.SIGKILL)
             assert killed.wait(PROCESS_TIMEOUT) == -signal.SIGKILL
         assert len(private_keys(tmp)) == 2
-        assert run_python(tmp, "from pytest_wsharness.tls import TestCA; TestCA()") == 0
+        done = run_python(tmp, "from pytest_wsharness.tls import TestCA; TestCA()")
+        assert done.returncode == 0, done.stderr
         # The live run's key stays: only a run that is gone leaves keys to remove.
         [kept] = private_keys(tmp)
         assert f"-{alive.pid}-" in kept.parent.name
