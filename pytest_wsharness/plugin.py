@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from ssl import SSLContext
 from typing import TYPE_CHECKING
 
 import pytest
@@ -24,6 +23,8 @@ from .urls import check_url
 # websockets, mitmproxy, the profile catalogue) is imported by the fixtures and hooks that use
 # it, so that installing the plugin costs such a run next to nothing (issue 11).
 if TYPE_CHECKING:
+    from ssl import SSLContext
+
     from .client.driver import CmsClient
     from .deployment import RealDeployment
     from .loopthread import LoopThread

@@ -16,7 +16,6 @@ import pytest
 
 from . import report as scenarios
 from .errors import UsageError
-from .report_html import render_html
 
 PROPERTY = "wsharness_scenario"
 
@@ -98,4 +97,6 @@ class _Reports:
         html = self.config.getoption("--wsharness-report-html")
         if html is not None:
             self.html = Path(html).resolve()
+            from .report_html import render_html  # only when a report is asked for
+
             self.html.write_text(render_html(self.results), encoding="utf-8")

@@ -67,7 +67,10 @@ UNUSED = """
     import sys
 
     ENGINE = ("aiohttp", "websockets", "mitmproxy", "playwright", "docker", "cryptography")
-    OURS = ("profiles", "client.driver", "server.cms", "relay", "proxy.mitm", "real.local")
+    OURS = (
+        "profiles", "client.driver", "client.machine", "server.cms", "relay", "proxy.mitm",
+        "real.local", "report_html",
+    )
 
 
     def test_nothing():
