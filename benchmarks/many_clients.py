@@ -1,5 +1,7 @@
-"""The ``broadcast`` and ``connect`` groups: many clients of the simulated CMS at once, through
-the relay (and nginx when installed) against the same clients straight.
+"""The ``broadcast`` and ``connect`` groups: many clients of the simulated CMS at once, over each
+path of ``routes.py`` (direct, relay on a thread, relay process, nginx when installed), each relay
+path held to the target. The simulated CMS shares the clients' event loop (it publishes when
+told to, and counts its sockets, in this process), so direct crosses no process there.
 
 - broadcast: N clients (1, 10, 100, 1000), opened 100 at a time; for each publish, each
   client's time from ``publish`` to the frame; p99 over clients and publishes (targets: N=10
@@ -23,7 +25,7 @@ from websockets.asyncio.client import ClientConnection
 from pytest_wsharness.protocol import Action, Topic
 from pytest_wsharness.real.configs import RealConfig
 from pytest_wsharness.server import SimulatedCMS
-from results import BenchError, Row, Table, at_most, median, percentile
+from results import RELAYS, BenchError, Row, Table, at_most, median, path_rows, percentile
 from routes import close_all, open_at_once, path_names, routes, ws_url
 
 SETTLE_TIMEOUT = 30.0  # the server to count (or lose) its sockets
@@ -105,31 +107,36 @@ async def bench_broadcast(
     async with SimulatedCMS() as cms, routes(cms.url, nginx) as bases:
         for size in sizes:
             for path, base in bases.items():
-                url = ws_url(base, cms.routes.endpoint)
+                url = ws_url(base.url, cms.routes.endpoint)
                 runs, lost[path, size] = await broadcast(cms, url, size, publishes, repeat)
                 p99[path, size] = median(runs)
     for size in sizes:
         name = f"broadcast p99 N={size}"
-        direct, relay = p99["direct", size], p99["relay", size]
-        notes = tuple(
-            f"{path}: {lost[path, size]} of {size * publishes * repeat} deliveries lost"
-            for path in path_names(nginx)
-            if lost[path, size]
-        )
-        if size == 10:
-            row = at_most(f"{name}, relay", direct, relay, "ms", 2.0)
-        elif size == 1000:
-            row = at_most(f"{name}, relay", direct, relay, "ms", 1.2)
-            no_loss = not lost["direct", size] and not lost["relay", size]
-            row = dataclasses.replace(
-                row, target=f"{row.target}, 0 lost", met=bool(row.met) and no_loss
+        figures = {path: p99[path, size] for path in path_names(nginx)}
+        total = size * publishes * repeat
+
+        def target(
+            row_name: str, direct: float, measured: float, size: int = size, total: int = total
+        ) -> Row:
+            path = row_name.rsplit(", ", 1)[1]
+            kept = not lost[path, size]
+            if size == 10:
+                row = at_most(row_name, direct, measured, "ms", 2.0)
+            elif size == 1000:
+                row = at_most(row_name, direct, measured, "ms", 1.2)
+                kept = kept and not lost["direct", size]
+                row = dataclasses.replace(row, target=f"{row.target}, 0 lost", met=row.met and kept)
+            else:
+                row = Row(row_name, direct, measured, "ms", "0 lost", kept)
+            notes = tuple(
+                f"{p}: {lost[p, size]} of {total} deliveries lost"
+                for p in ("direct", path)
+                if lost[p, size]
             )
-        else:
-            row = Row(f"{name}, relay", direct, relay, "ms", "0 lost", not lost["relay", size])
-        table.row(dataclasses.replace(row, notes=notes))
-        if nginx is not None:
-            table.row(Row(f"{name}, nginx", direct, p99["nginx", size], "ms"))
-            table.row(Row(f"{name}, relay/nginx", p99["nginx", size], relay, "ms"))
+            return dataclasses.replace(row, notes=notes)
+
+        for row in path_rows(name, figures, "ms", target):
+            table.row(row)
 
 
 async def connect_time(cms: SimulatedCMS, url: str, count: int) -> float:
@@ -147,14 +154,18 @@ async def bench_connect(table: Table, count: int, repeat: int, nginx: RealConfig
     async with SimulatedCMS() as cms, routes(cms.url, nginx) as bases:
         for _ in range(repeat):
             for path, base in bases.items():
-                url = ws_url(base, cms.routes.endpoint)
+                url = ws_url(base.url, cms.routes.endpoint)
                 times.setdefault(path, []).append(await connect_time(cms, url, count))
-    direct, relay = median(times["direct"]), median(times["relay"])
+    figures = {path: median(values) for path, values in times.items()}
     name = f"connect {count}"
-    if nginx is None:
-        table.row(Row(f"{name}, relay", direct, relay, "ms", "<= nginx (none)"))
-        return
-    real = median(times["nginx"])
-    table.row(Row(f"{name}, relay", direct, relay, "ms"))
-    table.row(Row(f"{name}, nginx", direct, real, "ms"))
-    table.row(at_most(f"{name}, relay/nginx", real, relay, "ms", 1.0))
+    real = figures.get("nginx")
+    for path in RELAYS:
+        # The target is nginx's time; the ratio against direct is printed too.
+        if real is None:
+            target = "<= nginx (none)"
+            table.row(Row(f"{name}, {path}", figures["direct"], figures[path], "ms", target))
+            continue
+        table.row(Row(f"{name}, {path}", figures["direct"], figures[path], "ms"))
+        table.row(at_most(f"{name}, {path}/nginx", real, figures[path], "ms", 1.0))
+    if real is not None:
+        table.row(Row(f"{name}, nginx", figures["direct"], real, "ms"))

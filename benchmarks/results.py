@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 import statistics
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-NAME_WIDTH = 32  # the row-name column
-WIDTH = 100  # the whole line, for skip and failure messages
+NAME_WIDTH = 52  # the row-name column
+WIDTH = 120  # the whole line, for skip and failure messages
 
 
 class BenchError(Exception):
@@ -100,7 +100,7 @@ class Table:
             f"{'row':<{NAME_WIDTH}} {'baseline':>9} {'measured':>9} {'vs base':>8} "
             f"{'target':<19} result"
         )
-        print("-" * 86)
+        print("-" * (NAME_WIDTH + 54))
 
     def row(self, row: Row) -> None:
         print(row.line(), flush=True)
@@ -117,6 +117,27 @@ class Table:
         print(f"{name:<{NAME_WIDTH}} {lines[0]}", flush=True)
         for line in lines[1:]:
             print(f"{'':<{NAME_WIDTH}} {line}", flush=True)
+
+
+RELAYS = ("relay", "relay process")  # the paths through the relay, each held to the target
+
+
+def path_rows(
+    name: str,
+    values: Mapping[str, float],
+    unit: str,
+    target: Callable[[str, float, float], Row],
+) -> list[Row]:
+    """The rows of one figure taken over every path (``routes.py``): each relay path against
+    ``direct`` with ``target``; with nginx, nginx against ``direct`` and each relay path
+    against nginx (no target)."""
+    direct = values["direct"]
+    rows = [target(f"{name}, {path}", direct, values[path]) for path in RELAYS]
+    if "nginx" in values:
+        real = values["nginx"]
+        rows.append(Row(f"{name}, nginx", direct, real, unit))
+        rows += [Row(f"{name}, {path}/nginx", real, values[path], unit) for path in RELAYS]
+    return rows
 
 
 def median(values: Sequence[float]) -> float:

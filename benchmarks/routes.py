@@ -1,18 +1,32 @@
-"""The paths a WebSocket benchmark compares: straight to the server (the baseline), through the
-relay (the ``compliant`` profile) and, when installed, through nginx's ``nginx-websocket``
-config; and the clients that take them. It measures nothing itself.
+"""The paths a WebSocket benchmark compares, and the clients that take them. It measures nothing
+itself.
 
-nginx gets ``worker_connections`` raised from the catalogue's 64 (which holds 31 proxied
-sockets) to 4096. The relay runs on a thread of its own in this interpreter; nginx is a process
-of its own.
+- ``direct``: straight to the server, the baseline;
+- ``relay``: the relay (the ``compliant`` profile) on a thread of its own in this interpreter,
+  as the fixtures run it: it shares the GIL with the clients and the server here, so every hop
+  through it also waits for this interpreter's other threads;
+- ``relay process``: ``wsharness proxy compliant`` in a process of its own, as a support
+  engineer runs it and as nginx runs;
+- ``nginx``, when installed: the real ``nginx-websocket`` config, with ``worker_connections``
+  raised from the catalogue's 64 (which holds 31 proxied sockets) to 4096.
+
+The direct baseline is not a neutral one: its client and server may share one event loop (the
+simulated CMS and the echo server of ``wire.py`` do), and then a message crosses no process and
+no thread, which no proxy can match: nginx itself is 1.5-2x there. ``wire.py`` therefore also
+runs its echo server in a process of its own, as a real CMS is, and prints both.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
+import ssl
+import sys
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -21,12 +35,26 @@ from pytest_wsharness.profiles import Catalogue
 from pytest_wsharness.proxy.chain import ProfileProxy
 from pytest_wsharness.real.configs import RealCatalogue, RealConfig
 from pytest_wsharness.real.local import LocalProxy, find_binary
+from pytest_wsharness.tls import TestCA
 from results import BenchError
 
 OPEN_TIMEOUT = 30.0  # each client's handshake
 CLOSE_TIMEOUT = 2.0  # each client's closing handshake
 NGINX = "nginx-websocket"
 NGINX_CONNECTIONS = 4096
+START_TIMEOUT = 30.0  # a child process to print where it listens
+STOP_TIMEOUT = 10.0  # a child process to end once asked
+ANNOUNCE_LINES = 20  # lines a child may print before the ones wanted
+URL = re.compile(r"https?://127\.0\.0\.1:\d+")
+TRUST = re.compile(r"certificates come from (\S+): trust it")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a client connects to reach the server, and the TLS context it needs (wss://)."""
+
+    url: str
+    tls: ssl.SSLContext | None = None
 
 
 def nginx_config() -> tuple[RealConfig | None, str]:
@@ -45,33 +73,115 @@ def nginx_config() -> tuple[RealConfig | None, str]:
     return raised, f"{binary}, {NGINX} with worker_connections {NGINX_CONNECTIONS}"
 
 
-def path_names(nginx: RealConfig | None) -> list[str]:
-    """The paths measured: direct and relay, and nginx when it runs."""
-    return ["direct", "relay", *(["nginx"] if nginx is not None else [])]
+def path_names(nginx: RealConfig | None, *, tls: bool = False) -> list[str]:
+    """The paths measured: direct, relay and relay process, and nginx when it runs (ws://
+    only: its config proxies to a plain HTTP upstream)."""
+    real = ["nginx"] if nginx is not None and not tls else []
+    return ["direct", "relay", "relay process", *real]
 
 
 @asynccontextmanager
-async def route(path: str, upstream: str, nginx: RealConfig | None) -> AsyncIterator[str]:
-    """The base URL that reaches ``upstream`` over ``path``: direct, relay or nginx."""
+async def child(args: Sequence[str], wanted: Sequence[re.Pattern[str]]) -> AsyncIterator[list[str]]:
+    """Run ``args``; yield the first match of each of ``wanted``, in order, from its output.
+
+    Its later output is read and dropped, so that it never blocks on a full pipe. At the end
+    its standard input is closed and it is terminated (SIGTERM), killed if it does not end.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    assert proc.stdin is not None
+    draining: asyncio.Task[None] | None = None
+    try:
+        found = await asyncio.wait_for(announced(proc.stdout, wanted, args), START_TIMEOUT)
+        draining = asyncio.create_task(drain(proc.stdout))
+        yield found
+    finally:
+        proc.stdin.close()
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if draining is not None:
+            draining.cancel()
+            await asyncio.gather(draining, return_exceptions=True)
+
+
+async def announced(
+    out: asyncio.StreamReader, wanted: Sequence[re.Pattern[str]], args: Sequence[str]
+) -> list[str]:
+    found: list[str] = []
+    said: list[str] = []
+    for _ in range(ANNOUNCE_LINES):
+        line = (await out.readline()).decode(errors="replace")
+        if not line:
+            break
+        said.append(line.rstrip())
+        match = wanted[len(found)].search(line)
+        if match is not None:
+            found.append(match.group(match.lastindex or 0))
+            if len(found) == len(wanted):
+                return found
+    raise BenchError(f"{' '.join(args[1:4])} did not say where it listens: {' | '.join(said)}")
+
+
+async def drain(out: asyncio.StreamReader) -> None:
+    while await out.read(1 << 16):
+        pass
+
+
+@asynccontextmanager
+async def relay_process(upstream: str, ca: TestCA | None) -> AsyncIterator[Route]:
+    """``wsharness proxy compliant`` in a process of its own, in front of ``upstream``."""
+    args = [sys.executable, "-m", "pytest_wsharness.cli", "proxy", "compliant"]
+    with tempfile.TemporaryDirectory(prefix="wsharness-bench-") as folder:
+        wanted = [URL]
+        if ca is not None:
+            # It trusts the test CA upstream and opens the clients' TLS with a CA of its own.
+            args += ["--upstream-ca", str(ca.write(folder))]
+            wanted.append(TRUST)
+        async with child([*args, "--upstream", upstream], wanted) as found:
+            tls = ssl.create_default_context(cafile=found[1]) if ca is not None else None
+            yield Route(found[0], tls)
+
+
+@asynccontextmanager
+async def route(
+    path: str, upstream: str, nginx: RealConfig | None, ca: TestCA | None = None
+) -> AsyncIterator[Route]:
+    """How to reach ``upstream`` over ``path``; ``ca``: the https upstream's test CA."""
+    tls = ca.client_context() if ca is not None else None
     if path == "direct":
-        yield upstream
+        yield Route(upstream, tls)
     elif path == "relay":
-        async with ProfileProxy(Catalogue().get("compliant"), upstream) as proxy:
-            yield proxy.url
+        async with ProfileProxy(Catalogue().get("compliant"), upstream, ca=ca) as proxy:
+            yield Route(proxy.url, tls)
+    elif path == "relay process":
+        async with relay_process(upstream, ca) as through:
+            yield through
     else:
         assert nginx is not None
         async with LocalProxy(nginx, upstream) as real:
-            yield real.url
+            yield Route(real.url)
             real.check()
 
 
 @asynccontextmanager
-async def routes(upstream: str, nginx: RealConfig | None) -> AsyncIterator[dict[str, str]]:
+async def routes(
+    upstream: str, nginx: RealConfig | None, ca: TestCA | None = None
+) -> AsyncIterator[dict[str, Route]]:
     """Every path to ``upstream`` at once, so that their runs can take turns."""
     async with AsyncExitStack() as stack:
         yield {
-            path: await stack.enter_async_context(route(path, upstream, nginx))
-            for path in path_names(nginx)
+            path: await stack.enter_async_context(route(path, upstream, nginx, ca))
+            for path in path_names(nginx, tls=ca is not None)
         }
 
 

@@ -18,12 +18,16 @@ groups, each described (rows, baselines, targets) in its module, all in this fol
   clients, and 500 WebSockets opened at once, through the relay against straight.
 - ``catalogue`` (``catalogue_cost.py``): every profile against one scenario (under a minute).
 
-``results.py`` holds the table and its rows; ``routes.py`` the paths a WebSocket takes (straight,
-relay, nginx) and the clients. With nginx installed, ``path``, ``broadcast`` and ``connect`` also
-run through the real ``nginx-websocket`` config (``worker_connections`` raised from the
-catalogue's 64, which holds 31 proxied sockets, to 4096), and print relay/nginx ratios. The
-clients, the simulated CMS and the relay share this interpreter (the relay on a thread of its
-own); nginx is a process of its own. The open-file soft limit is raised to the hard limit first.
+``results.py`` holds the table and its rows; ``routes.py`` the paths a WebSocket takes and the
+clients. Each figure of ``path``, ``broadcast`` and ``connect`` is taken over every path: direct;
+the relay on a thread of this interpreter, as the fixtures run it (it shares the GIL with the
+clients and the server); ``wsharness proxy compliant`` in a process of its own, as a support
+engineer runs it and as nginx runs; and, with nginx installed, the real ``nginx-websocket``
+config (``worker_connections`` raised from the catalogue's 64, which holds 31 proxied sockets,
+to 4096), with relay/nginx ratios. Both relay paths are held to each target. Direct is a hard
+baseline where the server shares the clients' event loop (no thread, no process crossed):
+``path`` also runs its echo server in a process of its own, as a real CMS is, and prints both
+sets of rows. The open-file soft limit is raised to the hard limit first.
 
 ``--quick`` is a smoke run: tiny sizes, 1 repeat, 2 profiles of the catalogue (no verdict on
 that row). Nothing here is a test: it reports, and exits 1 only when a measurement failed.
@@ -145,12 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         (
             "path",
             "heartbeats ws://",
-            lambda: bench_heartbeats(table, args.round_trips, repeat, False),
+            lambda: bench_heartbeats(table, args.round_trips, repeat, False, nginx),
         ),
         (
             "path",
             "heartbeats wss://",
-            lambda: bench_heartbeats(table, args.round_trips, repeat, True),
+            lambda: bench_heartbeats(table, args.round_trips, repeat, True, nginx),
         ),
         (
             "broadcast",

@@ -1,11 +1,14 @@
 """Unit tests of the relay's sans-I/O reading (``relay/frames.py``, ``messages.py``,
-``scanner.py``): heads, frames, messages, frame boundaries, and the encoders the relay uses to
-inject Close frames."""
+``scanner.py``): heads, frames, messages, frame boundaries, the encoders the relay uses to
+inject Close frames, and the tunnel's fast path counting as its full path does."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from pytest_wsharness.relay.fault import DOWN, UP, Context, Fault
 from pytest_wsharness.relay.frames import (
     Frame,
     Head,
@@ -16,7 +19,9 @@ from pytest_wsharness.relay.frames import (
     encode_frame,
 )
 from pytest_wsharness.relay.messages import MessageAssembler
+from pytest_wsharness.relay.records import ConnectionRecord
 from pytest_wsharness.relay.scanner import FrameScanner
+from pytest_wsharness.relay.tunnel import Send, Tunnel
 
 MASK = b"\x37\xfa\x21\x3d"
 REQUEST = (
@@ -219,3 +224,42 @@ def test_a_head_reads_its_status_reason_and_fields() -> None:
     assert head.header("Upgrade") is None
     request = Head(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n")
     assert (request.status, request.reason, request.header("upgrade")) == (None, "", "websocket")
+
+
+class Watching(Fault):
+    """A live fault that changes nothing: it keeps the tunnel off its fast path."""
+
+
+def relay_through(
+    faults: list[tuple[int, Fault]], step: int
+) -> tuple[list[Send], ConnectionRecord]:
+    record = ConnectionRecord(0, "127.0.0.1:1")
+    ctx = Context(0.0, random.Random(0), 1.0, lambda at, text: None)
+    tunnel = Tunnel(record, ctx, faults, 0.0)
+    masked = encode_frame(Opcode.TEXT, NOTIFICATION, mask=MASK)
+    big = encode_frame(Opcode.BINARY, b"b" * 70_000)
+    down = RESPONSE + (encode_frame(Opcode.TEXT, NOTIFICATION) + big) * 3
+    sends: list[Send] = []
+    for direction, data in ((UP, REQUEST), (DOWN, down), (UP, masked * 5)):
+        for i in range(0, len(data), step):
+            actions = tunnel.receive(direction, data[i : i + step], 1.0)
+            sends += [a for a in actions if isinstance(a, Send)]
+    return sends, record
+
+
+@pytest.mark.parametrize("step", [1, 7, 100, 1 << 20])
+def test_fast_path_forwards_and_counts_as_the_full_path(step: int) -> None:
+    # Issue 11: with no live fault a chunk skips the fault machinery; what goes out and what
+    # the record counts must not change.
+    fast, fast_record = relay_through([], step)
+    full, full_record = relay_through([(0, Watching())], step)
+    for direction in (UP, DOWN):
+        assert b"".join(s.data for s in fast if s.direction == direction) == b"".join(
+            s.data for s in full if s.direction == direction
+        )
+        assert sum(s.frames for s in fast if s.direction == direction) == sum(
+            s.frames for s in full if s.direction == direction
+        )
+    assert (fast_record.upgraded, full_record.upgraded) == (True, True)
+    assert sum(s.frames for s in fast if s.direction == DOWN) == 6
+    assert sum(s.frames for s in fast if s.direction == UP) == 5

@@ -149,6 +149,15 @@ class Tunnel:
         """Bytes arrived from the end ``direction`` starts at."""
         if self.ended or self.hung:
             return []
+        side = self.sides[direction]
+        if not self._live and side.mode == "scan" and not side.switch:
+            # The fast path (issue 11): no fault acts on this connection, so a chunk costs a
+            # frame count and one write, as in a plain splice. What the full path below would
+            # do here is only the 101's bookkeeping, kept in _forwarded.
+            frames = side.scanner.scan(data)[0]
+            if direction == DOWN:
+                self._forwarded(len(data))
+            return [Send(direction, data, now, frames)]
         for fault in self._live:
             fault.on_activity(now)
         segments = self._through(direction, self._read(direction, data, now), now)
@@ -166,7 +175,7 @@ class Tunnel:
 
     def deadline(self) -> float | None:
         """When :meth:`tick` should next be called, if a time matters."""
-        if self.ended or self.hung:
+        if self.ended or self.hung or not self._live:
             return None
         times = [t for f in self._live if (t := f.deadline()) is not None]
         return min(times, default=None)
@@ -239,12 +248,16 @@ class Tunnel:
         if parts:
             sends.append(Send(direction, b"".join(parts), at, frames))
         if direction == DOWN:
-            self._down_out += sum(len(s.data) for s in segments)
-            # The 101 passed once every byte up to its end went on to the client: a fault may
-            # have dropped or cut it (timeout, reset_peer, limit_data).
-            if self._upgrade_end is not None and self._down_out >= self._upgrade_end:
-                self.record.upgraded = True
+            self._forwarded(sum(len(s.data) for s in segments))
         return sends
+
+    def _forwarded(self, size: int) -> None:
+        """``size`` more bytes went on to the client."""
+        self._down_out += size
+        # The 101 passed once every byte up to its end went on to the client: a fault may
+        # have dropped or cut it (timeout, reset_peer, limit_data).
+        if self._upgrade_end is not None and self._down_out >= self._upgrade_end:
+            self.record.upgraded = True
 
     def _refresh(self) -> None:
         self._live = [f for f in self._faults.values() if f.applies]
@@ -349,7 +362,7 @@ class Tunnel:
         return segments
 
     def _poll(self, now: float) -> list[Action]:
-        if self.ended or self.hung:
+        if self.ended or self.hung or not self._live:
             return []
         for fault in self._live:
             cut = fault.poll(now)
