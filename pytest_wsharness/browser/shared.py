@@ -17,6 +17,7 @@ must run on that loop too.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import weakref
@@ -73,6 +74,8 @@ class SharedChromium:
         self.helper_threads: set[threading.Thread] = set()
         self._playwright: Any = None
         self._browsers: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+        # Clients that start together (the matrix's rows) wait for one launch, not one each.
+        self._launching = asyncio.Lock()
 
     async def __aenter__(self) -> SharedChromium:
         if self.executable is not None:
@@ -134,6 +137,10 @@ class SharedChromium:
             await playwright.stop()
 
     async def _browser(self, trust: Sequence[TestCA]) -> Any:
+        async with self._launching:
+            return await self._browser_unlocked(trust)
+
+    async def _browser_unlocked(self, trust: Sequence[TestCA]) -> Any:
         args = launch_args(trust)
         key = tuple(args)
         browser = self._browsers.get(key)
