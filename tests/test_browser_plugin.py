@@ -90,6 +90,7 @@ SHARED = """
     def test_2_sees_none_of_it(cms_browser, wsharness_chromium):
         assert cms_browser.loop.run(cms_browser.engine.page.evaluate(READ), 10) == ["", None, None]
         assert wsharness_chromium.chromium.launches == 1  # the same browser, a new context
+        assert wsharness_chromium.chromium.spares_taken == 1  # opened as test 1 ended
 
     @pytest.mark.wsharness_profiles("compliant")
     def test_3_crashes_the_browser(cms_browser, wsharness_chromium):

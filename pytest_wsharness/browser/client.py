@@ -260,21 +260,22 @@ class BrowserClient(Waiting):
     async def close(self) -> None:
         """Close the page and its context, and the browser when it is the client's own;
         idempotent."""
-        page, context = self._page, self._context
+        context = self._context
         browser, playwright = self._browser, self._playwright
         self._page = self._context = self._browser = self._playwright = None
         if self._reading is not None:
             self._reading.cancel()
             with contextlib.suppress(BaseException):
                 await self._reading
-        if page is not None:
-            with contextlib.suppress(Exception):  # the browser may be gone already
-                await page.close(run_before_unload=False)
+        # Closing the context closes its page: one round trip to the browser, not two.
         if context is not None:
             # A shared browser outlives the client: its context (cookies, storage, service
             # workers, sockets) must not reach the next client.
             with contextlib.suppress(Exception):
-                await context.close()
+                if self._shared is not None:
+                    await self._shared.release(context)
+                else:
+                    await context.close()
         if browser is not None:
             with contextlib.suppress(Exception):
                 await browser.close()
@@ -329,13 +330,14 @@ class BrowserClient(Waiting):
         if self.headers:
             options["extra_http_headers"] = self.headers
         if self._shared is not None:
-            context = await self._shared.new_context(self.trust, **options)
+            context, page = await self._shared.open_page(self.trust, **options)
         else:
             context = await (await self._launch()).new_context(**options)
+            page = await context.new_page()
         self._context = context
+        # The page is still blank: the script runs in every document it loads from now on.
         interval = lag.probe_interval(self.time_scale) * 1000
         await context.add_init_script(f"({WATCH_TIMERS})({interval!r})")
-        page = await context.new_page()
         page.on("console", lambda message: self.console.append(f"{message.type}: {message.text}"))
         page.on("pageerror", lambda error: self.console.append(f"error: {error}"))
         page.on("websocket", self._on_websocket)

@@ -61,14 +61,20 @@ class SharedChromium:
     Args:
         executable: the Chromium to run; found by
             :func:`~pytest_wsharness.browser.chromium.find_chromium` by default.
+        spare: when a client releases its context, open the next client's context and page
+            at once, in the background (:meth:`open_page` takes it): a page costs a renderer
+            process, some 200 ms, which then falls between two tests, not inside one. The
+            spare is a context no page has loaded anything in. It defaults to ``False``.
 
     Raises:
         MissingPart: no Chromium or no Playwright (on entry).
     """
 
-    def __init__(self, executable: Path | None = None) -> None:
+    def __init__(self, executable: Path | None = None, *, spare: bool = False) -> None:
         self.executable = executable
+        self.spare = spare
         self.launches = 0
+        self.spares_taken = 0
         # Threads asyncio started for Playwright's driver process: on Python 3.11 a child
         # watcher thread per child process, living as long as the driver.
         self.helper_threads: set[threading.Thread] = set()
@@ -76,6 +82,11 @@ class SharedChromium:
         self._browsers: OrderedDict[tuple[str, ...], Any] = OrderedDict()
         # Clients that start together (the matrix's rows) wait for one launch, not one each.
         self._launching = asyncio.Lock()
+        self._last_trust: Sequence[TestCA] = ()
+        # (browser key, context, page) opened ahead for the next client, and its making.
+        self._spare: tuple[tuple[str, ...], Any, Any] | None = None
+        self._making: asyncio.Task[None] | None = None
+        self._pending: Any = None  # the spare's context while its page opens
 
     async def __aenter__(self) -> SharedChromium:
         if self.executable is not None:
@@ -98,9 +109,57 @@ class SharedChromium:
         return [b for b in self._browsers.values() if b.is_connected()]
 
     @property
+    def spare_context(self) -> Any:
+        """The context opened ahead for the next client (no client's yet), if any, ready
+        or still opening its page."""
+        return self._spare[1] if self._spare is not None else self._pending
+
+    @property
     def open_contexts(self) -> int:
-        """Contexts open now in every browser: what the clients have not closed yet."""
-        return sum(len(b.contexts) for b in self.browsers)
+        """Contexts open now in every browser, but the spare: what the clients have not
+        closed yet."""
+        spare = self.spare_context
+        return sum(1 for b in self.browsers for c in b.contexts if c is not spare)
+
+    async def open_page(self, trust: Sequence[TestCA] = (), **options: Any) -> tuple[Any, Any]:
+        """A new context of the browser that trusts ``trust``, with one blank page: the spare
+        when it fits (same browser, no ``proxy``), else opened now. The caller gives the
+        context back with :meth:`release`.
+
+        Args:
+            trust: test CAs whose certificates the browser accepts.
+            options: Playwright's ``Browser.new_context`` options; ``extra_http_headers`` is
+                set on a spare when taken, ``proxy`` makes a new context.
+
+        Raises:
+            RuntimeError: the shared browser is closed.
+        """
+        self._last_trust = tuple(trust)
+        if not options.get("proxy"):
+            taken = await self._take_spare(tuple(launch_args(trust)))
+            if taken is not None:
+                context, page = taken
+                if options.get("extra_http_headers"):
+                    await context.set_extra_http_headers(options["extra_http_headers"])
+                return context, page
+        context = await self.new_context(trust, **options)
+        try:
+            return context, await context.new_page()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await context.close()
+            raise
+
+    async def release(self, context: Any) -> None:
+        """Close a client's context; with ``spare``, start opening the next client's."""
+        try:
+            await context.close()
+        finally:
+            idle = self._making is None or self._making.done()
+            if self.spare and self._playwright is not None and self._spare is None and idle:
+                self._making = asyncio.get_running_loop().create_task(
+                    self._make_spare(self._last_trust), name="wsharness spare page"
+                )
 
     async def new_context(self, trust: Sequence[TestCA] = (), **options: Any) -> Any:
         """A new Playwright ``BrowserContext`` of the browser that trusts ``trust``; the caller
@@ -127,6 +186,11 @@ class SharedChromium:
 
     async def close(self) -> None:
         """Close every browser and stop Playwright; idempotent."""
+        if self._making is not None:
+            self._making.cancel()
+            await asyncio.gather(self._making, return_exceptions=True)
+            self._making = None
+        self._spare = None  # closed with its browser
         browsers, playwright = list(self._browsers.values()), self._playwright
         self._browsers.clear()
         self._playwright = None
@@ -178,6 +242,36 @@ class SharedChromium:
                 with contextlib.suppress(Exception):
                     await browser.close()
 
+    async def _make_spare(self, trust: Sequence[TestCA]) -> None:
+        context = self._pending = await self.new_context(trust)
+        try:
+            page = await context.new_page()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await context.close()
+            raise
+        finally:
+            self._pending = None
+        self._spare = (tuple(launch_args(trust)), context, page)
+
+    async def _take_spare(self, key: tuple[str, ...]) -> tuple[Any, Any] | None:
+        if self._making is not None:
+            # Its failure (a browser that crashed meanwhile) only means no spare.
+            await asyncio.gather(self._making, return_exceptions=True)
+            self._making = None
+        if self._spare is None:
+            return None
+        made_for, context, page = self._spare
+        self._spare = None
+        browser = self._browsers.get(key)
+        # One for another browser goes: the next release opens one for this client's.
+        if made_for != key or browser is None or not browser.is_connected() or page.is_closed():
+            with contextlib.suppress(Exception):
+                await context.close()
+            return None
+        self.spares_taken += 1
+        return context, page
+
     async def _start_playwright(self) -> None:
         from playwright.async_api import async_playwright
 
@@ -222,7 +316,8 @@ class ChromiumThread:
 
         self.loop = LoopThread(name=name)
         try:
-            self.chromium = self.loop.enter(SharedChromium(executable), LAUNCH_TIMEOUT)
+            # Tests come one after another: the next one's page opens while this one ends.
+            self.chromium = self.loop.enter(SharedChromium(executable, spare=True), LAUNCH_TIMEOUT)
         except BaseException:
             self.loop.close()
             raise
@@ -256,7 +351,8 @@ class ChromiumThread:
         self.loop.close()
 
     async def _close_contexts(self) -> int:
-        contexts = [c for b in self.chromium.browsers for c in b.contexts]
+        spare = self.chromium.spare_context
+        contexts = [c for b in self.chromium.browsers for c in b.contexts if c is not spare]
         for context in contexts:
             with contextlib.suppress(Exception):  # its browser may have crashed meanwhile
                 await context.close()
