@@ -58,7 +58,8 @@ def wsharness_chromium() -> Iterator[ChromiumThread]:
     """The session's Chromium (each pytest-xdist worker has its own): Playwright starts once,
     on an event-loop thread of its own, and launches the browser when a client first needs
     it, again if it crashed. Every browser client gets a fresh context of it, closed after its
-    test. Closed at the end of the session. Skips when Chromium or Playwright is missing."""
+    test; the next test's context and page open as one ends (``SharedChromium(spare=True)``).
+    Closed at the end of the session. Skips when Chromium or Playwright is missing."""
     from .shared import ChromiumThread
 
     try:
