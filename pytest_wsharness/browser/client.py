@@ -243,8 +243,9 @@ class BrowserClient(Waiting):
                 self.page_url, wait_until="domcontentloaded", timeout=LOAD_TIMEOUT * 1000
             )
             # Which document is this page life's: a read of the previous one may still land.
-            self._document = await self._page.evaluate("performance.timeOrigin")
-            self._apply(await self._page.evaluate(READ_DOM))
+            snapshot = await self._page.evaluate(READ_DOM)
+            self._document = snapshot["document"]
+            self._apply(snapshot)
         except Exception as error:  # playwright's Error: the navigation failed
             raise PageLoadError(self.page_url, _first_line(error)) from None
         await self.wait_for(lambda: self._loaded != "false", LOAD_TIMEOUT, "the page to load")

@@ -155,11 +155,14 @@ class SharedChromium:
         try:
             await context.close()
         finally:
-            idle = self._making is None or self._making.done()
-            if self.spare and self._playwright is not None and self._spare is None and idle:
-                self._making = asyncio.get_running_loop().create_task(
-                    self._make_spare(self._last_trust), name="wsharness spare page"
-                )
+            self._make_next()
+
+    def _make_next(self) -> None:
+        idle = self._making is None or self._making.done()
+        if self.spare and self._playwright is not None and self._spare is None and idle:
+            self._making = asyncio.get_running_loop().create_task(
+                self._make_spare(self._last_trust), name="wsharness spare page"
+            )
 
     async def new_context(self, trust: Sequence[TestCA] = (), **options: Any) -> Any:
         """A new Playwright ``BrowserContext`` of the browser that trusts ``trust``; the caller
