@@ -76,6 +76,9 @@ def test_ci_fails_instead_of_skipping(
 SHARED = """
     import pytest
 
+    # A 3 s heartbeat: a busy machine must not make test 4's socket miss one.
+    pytestmark = pytest.mark.wsharness_time_scale(1)
+
     STORE = "() => { document.cookie = 'editor=seen; path=/'; localStorage.setItem('k', 'v');"
     STORE += " sessionStorage.setItem('k', 'v'); }"
     READ = "() => [document.cookie, localStorage.getItem('k'), sessionStorage.getItem('k')]"

@@ -31,6 +31,18 @@ if TYPE_CHECKING:
 
 REQUIRE_ENV = "WSHARNESS_REQUIRE_BROWSER"
 _LOADED = pytest.StashKey["list[SyncClient]"]()
+_CHROMIUM = pytest.StashKey["ChromiumThread"]()
+BROWSER_FIXTURES = ("cms_browser", "cms_browser_factory", "wsharness_chromium")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    # Open the next test's page in the background only when that test asks for a browser: a
+    # renderer starting while a test at time scale 0.01 runs is lag it need not have.
+    chromium = item.config.stash.get(_CHROMIUM, None)
+    if chromium is not None:
+        names = getattr(nextitem, "fixturenames", ())
+        chromium.chromium.spare = any(name in names for name in BROWSER_FIXTURES)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -54,11 +66,12 @@ def pytest_runtest_makereport(
 
 
 @pytest.fixture(scope="session")
-def wsharness_chromium() -> Iterator[ChromiumThread]:
+def wsharness_chromium(pytestconfig: pytest.Config) -> Iterator[ChromiumThread]:
     """The session's Chromium (each pytest-xdist worker has its own): Playwright starts once,
     on an event-loop thread of its own, and launches the browser when a client first needs
     it, again if it crashed. Every browser client gets a fresh context of it, closed after its
-    test; the next test's context and page open as one ends (``SharedChromium(spare=True)``).
+    test; the next test's context and page open as one ends when the next test asks for a
+    browser fixture by name (``SharedChromium(spare=True)``).
     Closed at the end of the session. Skips when Chromium or Playwright is missing."""
     from .shared import ChromiumThread
 
@@ -66,7 +79,9 @@ def wsharness_chromium() -> Iterator[ChromiumThread]:
         chromium = ChromiumThread()
     except MissingPart as missing:
         skip_or_fail(missing, REQUIRE_ENV)
+    pytestconfig.stash[_CHROMIUM] = chromium
     yield chromium
+    del pytestconfig.stash[_CHROMIUM]
     chromium.close()
 
 
