@@ -41,6 +41,7 @@ import argparse
 import asyncio
 import resource
 import sys
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
@@ -52,6 +53,7 @@ from routes import nginx_config
 from wire import bench_echo, bench_heartbeats
 
 Measure = Callable[[], Coroutine[Any, Any, None]]
+SPEED_LOOP = 3_000_000
 GROUPS = ("fixtures", "startup", "path", "broadcast", "connect", "catalogue")
 
 
@@ -65,6 +67,22 @@ def raise_file_limit() -> str:
     except (ValueError, OSError) as error:
         return f"open-file soft limit {soft}: could not raise it to {wanted} ({error})"
     return f"open-file soft limit raised from {soft} to {wanted} (the hard limit)"
+
+
+def machine_speed() -> str:
+    """How fast this machine runs Python now: the figures in milliseconds (the fixtures and
+    start-up rows) are not ratios, and a shared machine's speed drifts by 2-3x in an hour."""
+    loops = []
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for number in range(SPEED_LOOP):
+            total += number
+        loops.append(time.perf_counter() - start)
+    return (
+        f"machine speed: a {SPEED_LOOP:,}-step Python loop took {min(loops) * 1e3:.0f} ms "
+        "(best of 3), to compare runs on other days"
+    )
 
 
 def sizes(text: str) -> list[int]:
@@ -129,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     only = args.only or list(GROUPS)
 
     print(raise_file_limit())
+    print(machine_speed())
     nginx, about = nginx_config()
     print(f"nginx: {about}")
     print(
