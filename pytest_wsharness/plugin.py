@@ -302,8 +302,34 @@ def websocket_enabled() -> bool:
     return True
 
 
+# What the first test that uses a fixture imports at once, on the main thread, before any of its
+# scenario runs. Imported piecemeal instead, a module's first import can fall inside a scenario
+# on a proxy's or a loop's thread, and compiling it holds the GIL long enough to read as lag
+# (a py313 browser test came out inconclusive: 192 ms on the mitmproxy thread at scale 0.16).
+ENGINE = (
+    "pytest_wsharness.assertions",
+    "pytest_wsharness.scenario",
+    "pytest_wsharness.sync",
+    "pytest_wsharness.deployment",
+    "pytest_wsharness.profiles",
+    "pytest_wsharness.client.driver",
+    "pytest_wsharness.server.cms",
+    "pytest_wsharness.proxy.mitm",
+    "pytest_wsharness.proxy.chain",
+)
+
+
+@pytest.fixture(scope="session")
+def _wsharness_engine() -> None:
+    """Import the whole engine once, when the session's first fixture of ours is set up."""
+    import importlib
+
+    for name in ENGINE:
+        importlib.import_module(name)
+
+
 @pytest.fixture
-def wsharness_loop() -> Iterator[LoopThread]:
+def wsharness_loop(_wsharness_engine: None) -> Iterator[LoopThread]:
     """The event-loop thread that runs this test's server and clients; closed after the test."""
     from .loopthread import LoopThread
 
