@@ -314,9 +314,9 @@ ENGINE = (
     "pytest_wsharness.profiles",
     "pytest_wsharness.client.driver",
     "pytest_wsharness.server.cms",
-    "pytest_wsharness.proxy.mitm",
-    "pytest_wsharness.proxy.chain",
 )
+# mitmproxy is left out: a run without proxy fixtures must not pay for it. The proxy fixtures
+# import it (through proxy.chain) on the main thread as they start a proxy, before a scenario.
 
 
 @pytest.fixture(scope="session")
