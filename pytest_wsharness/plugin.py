@@ -321,7 +321,8 @@ ENGINE = (
 
 @pytest.fixture(scope="session")
 def _wsharness_engine() -> None:
-    """Import the whole engine once, when the session's first fixture of ours is set up."""
+    """Import the engine (:data:`ENGINE`; not mitmproxy) once, when the session's first fixture
+    of ours is set up."""
     import importlib
 
     for name in ENGINE:
