@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import socket
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
@@ -83,6 +85,23 @@ def _sockets() -> set[str]:
     return found
 
 
+def _describe(sockets: set[str]) -> str:
+    """Each socket's fd, family and addresses, so a leak names the connection it was."""
+    described = []
+    for entry in sorted(sockets):
+        fd = int(entry.split("->")[0])
+        try:
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                try:
+                    peer = f" -> {sock.getpeername()}"
+                except OSError:
+                    peer = " (no peer)"
+                described.append(f"{entry} {sock.family.name} {sock.getsockname()}{peer}")
+        except OSError as error:
+            described.append(f"{entry} ({error.strerror})")
+    return "; ".join(described)
+
+
 def _threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.is_alive()}
 
@@ -101,4 +120,13 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     left = [t.name for t in _threads() - threads]
     assert not left, f"threads left running: {left}"
     opened = _sockets() - sockets
-    assert not opened, f"sockets left open: {sorted(opened)}"
+    if opened:
+        described = _describe(opened)
+        # A socket only a reference cycle holds closes at a full collection: say if it was one.
+        gc.unfreeze()
+        gc.collect()
+        cycles = opened - _sockets()
+        raise AssertionError(
+            f"sockets left open: {described}"
+            + (f"; a full garbage collection closed {sorted(cycles)}" if cycles else "")
+        )
