@@ -124,3 +124,11 @@ async def watch(where: str, time_scale: float, meter: LagMeter = METER) -> None:
 def start_watch(where: str, time_scale: float) -> asyncio.Task[None]:
     """Start :func:`watch` on the running loop; the caller cancels the task when done."""
     return asyncio.get_running_loop().create_task(watch(where, time_scale), name=f"lag {where}")
+
+
+def start_watch_on(
+    loop: asyncio.AbstractEventLoop, where: str, time_scale: float
+) -> asyncio.Future[None]:
+    """Start :func:`watch` on ``loop``, another thread's; cancelling the returned future (of
+    the running loop) cancels the watch there."""
+    return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(watch(where, time_scale), loop))

@@ -34,6 +34,17 @@ class LoopThread:
         """The loop the coroutines run on."""
         return self._loop
 
+    @property
+    def thread(self) -> threading.Thread:
+        """The thread the loop runs on."""
+        return self._thread
+
+    def own_sockets(self) -> set[int]:
+        """The file descriptors of the loop's own sockets: the pair a selector loop wakes
+        itself with (CPython's ``_ssock`` and ``_csock``); none for other loops."""
+        pair = (getattr(self._loop, "_ssock", None), getattr(self._loop, "_csock", None))
+        return {s.fileno() for s in pair if s is not None and s.fileno() != -1}
+
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None, what: str = "") -> T:
         """Run ``coro`` on the loop and return its result in the calling thread.
 
@@ -91,6 +102,26 @@ class LoopThread:
 
     async def _cancel_rest(self) -> None:
         await wind_down()
+
+
+async def on_loop(loop: asyncio.AbstractEventLoop | None, coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` on ``loop``: here when it is the running loop (or ``None``), else on
+    that loop's thread, whose objects it uses. Cancelling the caller cancels it there.
+
+    A shared browser's client runs on the browser's loop, and the test's simulated CMS on the
+    test's: a scenario publishes and restarts through this.
+
+    Raises:
+        RuntimeError: ``loop`` is closed.
+    """
+    if loop is None or loop is asyncio.get_running_loop():
+        return await coro
+    try:
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+    except RuntimeError:
+        coro.close()  # never to run: no "never awaited" warning at some later collection
+        raise
+    return await asyncio.wrap_future(future)
 
 
 # Every this many collections, one walks the whole heap again (see collect_garbage).

@@ -32,6 +32,7 @@ from .updates import SimulatedUpdates, UpdateSource
 from .verdict import Observation, Verdict, expected_outcome, fair, judge
 
 if TYPE_CHECKING:
+    from .browser.shared import SharedChromium
     from .tls import TestCA
 
 
@@ -83,7 +84,7 @@ class Row:
 
 
 DRIVERS = ("model", "browser")
-BROWSERS_AT_ONCE = 4  # Chromium instances running together: a 2-core machine stays responsive
+BROWSERS_AT_ONCE = 4  # pages (renderers) running together: a 2-core machine stays responsive
 
 
 async def run_once(
@@ -95,6 +96,7 @@ async def run_once(
     driver: str = "model",
     screenshots: Path | None = None,
     deployment: RealDeployment | None = None,
+    browser: SharedChromium | None = None,
 ) -> Row:
     """Run one scenario once against a fresh simulated CMS behind a fresh proxy.
 
@@ -112,6 +114,8 @@ async def run_once(
         deployment: a real deployment to put the proxy in front of instead of a simulated
             CMS; its trigger makes the update, and the server column says it was not observed.
             The proxy and the client trust its ``upstream_ca`` besides the system's CAs.
+        browser: with the browser, the Chromium to open the page in (a context of its own);
+            ``None``, the default, launches one for the row.
 
     Raises:
         UnknownChoiceError: ``driver`` is not one of :data:`DRIVERS`.
@@ -168,12 +172,17 @@ async def run_once(
             from .browser.client import BrowserClient, trust_for
 
             trust = trust_for(tls_ca, proxy) if tls_ca or deployment is not None else []
-            browser = BrowserClient(
-                page, time_scale=time_scale, proxy=forward, artifacts=screenshots, trust=trust
+            in_browser = BrowserClient(
+                page,
+                time_scale=time_scale,
+                proxy=forward,
+                artifacts=screenshots,
+                trust=trust,
+                browser=browser,
             )
             state = "enabled" if websocket_enabled else "disabled"
-            shoot = functools.partial(browser.save_artifacts, f"{profile.name}-{state}")
-            client = browser
+            shoot = functools.partial(in_browser.save_artifacts, f"{profile.name}-{state}")
+            client = in_browser
         else:
             client = CmsClient(page, time_scale=time_scale, proxy=forward, ssl=client_tls)
         async with client:
@@ -231,6 +240,7 @@ async def run_row(
     driver: str = "model",
     screenshots: Path | None = None,
     deployment: RealDeployment | None = None,
+    browser: SharedChromium | None = None,
 ) -> Row:
     """Run one scenario as :func:`run_once` does (same arguments), and always come back with
     its row.
@@ -254,6 +264,7 @@ async def run_row(
                 driver=driver,
                 screenshots=screenshots,
                 deployment=deployment,
+                browser=browser,
             )
         except (UsageError, TriggerFailed):
             raise
@@ -313,7 +324,8 @@ async def run_matrix(
 ) -> list[Row]:
     """Run every profile x ``enabled`` concurrently; rows come back in input order.
 
-    With the browser, at most :data:`BROWSERS_AT_ONCE` rows run at a time. With a
+    With the browser, at most :data:`BROWSERS_AT_ONCE` rows run at a time, each in a context
+    of one Chromium launched for the run (issue 11: a launch per row cost a second). With a
     ``deployment`` each profile runs once (``enabled`` is the server's to say), one at a time;
     leave out the profiles :func:`~pytest_wsharness.deployment.left_out_reason` refuses.
     """
@@ -323,10 +335,30 @@ async def run_matrix(
         from .tls import TestCA  # cryptography: only for TLS profiles
 
         ca = TestCA()
-    browsers = asyncio.Semaphore(BROWSERS_AT_ONCE)
+    if driver != "browser":
+        return await _run_rows(chosen, time_scale, enabled, ca, driver, screenshots, deployment)
+    from .browser.shared import SharedChromium
+
+    async with SharedChromium() as browser:
+        return await _run_rows(
+            chosen, time_scale, enabled, ca, driver, screenshots, deployment, browser
+        )
+
+
+async def _run_rows(
+    chosen: list[Profile],
+    time_scale: float,
+    enabled: Sequence[bool],
+    ca: TestCA | None,
+    driver: str,
+    screenshots: Path | None,
+    deployment: RealDeployment | None,
+    browser: SharedChromium | None = None,
+) -> list[Row]:
+    pages = asyncio.Semaphore(BROWSERS_AT_ONCE)
 
     async def row(profile: Profile, on: bool) -> Row:
-        async with browsers if driver == "browser" else contextlib.nullcontext():
+        async with pages if driver == "browser" else contextlib.nullcontext():
             return await run_row(
                 profile,
                 on,
@@ -335,6 +367,7 @@ async def run_matrix(
                 driver=driver,
                 screenshots=screenshots,
                 deployment=deployment,
+                browser=browser,
             )
 
     if deployment is not None:

@@ -395,8 +395,10 @@ def cms_trigger_update(
       the project's name lets you find what a run created;
     * it returns once the server was asked; the push itself is waited for by the assertion.
       A plain function runs in a thread of its own, so it may block, up to 30 s (bound its
-      own I/O); an ``async def`` one is awaited on the clients' event loop. What it raises
-      fails the test as a ``TriggerFailed``, its cause attached.
+      own I/O); an ``async def`` one is awaited on the simulated CMS's event loop (the
+      clients' too, but for a browser, whose loop is the session's), or on the clients' in
+      front of a real deployment. What it raises fails the test as a ``TriggerFailed``, its
+      cause attached.
 
     The UI then counts as showing the update when its badge rose or an item it received
     carries the marker. Against the simulated CMS the default (an async callable) publishes a

@@ -19,6 +19,7 @@ from .client.base import UiClient
 from .client.driver import LOAD_TIMEOUT, OPEN_TIMEOUT
 from .client.machine import State, Timings
 from .errors import HarnessTimeout, Inconclusive, UsageError
+from .loopthread import on_loop
 from .profiles import Expect, Profile
 from .server.cms import SimulatedCMS
 from .updates import SimulatedUpdates, UpdateSource
@@ -187,8 +188,15 @@ async def observe(
             "restart a real deployment"
         )
     began = time.monotonic()
-    # The client's loop is the simulated CMS's too (the relay and mitmproxy watch their own).
-    watching = lag.start_watch("client and server", time_scale)
+    # The relay and mitmproxy watch their own loops. The client's is the simulated CMS's too,
+    # but for a shared browser's client, whose loop is the browser's: then both are watched.
+    server_loop = source.server.loop if source.server is not None else None
+    watching: list[asyncio.Future[None]] = []
+    if server_loop is None or server_loop is asyncio.get_running_loop():
+        watching.append(lag.start_watch("client and server", time_scale))
+    else:
+        watching.append(lag.start_watch("client", time_scale))
+        watching.append(lag.start_watch_on(server_loop, "server", time_scale))
     try:
         return await _observe(
             client, source, expect, time_scale, timeout, restart, before_refresh, began
@@ -205,8 +213,9 @@ async def observe(
             ) from error
         raise
     finally:
-        watching.cancel()
-        await asyncio.gather(watching, return_exceptions=True)
+        for watch in watching:
+            watch.cancel()
+        await asyncio.gather(*watching, return_exceptions=True)
 
 
 async def lag_since(client: UiClient, began: float) -> lag.Lag:
@@ -292,7 +301,8 @@ async def _observe(
 async def _restart(server: SimulatedCMS, after: float, down_for: float) -> None:
     # A simulated duration of the scenario, not a wait for readiness.
     await asyncio.sleep(after)
-    await server.restart(down_for)
+    # On the server's loop: the client's may be another (a shared browser's).
+    await on_loop(server.loop, server.restart(down_for))
 
 
 async def _within(client: UiClient, predicate: Callable[[], bool], seconds: float) -> None:

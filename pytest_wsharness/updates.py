@@ -25,11 +25,14 @@ from typing import Any, Protocol
 
 from .client.view import UiView
 from .errors import NoUpdateTrigger, TriggerFailed, WsHarnessError
+from .loopthread import on_loop
 from .protocol import Topic
 from .server.cms import SimulatedCMS, marked_update
 
 # A trigger of the team's: called with the marker, plain (run in a thread of its own, so that a
-# blocking HTTP call cannot stall the clients' event loop) or async (awaited on that loop).
+# blocking HTTP call cannot stall the clients' event loop) or async (awaited on that loop, or
+# on the simulated CMS's when it is given one: a shared browser's client runs on a loop of its
+# own, and a trigger written for the simulated CMS uses that server's objects).
 UpdateTrigger = Callable[[str], object]
 
 TRIGGER_TIMEOUT = 30.0
@@ -105,6 +108,11 @@ class SimulatedUpdates:
     async def trigger(self, marker: str) -> None:
         """Publish the notification and the project of ``marker`` (see :func:`update_for`)."""
         publisher = next((b for b in self.backends if b.connections == 0), self.server)
+        # On the server's loop: the client's may be another (a shared browser's).
+        await on_loop(publisher.loop, self._publish(publisher, marker))
+
+    @staticmethod
+    async def _publish(publisher: SimulatedCMS, marker: str) -> None:
         for topic, data in update_for(marker):
             await publisher.publish(topic, data)
 
@@ -139,7 +147,7 @@ class CallbackUpdates:
         trigger: called with the marker; it makes the server push an update for the editor the
             page loads as: an unread notification (the badge rises) and/or a saved project
             whose fields carry the marker. Plain functions run in a thread of their own;
-            ``async`` ones are awaited.
+            ``async`` ones are awaited (on ``server``'s event loop when there is one).
         timeout: seconds the trigger may take. It defaults to 30. A plain function that
             overruns keeps its thread until it returns: bound its own I/O.
         name: what the trigger is, for messages. It defaults to ``"cms_trigger_update"``.
@@ -175,7 +183,10 @@ class CallbackUpdates:
         """
         try:
             if _is_async(self._trigger):
-                result = await asyncio.wait_for(_awaited(self._trigger(marker)), self.timeout)
+                loop = self.server.loop if self.server is not None else None
+                result = await asyncio.wait_for(
+                    on_loop(loop, _awaited(self._trigger(marker))), self.timeout
+                )
             else:
                 result = await asyncio.wait_for(
                     asyncio.to_thread(self._trigger, marker), self.timeout

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_wsharness.browser.chromium import find_browser
+from pytest_wsharness.browser.shared import ChromiumThread
 from pytest_wsharness.errors import MissingPart
 from pytest_wsharness.require import skip_or_fail
 
@@ -106,6 +107,21 @@ def _threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.is_alive()}
 
 
+def _session_browser() -> tuple[set[threading.Thread], set[str]]:
+    """What the session's Chromium (``wsharness_chromium``) holds: started by the first test
+    that uses a browser, closed at the end of the session, so never that test's leak. Named
+    one by one (its loop thread and self-pipe, Playwright's child watcher), not by a pattern:
+    anything else a browser test leaves is still caught, and each test's own context is
+    checked by the fixture's teardown."""
+    threads: set[threading.Thread] = set()
+    fds: set[int] = set()
+    for chromium in ChromiumThread.running():
+        held_threads, held_fds = chromium.holds()
+        threads |= held_threads
+        fds |= held_fds
+    return threads, {s for s in _sockets() if int(s.split("->", 1)[0]) in fds}
+
+
 @pytest.fixture(autouse=True)
 def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail a test that leaves a thread or a socket open after its fixtures are torn down."""
@@ -114,6 +130,9 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     threads, sockets = _threads(), _sockets()
     yield
+    session_threads, session_sockets = _session_browser()
+    threads |= session_threads
+    sockets |= session_sockets
     # Threads that finished their work may still be exiting: wait on each, bounded.
     for thread in _threads() - threads:
         thread.join(LINGER_TIMEOUT)

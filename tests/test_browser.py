@@ -9,6 +9,7 @@ sets WSHARNESS_REQUIRE_BROWSER=1, so that there it fails instead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -138,3 +139,21 @@ def test_both_drivers_send_their_credentials_on_the_handshake(
     assert all(dict(r.headers).get("Authorization") == "<redacted>" for r in endpoint)
     settings = [r for r in cms_server.requests if r.path.startswith(cms_server.routes.settings)]
     assert dict(settings[0].headers).get("Authorization") == "<redacted>"
+
+
+@pytest.mark.asyncio
+async def test_a_shared_chromium_outside_pytest_fixtures(chromium: Path) -> None:
+    """The engine without the plugin: two clients, one launch, no context left."""
+    from pytest_wsharness.browser.client import BrowserClient
+    from pytest_wsharness.browser.shared import SharedChromium
+    from pytest_wsharness.server.cms import SimulatedCMS
+
+    async with SimulatedCMS() as cms, SharedChromium(chromium) as shared:
+        for _ in range(2):
+            # Time scale 1: a 3 s heartbeat, which no busy machine makes this test miss.
+            async with BrowserClient(cms.url, time_scale=1.0, browser=shared) as page:
+                await page.settle(5.0)
+                assert page.state is State.CONNECTED
+                assert shared.open_contexts == 1
+        assert shared.open_contexts == 0
+        assert shared.launches == 1

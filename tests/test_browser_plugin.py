@@ -70,3 +70,71 @@ def test_ci_fails_instead_of_skipping(
     result = inner.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*MissingPart: missing Chromium*"])
+
+
+# Run in this order in one session: each test's page is a fresh context of one Chromium.
+SHARED = """
+    import pytest
+
+    # A 3 s heartbeat: a busy machine must not make test 4's socket miss one.
+    pytestmark = pytest.mark.wsharness_time_scale(1)
+
+    STORE = "() => { document.cookie = 'editor=seen; path=/'; localStorage.setItem('k', 'v');"
+    STORE += " sessionStorage.setItem('k', 'v'); }"
+    READ = "() => [document.cookie, localStorage.getItem('k'), sessionStorage.getItem('k')]"
+
+    @pytest.mark.wsharness_profiles("compliant")
+    def test_1_stores(cms_browser, wsharness_chromium):
+        cms_browser.loop.run(cms_browser.engine.page.evaluate(STORE), 10)
+        assert cms_browser.loop.run(cms_browser.engine.page.evaluate(READ), 10) == [
+            "editor=seen", "v", "v"]
+
+    @pytest.mark.wsharness_profiles("compliant")
+    def test_2_sees_none_of_it(cms_browser, wsharness_chromium):
+        assert cms_browser.loop.run(cms_browser.engine.page.evaluate(READ), 10) == ["", None, None]
+        assert wsharness_chromium.chromium.launches == 1  # the same browser, a new context
+        assert wsharness_chromium.chromium.spares_taken == 1  # opened as test 1 ended
+
+    @pytest.mark.wsharness_profiles("compliant")
+    def test_3_crashes_the_browser(cms_browser, wsharness_chromium):
+        browser = cms_browser.engine.page.context.browser
+        # What a renderer or GPU crash that takes the browser down looks like to Playwright.
+        cms_browser.loop.run(browser.close(), 30)
+        assert not browser.is_connected()
+
+    @pytest.mark.wsharness_profiles("compliant")
+    def test_4_gets_a_new_browser(cms_browser, wsharness_chromium):
+        assert cms_browser.settle().value == "connected"
+        assert wsharness_chromium.chromium.launches == 2
+"""
+
+
+def test_each_test_gets_a_fresh_context_of_one_browser_relaunched_after_a_crash(
+    inner: pytest.Pytester,
+) -> None:
+    inner.makepyfile(test_inner=textwrap.dedent(SHARED))
+    result = inner.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+
+
+LEAKY = """
+    import pytest
+
+    @pytest.mark.wsharness_profiles("compliant")
+    def test_opens_a_context_of_its_own(cms_browser):
+        browser = cms_browser.engine.page.context.browser
+        cms_browser.loop.run(browser.new_context(), 10)
+
+    @pytest.mark.wsharness_profiles("compliant")
+    def test_next(cms_browser, wsharness_chromium):
+        assert wsharness_chromium.chromium.open_contexts == 1  # its own only
+"""
+
+
+def test_a_context_left_open_fails_the_teardown_and_is_closed(inner: pytest.Pytester) -> None:
+    inner.makepyfile(test_inner=textwrap.dedent(LEAKY))
+    result = inner.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*1 browser context(s) left open by the test; closed now, so that the next test*"]
+    )

@@ -31,11 +31,13 @@ from ..client.view import UiView
 from ..client.waiting import Waiting
 from ..errors import PageLoadError, UsageError
 from ..protocol import Routes
-from .chromium import LAUNCH_ARGS, find_browser, find_playwright
+from .chromium import find_browser, find_playwright
+from .shared import LAUNCH_TIMEOUT, launch_args
 
 if TYPE_CHECKING:
     from ..proxy.base import Proxy
     from ..tls import TestCA
+    from .shared import SharedChromium
 
 LOAD_TIMEOUT = 30.0
 
@@ -114,6 +116,10 @@ class BrowserClient(Waiting):
             the key their certificates carry (:attr:`TestCA.leaf_spki`).
         headers: headers the browser sends with every request, the WebSocket handshake
             included (a session cookie, ``Authorization``); never recorded.
+        browser: a :class:`~pytest_wsharness.browser.shared.SharedChromium` to open the page
+            in, in a context of its own (the client must run on its event loop); ``None``, the
+            default, launches a Chromium of the client's own, closed with it (``executable``
+            is not used with a shared one).
 
     Raises:
         MissingPart: no Chromium or no Playwright (on entry).
@@ -133,6 +139,7 @@ class BrowserClient(Waiting):
         executable: Path | None = None,
         trust: Sequence[TestCA] = (),
         headers: Mapping[str, str] | None = None,
+        browser: SharedChromium | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise UsageError(f"the page URL must be http:// or https://, got {base_url!r}")
@@ -162,8 +169,10 @@ class BrowserClient(Waiting):
         self._reading: asyncio.Task[None] | None = None
         self._reread = False
         self._origin = 0.0
+        self._shared = browser
         self._playwright: Any = None
         self._browser: Any = None
+        self._context: Any = None
         self._page: Any = None
 
     @property
@@ -178,8 +187,8 @@ class BrowserClient(Waiting):
 
     @property
     def origin(self) -> float:
-        """When the browser started, ``time.monotonic()``: what ``events`` and :attr:`history`
-        count from."""
+        """When the client started (its browser, or its context of a shared one),
+        ``time.monotonic()``: what ``events`` and :attr:`history` count from."""
         return self._origin
 
     @property
@@ -234,8 +243,9 @@ class BrowserClient(Waiting):
                 self.page_url, wait_until="domcontentloaded", timeout=LOAD_TIMEOUT * 1000
             )
             # Which document is this page life's: a read of the previous one may still land.
-            self._document = await self._page.evaluate("performance.timeOrigin")
-            self._apply(await self._page.evaluate(READ_DOM))
+            snapshot = await self._page.evaluate(READ_DOM)
+            self._document = snapshot["document"]
+            self._apply(snapshot)
         except Exception as error:  # playwright's Error: the navigation failed
             raise PageLoadError(self.page_url, _first_line(error)) from None
         await self.wait_for(lambda: self._loaded != "false", LOAD_TIMEOUT, "the page to load")
@@ -249,16 +259,24 @@ class BrowserClient(Waiting):
         await self.load()
 
     async def close(self) -> None:
-        """Close the page and the browser; idempotent."""
-        page, browser, playwright = self._page, self._browser, self._playwright
-        self._page = self._browser = self._playwright = None
+        """Close the page and its context, and the browser when it is the client's own;
+        idempotent."""
+        context = self._context
+        browser, playwright = self._browser, self._playwright
+        self._page = self._context = self._browser = self._playwright = None
         if self._reading is not None:
             self._reading.cancel()
             with contextlib.suppress(BaseException):
                 await self._reading
-        if page is not None:
-            with contextlib.suppress(Exception):  # the browser may be gone already
-                await page.close(run_before_unload=False)
+        # Closing the context closes its page: one round trip to the browser, not two.
+        if context is not None:
+            # A shared browser outlives the client: its context (cookies, storage, service
+            # workers, sockets) must not reach the next client.
+            with contextlib.suppress(Exception):
+                if self._shared is not None:
+                    await self._shared.release(context)
+                else:
+                    await context.close()
         if browser is not None:
             with contextlib.suppress(Exception):
                 await browser.close()
@@ -305,35 +323,42 @@ class BrowserClient(Waiting):
         return saved
 
     async def _start(self) -> None:
-        if self.executable is not None:
-            find_playwright()
-        executable = self.executable or find_browser()
-        from playwright.async_api import async_playwright
-
         self._origin = asyncio.get_running_loop().time()
-        self._playwright = await async_playwright().start()
-        args = list(LAUNCH_ARGS)
-        if self.trust:
-            spki = ",".join(ca.leaf_spki for ca in self.trust)
-            args.append(f"--ignore-certificate-errors-spki-list={spki}")
-        self._browser = await self._playwright.chromium.launch(
-            executable_path=str(executable), args=args, timeout=LOAD_TIMEOUT * 1000
-        )
         options: dict[str, Any] = {}
         if self.proxy is not None:
             # "<-loopback>": Chromium sends loopback traffic to the proxy too, as it must here.
             options["proxy"] = {"server": self.proxy, "bypass": "<-loopback>"}
         if self.headers:
             options["extra_http_headers"] = self.headers
-        context = await self._browser.new_context(**options)
+        if self._shared is not None:
+            context, page = await self._shared.open_page(self.trust, **options)
+        else:
+            context = await (await self._launch()).new_context(**options)
+            page = await context.new_page()
+        self._context = context
+        # The page is still blank: the script runs in every document it loads from now on.
         interval = lag.probe_interval(self.time_scale) * 1000
         await context.add_init_script(f"({WATCH_TIMERS})({interval!r})")
-        page = await context.new_page()
         page.on("console", lambda message: self.console.append(f"{message.type}: {message.text}"))
         page.on("pageerror", lambda error: self.console.append(f"error: {error}"))
         page.on("websocket", self._on_websocket)
         await page.expose_function("wsharnessChanged", self._on_change)
         self._page = page
+
+    async def _launch(self) -> Any:
+        """Start Playwright and a Chromium of the client's own."""
+        if self.executable is not None:
+            find_playwright()
+        executable = self.executable or find_browser()
+        from playwright.async_api import async_playwright
+
+        self._playwright = await async_playwright().start()
+        self._browser = await self._playwright.chromium.launch(
+            executable_path=str(executable),
+            args=launch_args(self.trust),
+            timeout=LAUNCH_TIMEOUT * 1000,
+        )
+        return self._browser
 
     def _on_change(self) -> None:
         # Coalesce: one DOM read at a time, and one more if the page changed meanwhile.

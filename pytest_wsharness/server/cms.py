@@ -119,6 +119,9 @@ class SimulatedCMS:
         self._restarting = False
         # Set by close(): a restart that is down stays down and returns.
         self._closed = asyncio.Event()
+        # The loop it serves on: a client on another loop (a shared browser's) asks it
+        # there for a publish or a restart.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def url(self) -> str:
@@ -145,6 +148,7 @@ class SimulatedCMS:
         return sum(1 for ws in self._sockets if not ws.closed)
 
     async def __aenter__(self) -> SimulatedCMS:
+        self.loop = asyncio.get_running_loop()
         self._closed.clear()
         await self._listen(0)
         return self
