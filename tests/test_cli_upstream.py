@@ -98,6 +98,12 @@ def _rows(out: str, *names: str) -> list[str]:
     return [line for line in out.splitlines() if line.startswith(tuple(f"{n} " for n in names))]
 
 
+def _runs(out: str, scenarios: int) -> int:
+    """How many scenarios ran, each calling the trigger once: a scenario in trouble on a busy
+    machine runs again at a larger time scale, and the matrix says so in a line of its own."""
+    return scenarios + out.count("; ran again")
+
+
 def test_matrix_in_front_of_a_real_server_with_a_trigger_command(
     team: SimulatedCMS, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -130,8 +136,8 @@ def test_matrix_in_front_of_a_real_server_with_a_trigger_command(
     assert f"(time scale 0.01, against {team.url}); 1 profile(s) left out" in out
     # The server was made to push one update per scenario, by the trigger, over HTTP.
     hooks = [r for r in team.requests if r.path == NOTIFICATION_HOOK]
-    assert [r.status for r in hooks] == [201, 201, 201]
-    assert team.content.unread == 3
+    assert [r.status for r in hooks] == [201] * _runs(out, 3)
+    assert team.content.unread == _runs(out, 3)
     assert all(n["subject"].startswith("wsharness-") for n in team.content.notifications)
 
 
@@ -144,7 +150,7 @@ def test_matrix_with_a_trigger_url(team: SimulatedCMS, capsys: pytest.CaptureFix
     assert "answered 403 itself" in rows[1]
     assert "2 scenarios, 2 as expected, 0 wrong" in out
     assert "left out" not in out
-    assert len([r for r in team.requests if r.path == NOTIFICATION_HOOK]) == 2
+    assert len([r for r in team.requests if r.path == NOTIFICATION_HOOK]) == _runs(out, 2)
 
 
 def test_matrix_in_front_of_an_https_server_with_its_ca(
@@ -163,7 +169,7 @@ def test_matrix_in_front_of_an_https_server_with_its_ca(
     assert rows[0].endswith("delivered")
     assert rows[1].endswith("fell back correctly")
     assert "2 scenarios, 2 as expected, 0 wrong, in " in out
-    assert [r.status for r in team.requests if r.path == NOTIFICATION_HOOK] == [201, 201]
+    assert [r.status for r in team.requests if r.path == NOTIFICATION_HOOK] == [201] * _runs(out, 2)
 
 
 def test_the_browser_matrix_in_front_of_an_https_server(
