@@ -9,7 +9,11 @@
   behind ``compliant`` (+200 ms; skipped without Chromium). Time scale 0.01.
 - startup: ``pytest`` running one trivial test, and ``--collect-only``, with the plugins against
   ``-p no:`` each of them (target: +50 ms), in 5 back-to-back pairs per repeat: the figure is the
-  median of the pairs' differences.
+  median of the pairs' differences. Python writes and reuses bytecode, as it does by default. One
+  more row runs the trivial test with ``PYTHONDONTWRITEBYTECODE=1`` (set in many Docker images;
+  a read-only site-packages does the same): pytest then compiles, on every run, each module of
+  ours that the plugins import (it rewrites the asserts of every module of a package that has
+  ``pytest11`` entry points, and caches the result only as bytecode).
 """
 
 from __future__ import annotations
@@ -59,8 +63,11 @@ STARTUP_TARGET_MS = 50.0
 STARTUP_PAIRS = 5
 
 
-def pytest_env() -> dict[str, str]:
+def pytest_env(bytecode: bool = True) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if not bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE), env.get("PYTHONPATH")]))
     env.pop("PYTEST_ADDOPTS", None)
     return env
@@ -75,13 +82,18 @@ def pytest_folder(ini: str) -> Iterator[Path]:
         yield folder
 
 
-def pytest_seconds(folder: Path, args: Sequence[str], limit: float) -> float:
+def pytest_seconds(folder: Path, args: Sequence[str], limit: float, bytecode: bool = True) -> float:
     """Run ``pytest args`` in ``folder``; its wall time. Raises BenchError unless it passed."""
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args]
     start = time.perf_counter()
     try:
         done = subprocess.run(
-            argv, cwd=folder, env=pytest_env(), capture_output=True, text=True, timeout=limit
+            argv,
+            cwd=folder,
+            env=pytest_env(bytecode),
+            capture_output=True,
+            text=True,
+            timeout=limit,
         )
     except subprocess.TimeoutExpired:
         raise BenchError(f"pytest {' '.join(args)} did not end within {limit:g}s") from None
@@ -155,18 +167,20 @@ def bench_startup(table: Table, repeat: int) -> None:
     without = [arg for plugin in NO_PLUGINS for arg in ("-p", f"no:{plugin}")]
     with pytest_folder(STARTUP_INI) as folder:
         (folder / "test_one.py").write_text("def test_one():\n    pass\n", encoding="utf-8")
-        for name, extra in (
-            ("start-up, 1 test", []),
-            ("start-up, --collect-only", ["--collect-only"]),
+        for name, extra, bytecode in (
+            ("start-up, 1 test", [], True),
+            ("start-up, --collect-only", ["--collect-only"], True),
+            ("start-up, 1 test, PYTHONDONTWRITEBYTECODE=1", [], False),
         ):
             runs: dict[bool, list[float]] = {True: [], False: []}
             try:
-                for plugins in (True, False):  # warm the file cache; not counted
-                    pytest_seconds(folder, [*extra, *([] if plugins else without)], 60.0)
+                for plugins in (True, False):  # warm the file and bytecode caches; not counted
+                    args = [*extra, *([] if plugins else without)]
+                    pytest_seconds(folder, args, 60.0, bytecode)
                 for _ in range(repeat * STARTUP_PAIRS):
                     for plugins in (True, False):
                         args = [*extra, *([] if plugins else without), "test_one.py"]
-                        runs[plugins].append(pytest_seconds(folder, args, 60.0))
+                        runs[plugins].append(pytest_seconds(folder, args, 60.0, bytecode))
             except BenchError as error:
                 table.fail(name, error)
                 continue
