@@ -18,6 +18,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from .timescale import CMS_HEARTBEAT
+
 # An inconclusive scenario runs again with every timing this many times longer, this often at
 # most: a lag 3 times too long then fits, and the third run is at 16 times the first's scale.
 RERUN_FACTOR = 4
@@ -35,11 +37,7 @@ PROBE_MIN, PROBE_MAX = 0.01, 0.25
 
 def limit(time_scale: float) -> float:
     """The loop lag, in seconds, above which the harness may have changed an outcome."""
-    # Imported here: the plugin imports this module at start-up (the re-run constants), and a
-    # run that uses no fixture must not pay for the client's state machine.
-    from .client.machine import Timings
-
-    return Timings.scaled(time_scale).heartbeat_interval * SHARE_OF_HEARTBEAT
+    return CMS_HEARTBEAT * time_scale * SHARE_OF_HEARTBEAT
 
 
 def probe_interval(time_scale: float) -> float:

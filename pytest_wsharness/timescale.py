@@ -16,6 +16,13 @@ from __future__ import annotations
 
 SIMULATED = 0.1
 REAL_DEPLOYMENT = 1.0
+# The CMS client's own timings, in seconds, before scaling (REFERENCE.md: a 3 s heartbeat check,
+# a reconnect after failure n waits 5 s x n^2). Kept here, in a module with no imports, because
+# the lag probes on every loop thread need the heartbeat: a first import of the client's state
+# machine from a loop thread, while the main thread imported it too, once handed the main thread
+# a half-imported module ("cannot import name 'Dialog'", py3.11).
+CMS_HEARTBEAT = 3.0
+CMS_RECONNECT_BASE = 5.0
 
 
 def default(*, real_deployment: bool) -> float:

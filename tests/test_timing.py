@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -100,6 +101,26 @@ def test_every_wait_derives_from_the_schedule() -> None:
         assert budget(scale) > settle_window(scale) + 2 * quiet_window(scale)
     # At scale 1 the settle window outlasts the 5 s first reconnect the old fixed 15 s raced.
     assert settle_window(1) < budget(1)
+
+
+def test_the_lag_limit_is_a_third_of_the_clients_heartbeat() -> None:
+    # lag.limit reads the heartbeat from timescale, not from the client's machine (imported
+    # lazily from loop threads, that raced the main thread's import): the two must agree.
+    for scale in (0.01, 0.1, 1, 4):
+        heartbeat = Timings.scaled(scale).heartbeat_interval
+        assert lag.limit(scale) == pytest.approx(heartbeat * lag.SHARE_OF_HEARTBEAT)
+
+
+def test_the_lag_module_imports_no_client_code(pytester: pytest.Pytester) -> None:
+    # Every loop thread's probe calls lag.limit; nothing it calls may import on that thread.
+    result = pytester.run(
+        sys.executable,
+        "-c",
+        "import sys, pytest_wsharness.lag as lag; lag.probe_interval(0.1); "
+        "print(sorted(m for m in sys.modules if m.startswith('pytest_wsharness')))",
+    )
+    assert result.ret == 0
+    assert "client" not in result.stdout.str()
 
 
 def test_the_meter_keeps_the_worst_lag_of_a_window() -> None:

@@ -28,6 +28,7 @@ from typing import TypeAlias
 
 from ..errors import UsageError
 from ..protocol import HEARTBEAT as HEARTBEAT_TEXT
+from ..timescale import CMS_HEARTBEAT, CMS_RECONNECT_BASE
 
 HEARTBEAT_TIMER = "heartbeat"
 RECONNECT_TIMER = "reconnect"
@@ -138,8 +139,8 @@ class Timings:
         max_reconnects: failures that still get an attempt; the next one gives up.
     """
 
-    heartbeat_interval: float = 3.0
-    reconnect_base: float = 5.0
+    heartbeat_interval: float = CMS_HEARTBEAT
+    reconnect_base: float = CMS_RECONNECT_BASE
     max_reconnects: int = 8
 
     def __post_init__(self) -> None:
