@@ -151,6 +151,12 @@ class LocalProxy(ThreadedEngine):
         return f"http://127.0.0.1:{self._port}"
 
     @property
+    def pid(self) -> int | None:
+        """The process the proxy was started as, leader of its own session (every worker it
+        forks belongs to that session); ``None`` when it is not running, or runs in a container."""
+        return None if self._process is None else self._process.pid
+
+    @property
     def records(self) -> list[ProxyRecord]:
         """Nothing: a real proxy's own log is in :attr:`workdir`."""
         return []
