@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,3 +106,46 @@ def test_a_name_whose_every_address_refuses_says_so_once(
         "endpoint: connection refused.\n"
     ) in out
     assert "Errno" not in out
+
+
+def _stalled_probe(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Stall the diagnosis's loop ``seconds`` once the first probe has started, as a machine
+    busy with other work stalls it."""
+    from pytest_wsharness.diagnose import report
+
+    real = report.probe
+    stalls = [seconds]
+
+    async def stalled(*args: Any, **kwargs: Any) -> Any:
+        looking = asyncio.get_running_loop().create_task(real(*args, **kwargs))
+        await asyncio.sleep(0)  # the probe starts: its connection is on its way
+        if stalls:
+            time.sleep(stalls.pop())  # noqa: ASYNC251 - the stall under test blocks the loop
+        return await looking
+
+    monkeypatch.setattr(report, "probe", stalled)
+
+
+@pytest.mark.parametrize(
+    ("stall", "code", "label"),
+    [(0.0, 1, "problem (blackhole)"), (1.0, 3, "inconclusive (inconclusive)")],
+)
+def test_a_wait_that_ran_out_while_this_machine_stalled_exits_3(
+    loop: LoopThread,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    stall: float,
+    code: int,
+    label: str,
+) -> None:
+    """A py313 CI run diagnosed a working proxy as unreachable: its 3 s wait ran out while
+    the machine ran the probe 1 s late. A finding resting on an expired wait then says so."""
+    site, origin = _site(loop, "blackhole")
+    if stall:
+        _stalled_probe(monkeypatch, stall)
+    assert main(["diagnose", site, "--direct", origin, "--timeout", "2"]) == code
+    out = capsys.readouterr().out
+    assert f"{label}: " in out
+    assert "No answer to the upgrade request after " in out
+    if stall:
+        assert "ms late while it waited up to 2s for the answer to the upgrade request" in out

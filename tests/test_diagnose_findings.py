@@ -195,3 +195,56 @@ def test_the_software_named_by_the_answer_comes_first() -> None:
     (finding,) = classify(apache, DIRECT)
     assert finding.fix[0].startswith("Apache: ")
     assert len(finding.fix) == 4
+
+
+BLACKHOLE = Probe(URL, error="timeout", error_step="upgrade", waited=5.01)
+SLOW_CONNECT = Probe(URL, error="timeout", error_step="connect", waited=5.01)
+
+
+@pytest.mark.parametrize(
+    ("probe", "seconds", "what"),
+    [
+        (BLACKHOLE, 5, "the answer to the upgrade request"),
+        (SLOW_CONNECT, 5, "the TCP connection"),
+        (replace(BLACKHOLE, error_step="tls"), 5, "the TLS handshake"),
+        (replace(OPEN, heartbeat_rtt=None), 6, "the heartbeat's echo"),
+        (replace(OPEN, idle_silent=True), 6, "the heartbeat's echo after the idle watch"),
+    ],
+    ids=["blackhole", "connect", "tls", "held", "silent"],
+)
+def test_a_wait_that_ran_out_while_the_harness_ran_late_is_inconclusive(
+    probe: Probe, seconds: float, what: str
+) -> None:
+    plain = classify(probe, DIRECT, LIMITS)[-1]
+    # Below a third of the wait, the machine's lag could not have run it out.
+    below = classify(replace(probe, lag=seconds / 3 - 0.01), DIRECT, LIMITS)[-1]
+    assert below == plain
+    late = classify(replace(probe, lag=seconds / 3), DIRECT, LIMITS)[-1]
+    assert late.code == "inconclusive"
+    assert late.problem
+    assert late.fix == ()
+    assert f"ran {seconds / 3 * 1000:.0f} ms late while it waited up to {seconds:g}s" in (
+        late.sentence
+    )
+    assert what in late.sentence
+    assert late.sentence.endswith(f"Seen meanwhile: {plain.sentence}")
+    diagnosis = Diagnosis(replace(probe, lag=seconds), DIRECT, (late,))
+    assert diagnosis.inconclusive
+    assert not diagnosis.ok
+    assert diagnosis.to_dict()["inconclusive"] is True
+    assert "inconclusive (inconclusive): The harness itself ran" in diagnosis.to_text()
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        PLAIN,  # an answer came: no wait ran out, however late the harness ran
+        replace(PLAIN, status=403),
+        Probe(URL, error="refused", error_step="connect"),
+        replace(OPEN, ended="closed", ended_after=2.01, in_idle=True),
+        OPEN,
+    ],
+    ids=["stripped", "denied", "refused", "idle-cut", "works"],
+)
+def test_a_finding_on_what_came_stands_whatever_the_lag(probe: Probe) -> None:
+    assert classify(replace(probe, lag=30.0), DIRECT, LIMITS) == classify(probe, DIRECT, LIMITS)

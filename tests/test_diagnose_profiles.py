@@ -99,16 +99,29 @@ async def _diagnose(name: str, idle: float | None, cafile: Path) -> Diagnosis:
         )
 
 
+# A diagnosis this machine's lag made inconclusive is asked again, as a user would, this often.
+RETRIES = 2
+
+
+def _judged(name: str, idle: float | None, cafile: Path) -> Diagnosis:
+    found = asyncio.run(_diagnose(name, idle, cafile))
+    for _ in range(RETRIES):
+        if not found.inconclusive:
+            break
+        found = asyncio.run(_diagnose(name, idle, cafile))
+    return found
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_diagnose_names_what_the_profile_does(name: str, tmp_path: Path) -> None:
     code, idle = EXPECTED[name]
-    found = asyncio.run(_diagnose(name, idle, _ca().write(tmp_path)))
+    found = _judged(name, idle, _ca().write(tmp_path))
     assert found.findings[-1].code == code, found.to_text()
     assert found.findings[-1].problem is (code != "works"), found.to_text()
 
 
 def test_an_intercepting_proxy_is_named_by_its_issuer(tmp_path: Path) -> None:
-    found = asyncio.run(_diagnose("tls-intercepting", None, _ca().write(tmp_path)))
+    found = _judged("tls-intercepting", None, _ca().write(tmp_path))
     first = found.findings[0]
     assert first.code == "tls-intercepted"
     assert "intercepting proxy CA" in first.sentence
@@ -119,7 +132,7 @@ def test_an_intercepting_proxy_is_named_by_its_issuer(tmp_path: Path) -> None:
 
 
 def test_a_blackhole_says_how_long_it_waited(tmp_path: Path) -> None:
-    found = asyncio.run(_diagnose("blackhole", None, _ca().write(tmp_path)))
+    found = _judged("blackhole", None, _ca().write(tmp_path))
     # The time it really waited: at least the limit, a little more on a loaded machine.
     waited = re.search(r"after (\d+\.\d)s", found.findings[-1].sentence)
     assert waited is not None, found.findings[-1].sentence

@@ -2,7 +2,8 @@
 
     wsharness diagnose URL [--proxy PROXY_URL] [--direct ORIGIN_URL] [--idle SECONDS] [--json]
 
-Exit codes: 0 when the realtime endpoint works, 1 when a problem was found, 2 for bad usage.
+Exit codes: 0 when the realtime endpoint works, 1 when a problem was found, 2 for bad usage, 3
+when the answer is inconclusive: a wait ran out while this machine ran the probe late.
 """
 
 from __future__ import annotations
@@ -131,4 +132,6 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     print(found.to_json() if args.json else found.to_text())
+    if found.inconclusive:
+        return 3  # as `wsharness matrix` exits when a scenario could not be judged
     return 0 if found.ok else 1

@@ -16,6 +16,11 @@ from .probe import DEFAULT_LIMITS, Limits, Probe
 # What a server answers to a GET that does not ask to upgrade: a hop that dropped the upgrade
 # headers gets one of these back from a WebSocket server (REFERENCE.md section 2).
 PLAIN_GET_ANSWERS = frozenset({200, 400, 426})
+# A finding that rests on a wait running out is not given when the harness itself ran this
+# share of that wait late: the answer may have been on its way (the same third of a schedule
+# that makes a scenario's verdict inconclusive, pytest_wsharness.lag.SHARE_OF_HEARTBEAT).
+LATE_SHARE = 1 / 3
+INCONCLUSIVE = "inconclusive"
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,42 @@ def classify(
         one finding is ``works`` when nothing is wrong.
     """
     findings = _tls(through, direct)
-    findings.append(_software_first(_main(through, direct, limits), through))
+    main = _software_first(_main(through, direct, limits), through)
+    findings.append(_unless_late(main, through, limits))
     return findings
+
+
+def _unless_late(finding: Finding, p: Probe, limits: Limits) -> Finding:
+    """``finding``, or an inconclusive one when it rests on a wait the harness's lag spoiled."""
+    expired = _expired_wait(p, limits)
+    if expired is None:
+        return finding
+    seconds, what = expired
+    if p.lag < seconds * LATE_SHARE:
+        return finding
+    return Finding(
+        INCONCLUSIVE,
+        True,
+        f"The harness itself ran {p.lag * 1000:.0f} ms late while it waited up to {seconds:g}s "
+        f"for {what}, so this machine may have kept the answer from counting; run again when "
+        f"it is less busy. Seen meanwhile: {finding.sentence}",
+    )
+
+
+def _expired_wait(p: Probe, limits: Limits) -> tuple[float, str] | None:
+    """The wait whose end the main finding rests on, as ``(seconds, what)``; ``None`` if none."""
+    if p.error == "timeout":
+        step = {
+            "connect": "the TCP connection",
+            "proxy": "the answer to CONNECT",
+            "tls": "the TLS handshake",
+        }.get(p.error_step, "the answer to the upgrade request")
+        return limits.answer, step
+    if p.opened and not p.ended and p.heartbeat_rtt is None:
+        return limits.heartbeat, "the heartbeat's echo"
+    if p.idle_silent:
+        return limits.heartbeat, "the heartbeat's echo after the idle watch"
+    return None
 
 
 def _software_first(finding: Finding, p: Probe) -> Finding:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 
 from websockets.utils import accept_key, generate_key
 
+from .. import lag
 from ..handshake import asks_to_upgrade
 from ..protocol import DEFAULT_ENDPOINT, HEARTBEAT
 from ..redact import redact_headers
@@ -128,6 +129,9 @@ class Probe:
         in_idle: it ended during the idle watch.
         idle_silent: after the idle watch the socket looked open but the heartbeat went
             unanswered: something stopped forwarding without closing.
+        lag: how late, at worst, an event loop of this process woke up while the probe ran
+            (:mod:`pytest_wsharness.lag`), in seconds: a wait that expired may have expired
+            because this machine was busy, not because the path dropped the answer.
     """
 
     url: str
@@ -149,6 +153,7 @@ class Probe:
     ended_after: float | None = None
     in_idle: bool = False
     idle_silent: bool = False
+    lag: float = 0.0
 
     def header(self, name: str) -> str | None:
         """The first value of the answer's header ``name``, or ``None``."""
@@ -207,7 +212,7 @@ async def probe(
         port_443 = replace(target, port=443)
         allowed = await _attempt(port_443, proxy, limits, None, (), seen, time.monotonic(), 443)
         result = replace(result, connect_443_status=allowed.connect_status)
-    return result
+    return replace(result, lag=lag.METER.worst(started).seconds)
 
 
 async def _attempt(

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .findings import Finding, classify
+from .. import lag
+from .findings import INCONCLUSIVE, Finding, classify
 from .probe import DEFAULT_LIMITS, Header, Limits, Probe, Target, probe
 
 # A failing test waits this long at most for an answer that may never come (a blackhole).
@@ -35,10 +36,16 @@ class Diagnosis:
         """No finding is a problem."""
         return not any(f.problem for f in self.findings)
 
+    @property
+    def inconclusive(self) -> bool:
+        """The main finding rested on a wait this machine's own lag could have run out."""
+        return any(f.code == INCONCLUSIVE for f in self.findings)
+
     def to_dict(self) -> dict[str, Any]:
         """Everything, for ``--json``; secret header values are already redacted."""
         return {
             "ok": self.ok,
+            "inconclusive": self.inconclusive,
             "findings": [asdict(f) for f in self.findings],
             "through": asdict(self.through),
             "direct": asdict(self.direct) if self.direct is not None else None,
@@ -57,6 +64,8 @@ class Diagnosis:
             label = (
                 "problem" if finding.problem else ("works" if finding.code == "works" else "note")
             )
+            if finding.code == INCONCLUSIVE:
+                label = "inconclusive"
             lines.append(f"{label} ({finding.code}): {finding.sentence}")
             lines += [f"  likely fix, {line}" for line in finding.fix]
         return "\n".join(printable(line) for line in lines)
@@ -94,7 +103,14 @@ async def diagnose(
     looks = [probe(target, proxy=hop, limits=limits, cafile=cafile, headers=headers, trust=trust)]
     if origin is not None:
         looks.append(probe(origin, limits=limits, cafile=cafile, headers=headers, trust=trust))
-    done = await asyncio.gather(*looks)
+    # The probes' waits are real seconds: watch this loop at time scale 1 so that a stall of
+    # the machine shows in each probe's lag (a test's own loops are watched already).
+    watching = lag.start_watch("diagnosis", 1.0)
+    try:
+        done = await asyncio.gather(*looks)
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
     seen_direct = done[1] if origin is not None else None
     return Diagnosis(done[0], seen_direct, tuple(classify(done[0], seen_direct, limits)))
 
