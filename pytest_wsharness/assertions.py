@@ -115,7 +115,7 @@ def _assert(
         verdict = Verdict.DELIVERED if observation.live else Verdict.WRONG
     else:
         verdict, problems = judge(observation, expect)
-    verdict, problems = fair(verdict, problems, observation, engine.time_scale)
+    verdict, problems = fair(verdict, problems, observation, engine.time_scale, observed)
     if verdict is Verdict.INCONCLUSIVE:
         report.emit(_result(client, server, proxy, observation, expect, verdict, problems))
         raise Inconclusive(

@@ -101,6 +101,25 @@ class LagMeter:
                 worst = Lag(seconds, place)
         return worst
 
+    def stalled(self, since: float, until: float | None = None) -> float:
+        """Seconds between ``since`` and ``until`` (now by default) in which some loop was
+        stalled: the union of the recorded stalls, each clipped to the window, so that stalls
+        several loops saw at once count once."""
+        end = time.monotonic() if until is None else until
+        with self._lock:
+            records = list(self._records)
+        spans = sorted(
+            (max(since, stamp - seconds), min(end, stamp))
+            for stamp, seconds, _ in records
+            if stamp > since and stamp - seconds < end
+        )
+        total, reached = 0.0, since
+        for start, stop in spans:
+            if stop > reached:
+                total += stop - max(start, reached)
+                reached = stop
+        return total
+
 
 METER = LagMeter()
 

@@ -208,7 +208,7 @@ async def run_once(
             requests=[r for backend in backends for r in backend.requests],
         )
         verdict, problems = judge(observation, profile.expect)
-        verdict, problems = fair(verdict, problems, observation, time_scale)
+        verdict, problems = fair(verdict, problems, observation, time_scale, profile.expect)
         did = proxy_clause(profile.name, proxy.records, proxy.connections)
         # A real deployment's requests are not seen: the clause says so.
         seen = (

@@ -257,6 +257,7 @@ async def _observe(
         return source.shows_live(client.view, marker, unread_before)
 
     machine = client.machine
+    watched = time.monotonic()
     if enabled and expect is Expect.DELIVERED:
         # No need to sit out the timeout once the client can no longer receive anything.
         await _within(client, lambda: live() or client.state in _NO_SOCKET, timeout)
@@ -269,6 +270,7 @@ async def _observe(
             # Give a retry storm, if there is one, the same window to show itself.
             await _within(client, lambda: False, quiet_window(time_scale))
     observed_live, events, state = live(), list(client.events), client.state
+    awake = await _awake(client, watched)
     if restarting is not None:
         # The restart was scheduled to end by now: this bound is only against a hang.
         try:
@@ -295,7 +297,40 @@ async def _observe(
         reconnect_delays=tuple(machine.reconnect_delays),
         tls_issuer=next((e.issuer for e in events if e.kind == "open" and e.issuer), ""),
         lag=seen_lag.worse(lag.METER.worst(began)),
+        answered=answered(events, machine.attempts),
+        awake=awake,
     )
+
+
+def answered(events: Sequence[Any], attempts: int) -> bool:
+    """Whether every connect attempt got its answer from the path, whatever the harness's
+    timing: each refused with an HTTP status, or the one attempt opened and was never lost.
+
+    Args:
+        events: the client's socket events (:class:`~pytest_wsharness.client.driver.SocketEvent`).
+        attempts: the attempts the client made.
+    """
+    if attempts < 1:
+        return False
+    kinds = [e.kind for e in events]
+    refused = [e for e in events if e.kind == "handshake-failed"]
+    if len(refused) == attempts == len(kinds):
+        return all(e.status is not None for e in refused)
+    return attempts == 1 and kinds == ["open"]
+
+
+async def _awake(client: UiClient, since: float) -> float:
+    """The share of the time since ``since`` in which no loop of the harness, nor the page's
+    timers, stalled (:attr:`~pytest_wsharness.verdict.Observation.awake`)."""
+    until = time.monotonic()
+    window = until - since
+    if window <= 0:
+        return 1.0
+    asleep = lag.METER.stalled(since, until)
+    page_lag = getattr(client, "page_lag", None)
+    if page_lag is not None:
+        asleep += (await page_lag(since)).seconds
+    return max(0.0, 1.0 - asleep / window)
 
 
 async def _restart(server: SimulatedCMS, after: float, down_for: float) -> None:

@@ -11,6 +11,9 @@ from .profiles import Expect
 
 # A hot loop shows itself as this many attempts inside one observation window.
 HOT_LOOP_ATTEMPTS = 3
+# An update that did not arrive while the harness was awake this share of the watch had its
+# chance: the harness's lag does not explain it (lag_explains).
+AWAKE_ENOUGH = 0.5
 
 
 class Verdict(enum.StrEnum):
@@ -54,6 +57,10 @@ class Observation:
         tls_issuer: who issued the certificate of the first ``wss://`` socket that opened.
         lag: the worst lag of the harness while it watched (its event loops, a browser's
             timers).
+        answered: every connect attempt got its answer from the path, whatever the harness's
+            timing: refused with an HTTP status, or opened and never lost.
+        awake: the share of the watch after the update was published in which no loop of the
+            harness (nor the page's timers) was stalled; 1.0 when nothing stalled.
     """
 
     websocket_enabled: bool
@@ -67,6 +74,8 @@ class Observation:
     reconnect_delays: tuple[float, ...] = ()
     tls_issuer: str = ""
     lag: lag.Lag = field(default_factory=lag.Lag)
+    answered: bool = False
+    awake: float = 1.0
 
     def client_clause(self) -> str:
         """Say what the client's socket saw, for an explanation of the hops."""
@@ -175,8 +184,27 @@ def judge(observation: Observation, expect: Expect) -> tuple[Verdict, list[str]]
     return _verdict(Verdict.MISSED, checks)
 
 
+def lag_explains(observation: Observation, expect: Expect) -> bool:
+    """Whether the harness's own lag could have made ``observation`` wrong.
+
+    Lag delays what the client sees; it never changes what a hop answered. A UI that should
+    have got the update live and did not stays wrong when every attempt was answered (refused
+    with an HTTP status, or opened and never lost) and, with a socket open, the harness was
+    awake for at least :data:`AWAKE_ENOUGH` of the watch: the update had its chance. Anything
+    else (a socket lost, a wait that ran out, a schedule of reconnects) lag can explain.
+    """
+    o = observation
+    if expect is not Expect.DELIVERED or not o.websocket_enabled or o.live or not o.answered:
+        return True
+    return o.opened and o.awake < AWAKE_ENOUGH
+
+
 def fair(
-    verdict: Verdict, problems: list[str], observation: Observation, time_scale: float
+    verdict: Verdict,
+    problems: list[str],
+    observation: Observation,
+    time_scale: float,
+    expect: Expect | None = None,
 ) -> tuple[Verdict, list[str]]:
     """Hold a ``WRONG`` verdict back when the harness was too slow to judge.
 
@@ -184,9 +212,14 @@ def fair(
     A wrong one that the harness's own lag could explain (a heartbeat echo judged late, a
     window that closed before the event) becomes :attr:`Verdict.INCONCLUSIVE`, its problems
     prefixed with the lag, so that no failure blames the proxy for the machine's slowness.
+    Given what the UI should have done (``expect``), a wrong that no lag explains
+    (:func:`lag_explains`) stands however late the harness ran: on a machine that stalls
+    often, a proxy that answers 200 to every upgrade must still fail the test.
     """
     allowed = lag.limit(time_scale)
     if verdict is not Verdict.WRONG or observation.lag.seconds <= allowed:
+        return verdict, problems
+    if expect is not None and not lag_explains(observation, expect):
         return verdict, problems
     why = (
         f"the harness itself ran {observation.lag} late, where {allowed * 1000:.0f} ms could "

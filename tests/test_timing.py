@@ -228,7 +228,11 @@ async def test_a_stalled_proxy_thread_is_inconclusive_not_wrong() -> None:
     # client's own loop can be starved longer than the relay stalled.
     assert lag.METER.worst(started, where="relay").seconds >= 0.2
     assert observation.lag.seconds >= 0.2
-    verdict, _ = fair(Verdict.WRONG, ["should have got the update live"], observation, 0.01)
+    # The socket was lost (its heartbeat judged late): lag explains that, whatever was expected.
+    assert not observation.answered
+    verdict, _ = fair(
+        Verdict.WRONG, ["should have got the update live"], observation, 0.01, Expect.DELIVERED
+    )
     assert verdict is Verdict.INCONCLUSIVE
 
 
