@@ -314,8 +314,9 @@ def answered(events: Sequence[Any], attempts: int) -> bool:
         return False
     kinds = [e.kind for e in events]
     refused = [e for e in events if e.kind == "handshake-failed"]
-    if len(refused) == attempts == len(kinds):
-        return all(e.status is not None for e in refused)
+    if "open" not in kinds:
+        # A browser reports the close of a refused socket too: it ends the same attempt.
+        return len(refused) == attempts and all(e.status is not None for e in refused)
     return attempts == 1 and kinds == ["open"]
 
 

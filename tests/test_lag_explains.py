@@ -84,6 +84,7 @@ def _event(kind: str, status: int | None = None) -> SocketEvent:
     ("events", "attempts", "expected"),
     [
         ([_event("handshake-failed", 200)], 1, True),
+        ([_event("handshake-failed", 200), _event("close")], 1, True),  # as Chromium says it
         ([_event("handshake-failed", 403), _event("handshake-failed", 403)], 2, True),
         ([_event("handshake-failed")], 1, False),  # no status: a reset, a timeout
         ([_event("open")], 1, True),
