@@ -57,8 +57,10 @@ class RerunInconclusive:
                 f"run {attempt + 1} (time scale x{scale_factor(item)}) was {seen}; "
                 f"re-run with time scale x{FACTOR ** (attempt + 1)}"
             )
+        # The notes go with the call, or with the setup when that is where the last run ended.
+        noted = next((r for r in reports if r.when == "call"), reports[0] if reports else None)
         for report in reports:
-            if notes and report.when == "call":
+            if notes and report is noted:
                 report.sections.append(("wsharness re-runs", "\n".join(notes)))
                 report.user_properties.append((PROPERTY, " | ".join(notes)))
             item.ihook.pytest_runtest_logreport(report=report)
@@ -71,7 +73,13 @@ class RerunInconclusive:
     ) -> Generator[None, None, None]:
         yield
         excinfo = call.excinfo
-        if call.when == "call" and excinfo is not None and excinfo.errisinstance(Inconclusive):
+        # A fixture's page load can be inconclusive too (a hop's scaled timeout ran out while
+        # the machine stalled): the setup is re-run with the rest.
+        if (
+            call.when in ("setup", "call")
+            and excinfo is not None
+            and excinfo.errisinstance(Inconclusive)
+        ):
             item.stash[_inconclusive_key] = str(excinfo.value)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:

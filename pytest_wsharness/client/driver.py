@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import dataclasses
 import ssl as ssl_module
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from ssl import SSLContext
@@ -41,7 +42,8 @@ from websockets.exceptions import (
     InvalidStatus,
 )
 
-from ..errors import PageLoadError, UsageError
+from .. import lag
+from ..errors import Inconclusive, PageLoadError, UsageError
 from ..protocol import Routes
 from .machine import (
     CancelTimer,
@@ -66,6 +68,10 @@ OPEN_TIMEOUT = 10.0
 # A REST call of the page load that takes longer is a page that did not load.
 LOAD_TIMEOUT = 30.0
 TLS_CLOSE_TURNS = 10
+# Statuses a hop answers when an answer came later than its timeout (504 from a reverse proxy,
+# 408 when the request itself came late): on a stalled machine they may be the machine's doing.
+LATE_STATUSES = frozenset({408, 504})
+LAG_NOTE_TURNS = 2
 
 
 class _BrowserConnect(connect):
@@ -242,14 +248,22 @@ class CmsClient(Waiting):
                 headers=self.headers,
             )
         began = self._now() - self._origin
-        settings = await self._load_get(self.routes.settings)
-        self.websocket_enabled = bool(settings.get("enableWebSockets", True))
-        unread = await self._load_get(self.routes.unread_count)
-        self.view.load(
-            int(unread.get("count", 0)),
-            await self._load_get(self.routes.projects),
-            await self._load_get(self.routes.project_items),
-        )
+        # A hop's timeouts are scaled with the client's (a real nginx's proxy_read_timeout at
+        # 0.1 is 200 ms): a stalled machine can make it answer 504 to a REST read, and that is
+        # told from the hop's own refusal by the lag seen meanwhile.
+        watching = lag.start_watch("client", self.time_scale)
+        try:
+            settings = await self._load_get(self.routes.settings)
+            self.websocket_enabled = bool(settings.get("enableWebSockets", True))
+            unread = await self._load_get(self.routes.unread_count)
+            self.view.load(
+                int(unread.get("count", 0)),
+                await self._load_get(self.routes.projects),
+                await self._load_get(self.routes.project_items),
+            )
+        finally:
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
         self.loads += 1
         self._lives.append((began, self.machine))
         self._perform(self.machine.start(self._now(), websocket_enabled=self.websocket_enabled))
@@ -409,13 +423,36 @@ class CmsClient(Waiting):
             return await response.json()
 
     async def _load_get(self, path: str) -> Any:
+        started = time.monotonic()
         try:
             return await self._get(path)
         except aiohttp.ClientError as error:
-            raise PageLoadError(self.base_url + path, _describe_load_error(error)) from error
+            reason = _describe_load_error(error)
+            if isinstance(error, aiohttp.ClientResponseError) and error.status in LATE_STATUSES:
+                await self._unless_late(path, reason, started)
+            raise PageLoadError(self.base_url + path, reason) from error
         except TimeoutError as error:
             reason = f"no answer within {LOAD_TIMEOUT:g}s"
+            await self._unless_late(path, reason, started)
             raise PageLoadError(self.base_url + path, reason) from error
+
+    async def _unless_late(self, path: str, reason: str, started: float) -> None:
+        """Raise :class:`Inconclusive` when the harness lagged enough since ``started`` to
+        explain a failed read whose cause is time (a hop's timeout, the load's own)."""
+        # A stall that has just ended is noted by the lag watch when it next runs, in the same
+        # turn of the loop as this answer or the next: let those turns run first.
+        for _ in range(LAG_NOTE_TURNS):
+            await asyncio.sleep(0)
+        seen = lag.METER.worst(started)
+        allowed = lag.limit(self.time_scale)
+        if seen.seconds > allowed:
+            raise Inconclusive(
+                "the edit UI to load",
+                str(seen),
+                allowed,
+                self.time_scale,
+                f"GET {self.base_url + path}: {reason}",
+            )
 
     async def _unload(self) -> None:
         if self.machine.state not in (State.IDLE, State.STOPPED):
