@@ -187,14 +187,18 @@ def judge(observation: Observation, expect: Expect) -> tuple[Verdict, list[str]]
 def lag_explains(observation: Observation, expect: Expect) -> bool:
     """Whether the harness's own lag could have made ``observation`` wrong.
 
-    Lag delays what the client sees; it never changes what a hop answered. A UI that should
-    have got the update live and did not stays wrong when every attempt was answered (refused
-    with an HTTP status, or opened and never lost) and, with a socket open, the harness was
-    awake for at least :data:`AWAKE_ENOUGH` of the watch: the update had its chance. Anything
-    else (a socket lost, a wait that ran out, a schedule of reconnects) lag can explain.
+    Lag delays what the client sees; it never changes what a hop answered, nor the settings.
+    A UI with WebSocketEnabled=false is judged on what it did without a socket (attempts,
+    dialogs, what a reload shows), which no timing decides. A UI that should have got the
+    update live and did not stays wrong when every attempt was answered (refused with an HTTP
+    status, or opened and never lost) and, with a socket open, the harness was awake for at
+    least :data:`AWAKE_ENOUGH` of the watch: the update had its chance. Anything else (a
+    socket lost, a wait that ran out, a schedule of reconnects) lag can explain.
     """
     o = observation
-    if expect is not Expect.DELIVERED or not o.websocket_enabled or o.live or not o.answered:
+    if not o.websocket_enabled:
+        return False
+    if expect is not Expect.DELIVERED or o.live or not o.answered:
         return True
     return o.opened and o.awake < AWAKE_ENOUGH
 

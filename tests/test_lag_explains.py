@@ -50,7 +50,9 @@ OPEN_BUT_SILENT = replace(
         (replace(REFUSED, awake=0.0), Expect.DELIVERED, False),  # no socket to wait on
         (replace(REFUSED, answered=False), Expect.DELIVERED, True),  # a socket lost, a timeout
         (replace(REFUSED, live=True), Expect.DELIVERED, True),
-        (replace(REFUSED, websocket_enabled=False), Expect.DELIVERED, True),
+        # No socket by the settings: what the UI did without one no timing decides.
+        (replace(REFUSED, websocket_enabled=False, answered=False), Expect.DELIVERED, False),
+        (replace(REFUSED, websocket_enabled=False, answered=False), Expect.FALLBACK, False),
         (REFUSED, Expect.FALLBACK, True),  # a dialog, a state: timing decides them
         (REFUSED, Expect.RECONNECTS, True),
     ],
@@ -62,6 +64,7 @@ OPEN_BUT_SILENT = replace(
         "not-answered",
         "live",
         "disabled",
+        "disabled-fallback",
         "fallback",
         "reconnects",
     ],
