@@ -138,3 +138,66 @@ def test_a_context_left_open_fails_the_teardown_and_is_closed(inner: pytest.Pyte
     result.stdout.fnmatch_lines(
         ["*1 browser context(s) left open by the test; closed now, so that the next test*"]
     )
+
+
+# The issue names service workers beside cookies and storage: a worker one test registers
+# must not serve the next test's pages. Served here on a loopback origin of its own (a service
+# worker needs a secure context, which http://127.0.0.1 is).
+SERVICE_WORKERS = """
+    import functools, http.server, threading
+    import pytest
+
+    pytestmark = pytest.mark.wsharness_time_scale(1)
+    PAGE = "<!doctype html><title>sw</title>"
+    WORKER = "self.addEventListener('fetch', () => {});"
+    COUNT = "() => navigator.serviceWorker.getRegistrations().then(r => r.length)"
+    REGISTER = "() => navigator.serviceWorker.register('/sw.js').then(() => 1)"
+    READY = "() => navigator.serviceWorker.ready.then(() => 1)"
+
+    @pytest.fixture(scope="module")
+    def origin(tmp_path_factory):
+        folder = tmp_path_factory.mktemp("sw")
+        (folder / "index.html").write_text(PAGE)
+        (folder / "sw.js").write_text(WORKER)
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=folder)
+        handler.log_message = lambda *args: None
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+    def _look(cms_browser, origin, register):
+        context = cms_browser.engine.page.context
+
+        async def look():
+            page = await context.new_page()
+            try:
+                await page.goto(origin + "/index.html")
+                if register:
+                    assert await page.evaluate(REGISTER) == 1
+                    assert await page.evaluate(READY) == 1
+                return await page.evaluate(COUNT), len(context.service_workers)
+            finally:
+                await page.close()
+
+        return cms_browser.loop.run(look(), 30)
+
+    @pytest.mark.wsharness_profiles("compliant")
+    def test_1_registers_a_service_worker(cms_browser, origin):
+        # The checks of test 2 find the worker where there is one: they can fail.
+        assert _look(cms_browser, origin, register=True) == (1, 1)
+
+    @pytest.mark.wsharness_profiles("compliant")
+    def test_2_sees_no_service_worker(cms_browser, origin, wsharness_chromium):
+        assert _look(cms_browser, origin, register=False) == (0, 0)
+        assert wsharness_chromium.chromium.launches == 1  # the same browser, a new context
+"""
+
+
+def test_a_service_worker_does_not_outlive_its_test(inner: pytest.Pytester) -> None:
+    inner.makepyfile(test_inner=textwrap.dedent(SERVICE_WORKERS))
+    result = inner.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
