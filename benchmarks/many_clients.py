@@ -25,7 +25,17 @@ from websockets.asyncio.client import ClientConnection
 from pytest_wsharness.protocol import Action, Topic
 from pytest_wsharness.real.configs import RealConfig
 from pytest_wsharness.server import SimulatedCMS
-from results import RELAYS, BenchError, Row, Table, at_most, median, path_rows, percentile
+from results import (
+    RELAYS,
+    SPLICE,
+    BenchError,
+    Row,
+    Table,
+    at_most,
+    median,
+    path_rows,
+    percentile,
+)
 from routes import close_all, open_at_once, path_names, routes, ws_url
 
 SETTLE_TIMEOUT = 30.0  # the server to count (or lose) its sockets
@@ -169,3 +179,5 @@ async def bench_connect(table: Table, count: int, repeat: int, nginx: RealConfig
         table.row(at_most(f"{name}, {path}/nginx", real, figures[path], "ms", 1.0))
     if real is not None:
         table.row(Row(f"{name}, nginx", figures["direct"], real, "ms"))
+    if SPLICE in figures:
+        table.row(Row(f"{name}, {SPLICE}", figures["direct"], figures[SPLICE], "ms"))

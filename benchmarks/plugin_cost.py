@@ -8,7 +8,9 @@
   ``assert_fell_back`` behind ``header-stripping`` (+60 ms over its quiet window), ``cms_browser``
   behind ``compliant`` (+200 ms; skipped without Chromium). Time scale 0.01. Each has a second
   row, ``median test``: the median test's own time (pytest's JUnit XML: setup, call and
-  teardown) against the median plain test's, which one slow test of a run does not move.
+  teardown) against the median plain test's, which one slow test of a run does not move. The
+  browser row has its floor beside it: the same two page loads with Playwright alone
+  (``browser_floor.py``), and the median browser test against that floor.
 - startup: ``pytest`` running one trivial test, and ``--collect-only``, with the plugins against
   ``-p no:`` each of them (target: +50 ms), in 5 back-to-back pairs per repeat: the figure is the
   median of the pairs' differences. Python writes and reuses bytecode, as it does by default. One
@@ -20,6 +22,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -31,9 +34,10 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest_wsharness
+from browser_floor import chromium_floor
 from pytest_wsharness.errors import MissingPart
 from pytest_wsharness.scenario import quiet_window
-from results import BenchError, Table, added, median
+from results import BenchError, Row, Table, added, median
 
 # The checkout whose package this script imported: the pytest subprocesses import the same.
 SOURCE = Path(pytest_wsharness.__file__).resolve().parent.parent
@@ -181,6 +185,23 @@ def bench_fixtures(table: Table, count: int, repeat: int) -> None:
                 continue
             table.row(added(name, plain, cost, limit_ms, text))
             table.row(added(f"{name}, median test", plain_test, test, limit_ms, text))
+            if driver == "cms_browser":
+                chromium_rows(table, plain_test, test, count, limit_ms)
+
+
+def chromium_rows(
+    table: Table, plain_test: float, test: float, rounds: int, limit_ms: float
+) -> None:
+    """The browser row's floor: the same two page loads in a fresh context with Playwright
+    alone (``browser_floor.py``), held to the same target, and the median test against it."""
+    name = "fixtures/test browser: Chromium alone"
+    try:
+        floor = asyncio.run(chromium_floor(rounds, FIXTURE_SCALE))
+    except Exception as error:  # Playwright's errors too: the table says what failed
+        table.fail(name, error)
+        return
+    table.row(added(name, plain_test, floor, limit_ms))
+    table.row(Row("fixtures/test browser, median test/Chromium alone", floor, test, "ms"))
 
 
 def bench_startup(table: Table, repeat: int) -> None:

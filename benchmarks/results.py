@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-NAME_WIDTH = 52  # the row-name column
+NAME_WIDTH = 60  # the row-name column
 WIDTH = 120  # the whole line, for skip and failure messages
 
 
@@ -120,6 +120,7 @@ class Table:
 
 
 RELAYS = ("relay", "relay process")  # the paths through the relay, each held to the target
+SPLICE = "python splice"  # the floor of a Python proxy (routes.py), printed with no target
 
 
 def path_rows(
@@ -129,10 +130,15 @@ def path_rows(
     target: Callable[[str, float, float], Row],
 ) -> list[Row]:
     """The rows of one figure taken over every path (``routes.py``): each relay path against
-    ``direct`` with ``target``; with nginx, nginx against ``direct`` and each relay path
-    against nginx (no target)."""
+    ``direct`` with ``target``; the python splice against ``direct`` and the relay process
+    against the splice; with nginx, nginx against ``direct`` and each relay path against nginx
+    (no target on those)."""
     direct = values["direct"]
     rows = [target(f"{name}, {path}", direct, values[path]) for path in RELAYS]
+    if SPLICE in values:
+        floor = values[SPLICE]
+        rows.append(Row(f"{name}, {SPLICE}", direct, floor, unit))
+        rows.append(Row(f"{name}, relay process/{SPLICE}", floor, values["relay process"], unit))
     if "nginx" in values:
         real = values["nginx"]
         rows.append(Row(f"{name}, nginx", direct, real, unit))

@@ -8,7 +8,10 @@ itself.
 - ``relay process``: ``wsharness proxy compliant`` in a process of its own, as a support
   engineer runs it and as nginx runs;
 - ``nginx``, when installed: the real ``nginx-websocket`` config, with ``worker_connections``
-  raised from the catalogue's 64 (which holds 31 proxied sockets) to 4096.
+  raised from the catalogue's 64 (which holds 31 proxied sockets) to 4096;
+- ``python splice``: ``splice.py`` in a process of its own, a TCP splice on asyncio protocols
+  that does nothing but copy bytes: the floor of any Python proxy, against which ``relay
+  process`` shows the relay's own work (ws:// only, as nginx: it would pass TLS through).
 
 The direct baseline is not a neutral one: its client and server may share one event loop (the
 simulated CMS and the echo server of ``wire.py`` do), and then a message crosses no process and
@@ -27,6 +30,7 @@ import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -46,6 +50,8 @@ START_TIMEOUT = 30.0  # a child process to print where it listens
 STOP_TIMEOUT = 10.0  # a child process to end once asked
 ANNOUNCE_LINES = 20  # lines a child may print before the ones wanted
 URL = re.compile(r"https?://127\.0\.0\.1:\d+")
+SPLICE = "python splice"
+SPLICE_SCRIPT = Path(__file__).with_name("splice.py")
 TRUST = re.compile(r"certificates come from (\S+): trust it")
 
 
@@ -74,10 +80,12 @@ def nginx_config() -> tuple[RealConfig | None, str]:
 
 
 def path_names(nginx: RealConfig | None, *, tls: bool = False) -> list[str]:
-    """The paths measured: direct, relay and relay process, and nginx when it runs (ws://
-    only: its config proxies to a plain HTTP upstream)."""
-    real = ["nginx"] if nginx is not None and not tls else []
-    return ["direct", "relay", "relay process", *real]
+    """The paths measured: direct, relay and relay process, and over ws:// the python splice
+    and nginx when it runs (its config proxies to a plain HTTP upstream)."""
+    if tls:
+        return ["direct", "relay", "relay process"]
+    real = ["nginx"] if nginx is not None else []
+    return ["direct", "relay", "relay process", SPLICE, *real]
 
 
 @asynccontextmanager
@@ -166,6 +174,9 @@ async def route(
     elif path == "relay process":
         async with relay_process(upstream, ca) as through:
             yield through
+    elif path == SPLICE:
+        async with child([sys.executable, str(SPLICE_SCRIPT), upstream], [URL]) as (url,):
+            yield Route(url)
     else:
         assert nginx is not None
         async with LocalProxy(nginx, upstream) as real:
