@@ -181,8 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after S seconds (default: run until Ctrl-C)",
     )
     from .diagnose.command import add_parser as add_diagnose
+    from .server.command import add_parser as add_serve
 
     add_diagnose(commands)
+    add_serve(commands)
     for sub in (matrix, profiles, proxy):
         sub.add_argument(
             "--profiles-dir",
@@ -217,6 +219,10 @@ def _run(argv: Sequence[str] | None) -> int:
             from .diagnose.command import run
 
             return run(args)
+        if args.command == "serve":
+            from .server.command import run as run_serve
+
+            return run_serve(args)
         catalogue = Catalogue(args.profiles_dir)
         if args.command == "profiles":
             return _real_configs() if args.real else _profiles(catalogue)

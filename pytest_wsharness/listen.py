@@ -24,19 +24,22 @@ BEYOND_LOOPBACK_FLAG = "--listen-beyond-loopback"
 LOOPBACK_NAMES = frozenset({"localhost"})
 FORM = "HOST:PORT with a port from 0 to 65535 (an IPv6 address in brackets: [::1]:0)"
 NOT_LOOPBACK = (
-    "--listen {value!r} is not a loopback address: the proxy would take connections from the "
-    "network and forward them to {what}; listen on 127.0.0.1 or [::1], or add "
-    f"{BEYOND_LOOPBACK_FLAG} if other machines (a phone, a VM on the LAN) must reach it"
+    "--listen {value!r} is not a loopback address: {exposed}; listen on 127.0.0.1 or [::1], or "
+    f"add {BEYOND_LOOPBACK_FLAG} if other machines (a phone, a VM on the LAN) must reach it"
 )
+PROXY_EXPOSED = "the proxy would take connections from the network and forward them to the upstream"
 
 
-def parse_listen(value: str, *, beyond_loopback: bool = False) -> tuple[str, int]:
+def parse_listen(
+    value: str, *, beyond_loopback: bool = False, exposed: str = PROXY_EXPOSED
+) -> tuple[str, int]:
     """Parse ``HOST:PORT`` (or ``PORT``) for ``--listen``.
 
     Args:
         value: the option's value; ``[::1]:0`` for an IPv6 address.
         beyond_loopback: accept an address other machines can reach (the user gave
             ``--listen-beyond-loopback``). It defaults to ``False``.
+        exposed: what a refusal says would be exposed; the proxy's risk by default.
 
     Returns:
         The host (an IPv6 address without brackets; ``127.0.0.1`` when none is given, as in
@@ -55,7 +58,7 @@ def parse_listen(value: str, *, beyond_loopback: bool = False) -> tuple[str, int
         raise UsageError(f"--listen must be {FORM}, got {value!r}")
     host = host or "127.0.0.1"
     if not beyond_loopback and not is_loopback(host):
-        raise UsageError(NOT_LOOPBACK.format(value=value, what="the upstream"))
+        raise UsageError(NOT_LOOPBACK.format(value=value, exposed=exposed))
     return host, int(port)
 
 

@@ -70,7 +70,8 @@ class SimulatedCMS:
             downgraded (nginx without ``proxy_http_version 1.1``). ``None``, the default,
             answers it as it would over HTTP/1.1.
         routes: the paths the server answers on.
-        host: the address to bind; loopback only.
+        host: the address to bind; loopback only (``wsharness serve --listen`` checks it).
+        port: the port to bind; 0, the default, lets the kernel pick a free one.
         ssl: serve HTTPS and WSS with this server context (e.g.
             ``TestCA().issue().server_context()``); ``url`` is then ``https://``. ``None``, the
             default, serves plain HTTP and WS.
@@ -89,6 +90,7 @@ class SimulatedCMS:
         host: str = "127.0.0.1",
         ssl: SSLContext | None = None,
         content: Content | None = None,
+        port: int = 0,
     ) -> None:
         for name, status in (
             ("plain_get_status", plain_get_status),
@@ -102,6 +104,7 @@ class SimulatedCMS:
         self.http10_status = http10_status
         self.routes = routes or Routes()
         self.host = host
+        self.port = port
         self.ssl = ssl
         # Backends of one site share their database: pass one Content to several servers.
         self.content = content if content is not None else Content()
@@ -134,7 +137,8 @@ class SimulatedCMS:
                 "the simulated CMS is not running; use it as an async context manager"
             )
         scheme = "https" if self.ssl is not None else "http"
-        return f"{scheme}://{self.host}:{self._port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self._port}"
 
     @property
     def listening(self) -> bool:
@@ -150,7 +154,7 @@ class SimulatedCMS:
     async def __aenter__(self) -> SimulatedCMS:
         self.loop = asyncio.get_running_loop()
         self._closed.clear()
-        await self._listen(0)
+        await self._listen(self.port)
         return self
 
     async def _listen(self, port: int) -> None:
@@ -181,7 +185,8 @@ class SimulatedCMS:
         # Bind first so the kernel's port is known without reaching into aiohttp's internals.
         # SO_REUSEADDR lets a restart bind its port again while the connections it cut are in
         # TIME_WAIT.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, port))
