@@ -235,12 +235,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     chosen = _selected(config)
     marker = metafunc.definition.get_closest_marker(MARKER)
     if marker is not None:
+        if not marker.args:
+            raise pytest.UsageError(
+                f"{metafunc.definition.nodeid}: @pytest.mark.{MARKER}() names no profile; give "
+                f"one or more, e.g. @pytest.mark.{MARKER}('compliant', 'header-stripping')"
+            )
         try:
             for name in marker.args:
                 catalogue.get(name)
         except UsageError as error:
             raise pytest.UsageError(f"{metafunc.definition.nodeid}: {error}") from None
         names = [n for n in marker.args if not chosen or n in chosen]
+        if not names:
+            # Without this, pytest's "got empty parameter set" and a [NOTSET] test id.
+            reason = (
+                f"--wsharness-profile asked for {', '.join(chosen)}; this test's "
+                f"@pytest.mark.{MARKER} allows only {', '.join(marker.args)}"
+            )
+            skip = pytest.param(None, marks=pytest.mark.skip(reason=reason), id="not-selected")
+            metafunc.parametrize("wsharness_profile", [skip])
+            return
     else:
         names = chosen or list(config.getini("wsharness_profiles")) or catalogue.names()
         for name in names:

@@ -143,9 +143,32 @@ def test_option_outside_the_markers_set_skips_the_test(inner: pytest.Pytester) -
         pass
     """,
     )
-    result = inner.runpytest("-rs", "--wsharness-profile", "header-stripping")
+    result = inner.runpytest("-rs", "-v", "--wsharness-profile", "header-stripping")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["SKIPPED * got empty parameter set*wsharness_profile*"])
+    # Named, and not pytest's "got empty parameter set" with a [NOTSET] id.
+    result.stdout.fnmatch_lines(
+        [
+            "*test_inner.py::test_marked?not-selected? SKIPPED*",
+            "SKIPPED * --wsharness-profile asked for header-stripping; this test's "
+            "@pytest.mark.wsharness_profiles allows only compliant, firewall",
+        ]
+    )
+    assert "NOTSET" not in result.stdout.str()
+
+
+def test_a_marker_without_profiles_is_a_usage_error(inner: pytest.Pytester) -> None:
+    _module(
+        inner,
+        """
+    import pytest
+
+    @pytest.mark.wsharness_profiles()
+    def test_marked(wsharness_profile):
+        pass
+    """,
+    )
+    result = inner.runpytest()
+    result.stdout.fnmatch_lines(["*test_marked: @pytest.mark.wsharness_profiles() names no*"])
 
 
 def test_unknown_profile_in_marker_is_named(inner: pytest.Pytester) -> None:
