@@ -87,7 +87,9 @@ def _summary(rows: Sequence[tuple[str, str, ScenarioResult]]) -> str:
 def _scenario(index: int, test: str, outcome: str, r: ScenarioResult) -> str:
     # A failed scenario opens by itself: it is what the reader came for.
     opened = " open" if outcome != "passed" else ""
-    title = f"{test} ({r.profile or 'no proxy'}): {r.verdict}"
+    # "verdict WRONG, test failed": the verdict and the test's outcome are two things, and
+    # side by side as "WRONG failed" they read as one.
+    title = f"{test} ({r.profile or 'no proxy'}): verdict {r.verdict}, test"
     problems = "".join(f"<li>{escape(p)}</li>" for p in r.problems) or "<li>none</li>"
     found = "".join(f"<li>{escape(d)}</li>" for d in r.diagnosis)
     diagnosis = f"<p>Diagnosis of the path:</p>\n<ul>{found}</ul>\n" if found else ""

@@ -120,11 +120,11 @@ def judge(observation: Observation, expect: Expect) -> tuple[Verdict, list[str]]
     """
     o = observation
     modal = Dialog.NO_CONNECTION in o.dialogs
-    refreshed = (o.after_refresh, "showed the update after a refresh")
+    refreshed = (o.after_refresh, "shown the update after a refresh")
     if not o.websocket_enabled:
         checks = [
             (o.attempts == 0, f"opened no socket (made {o.attempts} attempt(s))"),
-            (not o.dialogs, f"showed no dialog (showed {_names(o.dialogs)})"),
+            (not o.dialogs, f"shown no dialog (showed {_names(o.dialogs)})"),
             (not o.live, "got no live update"),
             refreshed,
         ]
@@ -137,7 +137,7 @@ def judge(observation: Observation, expect: Expect) -> tuple[Verdict, list[str]]
             (o.state is State.NO_CONNECTION, f"ended in the no-connection state (ended {o.state})"),
             (
                 o.dialogs == (Dialog.NO_CONNECTION,),
-                f"showed the noconnection modal once (showed {_names(o.dialogs)})",
+                f"shown the noconnection modal once (showed {_names(o.dialogs)})",
             ),
             (o.attempts == 1, f"made one attempt, no retry storm (made {o.attempts})"),
             refreshed,
@@ -171,14 +171,14 @@ def judge(observation: Observation, expect: Expect) -> tuple[Verdict, list[str]]
         checks = [
             (o.state is State.CONNECTING, f"still been connecting (state {o.state})"),
             (o.attempts == 1, f"made one attempt (made {o.attempts})"),
-            (not o.dialogs, f"showed no dialog (showed {_names(o.dialogs)})"),
+            (not o.dialogs, f"shown no dialog (showed {_names(o.dialogs)})"),
             refreshed,
         ]
         return _verdict(Verdict.HUNG, checks)
     checks = [
         (o.opened, "opened the socket"),
         (not o.live, "missed the update (it arrived)"),
-        (not o.dialogs, f"showed no dialog (showed {_names(o.dialogs)})"),
+        (not o.dialogs, f"shown no dialog (showed {_names(o.dialogs)})"),
         refreshed,
     ]
     return _verdict(Verdict.MISSED, checks)

@@ -262,6 +262,11 @@ def test_the_html_has_a_summary_and_a_swimlane_per_scenario() -> None:
     assert "2 scenario(s), 1 failed" in html
     assert '<details id="scenario-1" open>' in html
     assert '<details id="scenario-2">' in html  # passed: closed
+    # The verdict and the test's outcome, each named (not "WRONG failed").
+    assert (
+        "<summary>t.py::test_a[header-stripping] (header-stripping): verdict WRONG, test "
+        '<span class="failed">failed</span></summary>'
+    ) in html
     assert "<th>test</th><th>profile</th><th>websocket</th><th>driver</th>" in html
     assert (
         '<tr><td class="t">0.012</td><td class="lane client"></td><td class="lane proxy">'
