@@ -21,7 +21,7 @@ from pathlib import Path
 from . import lag, report
 from .deployment import ServerUnderTest
 from .errors import Inconclusive, OutcomeError
-from .explain import backend_requests, explain
+from .explain import backend_requests, hop_clauses
 from .profiles import Expect
 from .proxy.base import Proxy
 from .scenario import DELIVERY_TIMEOUT, budget, observe
@@ -47,6 +47,7 @@ def assert_updates_delivered(
         OutcomeError: it did not; the message says what the proxy, server and client saw.
         Inconclusive: the harness itself lagged too much to tell; no verdict about the proxy.
     """
+    __tracebackhide__ = True  # a failure shows the test's line, not ours
     return _assert(client, server, proxy, Expect.DELIVERED, within, "updates delivered")
 
 
@@ -63,6 +64,7 @@ def assert_fell_back(
         OutcomeError: it did not; the message says what the proxy, server and client saw.
         Inconclusive: the harness itself lagged too much to tell; no verdict about the proxy.
     """
+    __tracebackhide__ = True  # a failure shows the test's line, not ours
     return _assert(client, server, proxy, Expect.FALLBACK, DELIVERY_TIMEOUT, "the UI to fall back")
 
 
@@ -78,6 +80,7 @@ def assert_expected_outcome(
         OutcomeError: it did not; the message says what the proxy, server and client saw.
         Inconclusive: the harness itself lagged too much to tell; no verdict about the proxy.
     """
+    __tracebackhide__ = True  # a failure shows the test's line, not ours
     expect = proxy.profile.expect if client.engine.websocket_enabled else Expect.FALLBACK
     expected = f"the UI to behave as behind {proxy.profile.name} ({expected_outcome(expect, True)})"
     return _assert(client, server, proxy, expect, DELIVERY_TIMEOUT, expected)
@@ -91,6 +94,7 @@ def _assert(
     within: float,
     expected: str,
 ) -> Observation:
+    __tracebackhide__ = True
     engine = client.engine
     observed = expect if engine.websocket_enabled else Expect.FALLBACK
     # The simulated CMS publishes; a real deployment is made to push by the team's trigger.
@@ -129,7 +133,7 @@ def _assert(
     if not problems:
         report.emit(result)
         return observation
-    hops = explain(
+    clauses = hop_clauses(
         client=observation.client_clause(),
         requests=server.requests,
         backends=backend_requests(server),
@@ -138,6 +142,7 @@ def _assert(
         proxy_records=proxy.records if proxy is not None else (),
         connections=proxy.connections if proxy is not None else (),
     )
+    hops = "; ".join(clause for _, clause in clauses)
     # Only now: the diagnosis's own requests must not enter the records explained above.
     diagnosis = diagnose_path(client, server, proxy)
     report.emit(dataclasses.replace(result, diagnosis=diagnosis))
@@ -145,7 +150,42 @@ def _assert(
     found = f"; diagnosis of the path: {' '.join(diagnosis)}" if diagnosis else ""
     saved = save_browser_artifacts(client, "failure")
     kept = f"; browser screenshot and console log: {', '.join(map(str, saved))}"
-    raise OutcomeError(expected, f"{hops}; {ui}{found}" + (kept if saved else ""))
+    raise OutcomeError(
+        expected,
+        f"{hops}; {ui}{found}" + (kept if saved else ""),
+        _details(clauses, observation, problems, diagnosis, saved),
+    )
+
+
+# The label of each hop's line in a failure, and the word its clause starts with, said once.
+_HOP_LABELS = {"proxy": ("proxy did", ""), "server": ("server did", "server "),
+               "client": ("client saw", "client ")}  # fmt: skip
+_FIX = " Likely fix, "
+
+
+def _details(
+    clauses: list[tuple[str, str]],
+    observation: Observation,
+    problems: list[str],
+    diagnosis: tuple[str, ...],
+    saved: list[Path],
+) -> list[tuple[str, str]]:
+    """A failure's lines: each hop, what the UI showed and should have, the diagnosis and its
+    fix, the browser's files; the words of the one-line explanation."""
+    details = []
+    for hop, clause in clauses:
+        label, word = _HOP_LABELS[hop]
+        details.append((label, clause.removeprefix(word) if word else clause))
+    details.append(("UI showed", observation.summary()))
+    details.append(("UI should have", "; ".join(p.removeprefix("should have ") for p in problems)))
+    for finding in diagnosis:
+        sentence, _, fix = finding.partition(_FIX)
+        details.append(("diagnosis", sentence))
+        if fix:
+            details.append(("likely fix", fix))
+    for path in saved:
+        details.append(("screenshot" if path.suffix == ".png" else "console log", str(path)))
+    return details
 
 
 def diagnose_path(

@@ -31,7 +31,8 @@ LocalProtocolError vs RemoteProtocolError):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import textwrap
+from collections.abc import Iterable, Sequence
 
 
 class WsHarnessError(Exception):
@@ -167,16 +168,39 @@ class OutcomeError(WsHarnessError, AssertionError):
 
     Args:
         expected: the outcome the test asked for.
-        explanation: what each hop saw, one clause per hop.
+        explanation: what each hop saw, one clause per hop, on one line (for logs and reports).
+        details: the same as ``(label, text)`` pairs (``("proxy did", ...)``): the message then
+            lays them out one per line, aligned and wrapped, to read at a glance.
     """
 
-    def __init__(self, expected: str, explanation: str) -> None:
+    # The width the laid-out message wraps to: with pytest's "E       " before each line, it
+    # fits a 100-column terminal.
+    WIDTH = 90
+
+    def __init__(
+        self, expected: str, explanation: str, details: Sequence[tuple[str, str]] = ()
+    ) -> None:
         self.expected = expected
         self.explanation = explanation
+        self.details = tuple(details)
         super().__init__(expected, explanation)
 
     def __str__(self) -> str:
-        return f"expected {self.expected}, but {self.explanation}"
+        if not self.details:
+            return f"expected {self.expected}, but {self.explanation}"
+        width = max(len(label) for label, _ in self.details) + 2
+        lines = [f"expected {self.expected}, but:"]
+        for label, text in self.details:
+            lead = f"  {label + ':':<{width}}"
+            lines += textwrap.wrap(
+                text,
+                self.WIDTH,
+                initial_indent=lead,
+                subsequent_indent=" " * len(lead),
+                break_on_hyphens=False,
+                break_long_words=False,  # a path stays whole, to copy
+            ) or [lead.rstrip()]
+        return "\n".join(lines)
 
 
 class PageLoadError(WsHarnessError, ConnectionError):

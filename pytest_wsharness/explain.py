@@ -156,18 +156,41 @@ def explain(
     connections: Sequence[ConnectionRecord] = (),
     backends: Sequence[Sequence[RequestRecord]] = (),
 ) -> str:
-    """Join the clauses of every hop: proxy (when there is one), server, client.
+    """Join the clauses of every hop (:func:`hop_clauses`) into one line."""
+    clauses = hop_clauses(
+        client=client,
+        requests=requests,
+        endpoint=endpoint,
+        profile=profile,
+        proxy_records=proxy_records,
+        connections=connections,
+        backends=backends,
+    )
+    return "; ".join(clause for _, clause in clauses)
+
+
+def hop_clauses(
+    *,
+    client: str,
+    requests: Sequence[RequestRecord] | None,
+    endpoint: str,
+    profile: str | None = None,
+    proxy_records: Sequence[ProxyRecord] = (),
+    connections: Sequence[ConnectionRecord] = (),
+    backends: Sequence[Sequence[RequestRecord]] = (),
+) -> list[tuple[str, str]]:
+    """The clause of every hop, proxy (when there is one), server, client, each with its hop.
 
     ``backends`` holds what each backend received when the site has several
     (:func:`backend_requests`); the server clause then names every one of them.
     """
-    clauses = [proxy_clause(profile, proxy_records, connections)] if profile is not None else []
+    clauses = [("proxy", proxy_clause(profile, proxy_records, connections))] if profile else []
     if requests is not None and len(backends) > 1:
-        clauses.append(backends_clause(backends, endpoint))
+        clauses.append(("server", backends_clause(backends, endpoint)))
     else:
-        clauses.append(server_clause(requests, endpoint))
-    clauses.append(client)
-    return "; ".join(clauses)
+        clauses.append(("server", server_clause(requests, endpoint)))
+    clauses.append(("client", client))
+    return clauses
 
 
 def status_text(code: int) -> str:

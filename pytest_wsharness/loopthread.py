@@ -58,6 +58,7 @@ class LoopThread:
                 the coroutine raised itself (an inner wait that expired) comes out as it was
                 raised: it names the wait that expired, not this outer one.
         """
+        __tracebackhide__ = True  # a test's failure shows its own line, not this hand-over
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return future.result(timeout)

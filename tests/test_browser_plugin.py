@@ -38,7 +38,10 @@ def test_a_failing_browser_test_names_its_screenshot_and_console_log(
     result = inner.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
-    assert "browser screenshot and console log: " in out
+    # Each file on a line of its own, whole, to copy.
+    result.stdout.fnmatch_lines(
+        ["E *screenshot: * /*/failure.png", "E *console log: * /*/failure.console.log"]
+    )
     assert "header-stripping removed Connection, Upgrade" in out
     saved = [Path(p) for p in re.findall(r"(/\S+\.(?:png|console\.log))", out)]
     assert any(p.name == "failure.png" for p in saved), out

@@ -204,3 +204,29 @@ def test_structured_attributes_are_kept() -> None:
     )
     timeout = HarnessTimeout("x", 1.0, "y")
     assert (timeout.waiting_for, timeout.timeout, timeout.seen) == ("x", 1.0, "y")
+
+
+def test_an_outcome_with_details_reads_one_line_a_hop() -> None:
+    long_path = "/tmp/" + "x" * 120 + "/failure.png"
+    error = OutcomeError(
+        "updates delivered",
+        "one line for logs",
+        [
+            ("proxy did", "header-stripping removed Connection, Upgrade, forwarded the request"),
+            ("diagnosis", "The upgrade headers were stripped on the way: " + "word " * 30),
+            ("screenshot", long_path),
+        ],
+    )
+    lines = str(error).splitlines()
+    assert lines[0] == "expected updates delivered, but:"
+    assert lines[1] == (
+        "  proxy did:  header-stripping removed Connection, Upgrade, forwarded the request"
+    )
+    # Wrapped under its value, to the width that fits a terminal beside pytest's "E".
+    assert lines[2].startswith("  diagnosis:  The upgrade headers")
+    assert lines[3].startswith(" " * 14 + "word")
+    assert all(len(line) <= OutcomeError.WIDTH for line in lines if "x" * 10 not in line)
+    # A path is never cut in two: it is there to be copied.
+    assert f"  screenshot: {long_path}" in lines
+    # The one-line form is kept for logs and reports.
+    assert error.explanation == "one line for logs"

@@ -50,4 +50,4 @@ def test_a_failure_explains_the_proxy_and_the_client(cms_client, cms_server, cms
         assert_updates_delivered(cms_client, cms_server, proxy=cms_proxy)
     # What the proxy and the client saw; the server's side is not ours to see.
     assert "header-stripping removed Connection, Upgrade" in str(failure.value)
-    assert "server not observed (a real deployment)" in str(failure.value)
+    assert "not observed (a real deployment)" in str(failure.value)
