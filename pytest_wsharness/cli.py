@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -114,7 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the scenarios, with their timelines, as JSON",
     )
     _add_upstream_options(matrix)
-    profiles = commands.add_parser("profiles", help="list the proxy profiles, one line each")
+    profiles = commands.add_parser(
+        "profiles",
+        help="list the proxy profiles: name, what the UI should do behind it, what it does",
+        description="List the proxy profiles of the catalogue (and of --profiles-dir): each "
+        "one's name (for --profile, proxy PROFILE and the wsharness_profiles marker), what the "
+        "edit UI should do behind it (delivered, fallback, reconnects, hot-loop, hangs, "
+        "misses-updates) and what the proxy does. With --real, the real proxy configs.",
+    )
     profiles.add_argument(
         "--real",
         action="store_true",
@@ -208,6 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     uninstall = install_log_redaction()
     try:
         return _run(argv)
+    except BrokenPipeError:
+        # The reader went away (`wsharness profiles | head`): no traceback, and none at exit
+        # when Python flushes stdout again (the Python documentation's recipe).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PROBLEM
     finally:
         uninstall()
 
@@ -282,20 +296,19 @@ def _run(argv: Sequence[str] | None) -> int:
 
 
 def _real_configs() -> int:
+    from .columns import table
     from .real.configs import RealCatalogue
 
-    configs = list(RealCatalogue())
-    width = max(len(c.name) for c in configs)
-    models = max(len(c.models) for c in configs)
-    for config in configs:
-        print(f"{config.name.ljust(width)}  {config.models.ljust(models)}  {config.summary}")
+    rows = [(c.name, c.models, c.summary) for c in RealCatalogue()]
+    print("\n".join(table(("config", "models profile", "what it does"), rows)))
     return EXIT_OK
 
 
 def _profiles(catalogue: Catalogue) -> int:
-    width = max(len(name) for name in catalogue.names())
-    for profile in catalogue:
-        print(f"{profile.name.ljust(width)}  {profile.expect.value:<9}  {profile.summary}")
+    from .columns import table
+
+    rows = [(p.name, p.expect.value, p.summary) for p in catalogue]
+    print("\n".join(table(("profile", "the UI should", "what the proxy does"), rows)))
     return EXIT_OK
 
 

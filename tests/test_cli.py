@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import ssl
 import subprocess
 import sys
@@ -23,16 +24,52 @@ BUILTIN = Catalogue().names()
 VALID_CHOICES = "valid choices: " + ", ".join(BUILTIN)
 
 
-def test_profiles_lists_one_line_per_profile(capsys: pytest.CaptureFixture[str]) -> None:
+def _rows(out: str) -> list[str]:
+    """A table's rows: the lines after its header that start a row (not a wrapped cell)."""
+    return [line for line in out.splitlines()[1:] if not line.startswith(" ")]
+
+
+def test_profiles_lists_one_row_per_profile_under_a_header(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
     assert main(["profiles"]) == EXIT_OK
     out, err = capsys.readouterr()
-    lines = out.splitlines()
-    assert [line.split()[0] for line in lines] == BUILTIN
+    assert out.splitlines()[0].split() == ["profile", "the", "UI", "should", "what", "the",
+                                           "proxy", "does"]  # fmt: skip
+    rows = _rows(out)
+    assert [line.split()[0] for line in rows] == BUILTIN
     catalogue = Catalogue()
-    assert [line.split()[1] for line in lines] == [p.expect.value for p in catalogue]
-    compliant = lines[BUILTIN.index("compliant")]
-    assert "WebSocket-aware reverse proxy" in compliant
+    assert [line.split()[1] for line in rows] == [p.expect.value for p in catalogue]
+    # Aligned: every expectation starts in the same column, the summaries too.
+    assert len({line.index(line.split()[1], len(line.split()[0])) for line in rows}) == 1
+    assert "WebSocket-aware reverse proxy" in rows[BUILTIN.index("compliant")]
+    assert max(len(line) for line in out.splitlines()) <= 100
     assert err == ""
+
+
+@pytest.mark.parametrize("columns", ["100", "60", None])
+def test_profiles_fit_the_width_through_a_pipe(columns: str | None) -> None:
+    # No terminal: COLUMNS when set, else 100.
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    if columns is not None:
+        env["COLUMNS"] = columns
+    script = Path(sys.executable).with_name("wsharness")
+    for args in (["profiles"], ["profiles", "--real"]):
+        done = subprocess.run(
+            [str(script), *args], capture_output=True, text=True, timeout=60, env=env, check=True
+        )
+        assert max(map(len, done.stdout.splitlines())) <= int(columns or 100), done.stdout
+
+
+def test_a_reader_that_goes_away_gets_no_traceback() -> None:
+    script = Path(sys.executable).with_name("wsharness")
+    done = subprocess.run(
+        f"{script} profiles | head -1", shell=True, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.startswith("profile")
+    assert "Traceback" not in done.stderr
+    assert "BrokenPipeError" not in done.stderr
 
 
 def test_matrix_runs_the_chosen_profiles(capsys: pytest.CaptureFixture[str]) -> None:
@@ -71,7 +108,7 @@ def _custom_profiles(tmp_path: Path, name: str, expect: str) -> Path:
 def test_profiles_dir_adds_a_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = _custom_profiles(tmp_path, "our-nginx", "fallback")
     assert main(["profiles", "--profiles-dir", str(folder)]) == EXIT_OK
-    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    names = [line.split()[0] for line in _rows(capsys.readouterr().out)]
     assert names == sorted([*BUILTIN, "our-nginx"])
 
 
@@ -101,7 +138,7 @@ def test_installed_console_script() -> None:
         [str(script), "profiles"], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == EXIT_OK, done.stderr
-    assert [line.split()[0] for line in done.stdout.splitlines()] == BUILTIN
+    assert [line.split()[0] for line in _rows(done.stdout)] == BUILTIN
 
 
 @pytest.mark.asyncio

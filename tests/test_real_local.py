@@ -259,7 +259,7 @@ def test_wsharness_profiles_real_lists_each_config_with_its_model(
     from pytest_wsharness.cli import EXIT_OK, main
 
     assert main(["profiles", "--real"]) == EXIT_OK
-    lines = capsys.readouterr().out.splitlines()
+    lines = [line for line in capsys.readouterr().out.splitlines()[1:] if line[:1] != " "]
     assert [line.split()[0] for line in lines] == REAL.names()
     assert any(line.split()[:2] == ["squid-connect-443", "forward-connect-443"] for line in lines)
 
