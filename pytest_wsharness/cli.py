@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         "harness was too busy to judge runs again at 4 and 16 times F",
     )
     matrix.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="under every row, what was expected and what the proxy and the server did (by "
+        "default only under rows that went wrong)",
+    )
+    matrix.add_argument(
         "--browser",
         action="store_true",
         help="drive the edit UI in headless Chromium (Playwright and the system's chromium) "
@@ -292,7 +299,9 @@ def _run(argv: Sequence[str] | None) -> int:
     if scale is None:
         scale = timescale.default(real_deployment=deployment is not None)
     reports = {"html": args.report_html, "json": args.report_json}
-    return _matrix(chosen, scale, driver, args.screenshots, deployment, left_out, reports)
+    return _matrix(
+        chosen, scale, driver, args.screenshots, deployment, left_out, reports, args.verbose
+    )
 
 
 def _real_configs() -> int:
@@ -446,8 +455,9 @@ def _matrix(
     deployment: RealDeployment | None = None,
     left_out: Sequence[tuple[str, str]] = (),
     reports: dict[str, Path | None] | None = None,
+    verbose: bool = False,
 ) -> int:
-    from .matrix import format_table, run_matrix
+    from .matrix import format_table, run_matrix, use_color
     from .verdict import Verdict
 
     started = time.perf_counter()
@@ -459,7 +469,7 @@ def _matrix(
         # no scenario can be judged without them.
         print(f"wsharness: error: {error}", file=sys.stderr)
         return EXIT_PROBLEM
-    print(format_table(rows))
+    print(format_table(rows, verbose=verbose, color=use_color(sys.stdout)))
     for name, reason in left_out:
         print(f"left out {name}: it {reason}")
     unsure = [r for r in rows if r.verdict is Verdict.INCONCLUSIVE]

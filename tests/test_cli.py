@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matrix_table
 import pytest
 
 from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, main
@@ -72,25 +73,43 @@ def test_a_reader_that_goes_away_gets_no_traceback() -> None:
     assert "BrokenPipeError" not in done.stderr
 
 
-def test_matrix_runs_the_chosen_profiles(capsys: pytest.CaptureFixture[str]) -> None:
+def test_matrix_runs_the_chosen_profiles(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", matrix_table.WIDE)
     argv = ["matrix", "--profile", "compliant", "--profile", "firewall", "--time-scale", "0.01"]
-    assert main(argv) == EXIT_OK
+    assert main([*argv, "--verbose"]) == EXIT_OK
     out, _ = capsys.readouterr()
-    rows = [line for line in out.splitlines() if line.startswith(("compliant ", "firewall "))]
-    # Each profile with WebSockets enabled, then disabled.
-    assert [row.split()[:2] for row in rows] == [
-        ["compliant", "enabled"],
-        ["compliant", "disabled"],
-        ["firewall", "enabled"],
-        ["firewall", "disabled"],
+    rows = matrix_table.scenarios(out)
+    # Each profile with WebSockets enabled, then disabled; the verdict first.
+    assert [(r.profile, r.websocket) for r in rows] == [
+        ("compliant", "enabled"),
+        ("compliant", "disabled"),
+        ("firewall", "enabled"),
+        ("firewall", "disabled"),
     ]
-    assert rows[0].endswith("delivered")
-    assert "tunnelled the WebSocket" in rows[0]
-    assert all(row.endswith("fell back correctly") for row in rows[1:])
-    assert "answered 403 itself" in rows[2]
+    assert [r.verdict for r in rows] == ["delivered"] + ["fell back correctly"] * 3
+    assert {r.mark for r in rows} == {"\u2714"}
+    # --verbose: what each hop did, under every row.
+    assert "proxy did:  tunnelled the WebSocket" in rows[0].details
+    assert "proxy did:  answered 403 itself" in rows[2].details
     assert "WRONG" not in out
     assert "4 scenarios, 4 as expected, 0 wrong, in " in out
     assert "(time scale 0.01)" in out
+
+
+@pytest.mark.parametrize("columns", ["100", "80"])
+def test_the_matrix_fits_the_terminal_and_details_only_what_went_wrong(
+    columns: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    argv = ["matrix", "--profile", "compliant", "--profile", "header-stripping"]
+    assert main([*argv, "--time-scale", "0.01"]) == EXIT_OK
+    out, _ = capsys.readouterr()
+    assert max(map(len, out.splitlines())) <= int(columns), out
+    # All as expected: no detail lines, no colour (not a terminal).
+    assert "proxy did:" not in out
+    assert "\x1b[" not in out
 
 
 def _custom_profiles(tmp_path: Path, name: str, expect: str) -> Path:
@@ -113,21 +132,29 @@ def test_profiles_dir_adds_a_profile(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_matrix_reports_a_profile_that_expects_the_wrong_outcome(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A compliant proxy declared to break WebSockets: the update arrives live, so the UI did
     # not fall back as the profile claims, and the matrix must say so.
     folder = _custom_profiles(tmp_path, "mislabelled", "fallback")
+    monkeypatch.setenv("COLUMNS", matrix_table.WIDE)
     argv = ["matrix", "--profiles-dir", str(folder), "--profile", "mislabelled"]
     assert main([*argv, "--time-scale", "0.01"]) == EXIT_PROBLEM
     out, _ = capsys.readouterr()
-    rows = [line for line in out.splitlines() if line.startswith("mislabelled ")]
-    assert len(rows) == 2
-    assert rows[0].split()[1] == "enabled"
-    assert rows[0].endswith("WRONG (expected fell back correctly)")
-    assert "live update" in rows[0]
-    assert rows[1].endswith("fell back correctly")
-    assert "mislabelled (enabled): should have ended in the no-connection state" in out
+    rows = matrix_table.of(out, "mislabelled")
+    assert [(r.websocket, r.verdict) for r in rows] == [
+        ("enabled", "WRONG"),
+        ("disabled", "fell back correctly"),
+    ]
+    assert rows[0].mark == "\u2716"
+    assert "live update" in rows[0].editor
+    # Under the wrong row only: what was expected, what each hop did, what should have been.
+    assert rows[0].details[0] == "expected:   fell back correctly"
+    assert "proxy did:  tunnelled the WebSocket" in rows[0].details
+    assert any(
+        d.startswith("should have ended in the no-connection state") for d in rows[0].details
+    )
+    assert rows[1].details == []
     assert "2 scenarios, 1 as expected, 1 wrong" in out
 
 

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import matrix_table
 import pytest
 
 from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, main
@@ -94,8 +95,14 @@ def _script(tmp_path: Path, source: str, *args: str) -> str:
     return shlex.join([sys.executable, str(path), *args])
 
 
-def _rows(out: str, *names: str) -> list[str]:
-    return [line for line in out.splitlines() if line.startswith(tuple(f"{n} " for n in names))]
+@pytest.fixture(autouse=True)
+def _wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each matrix row on one line, to read its cells back.
+    monkeypatch.setenv("COLUMNS", matrix_table.WIDE)
+
+
+def _rows(out: str, *names: str) -> list[matrix_table.Scenario]:
+    return matrix_table.of(out, *names)
 
 
 def _runs(out: str, scenarios: int) -> int:
@@ -111,22 +118,22 @@ def test_matrix_in_front_of_a_real_server_with_a_trigger_command(
     profiles = ["compliant", "header-stripping", "idle-timeout-2s", "server-restart"]
     chosen = [arg for name in profiles for arg in ("--profile", name)]
     argv = ["matrix", "--upstream", team.url, "--trigger", command, *chosen, *SCALE]
-    assert main(argv) == EXIT_OK
+    assert main([*argv, "--verbose"]) == EXIT_OK
     out, err = capsys.readouterr()
     assert err == ""
     rows = _rows(out, *profiles)
     # Each runnable profile once, with the server's own WebSocketEnabled.
-    assert [row.split()[:2] for row in rows] == [
-        ["compliant", "enabled"],
-        ["header-stripping", "enabled"],
-        ["idle-timeout-2s", "enabled"],
+    assert [(row.profile, row.websocket) for row in rows] == [
+        ("compliant", "enabled"),
+        ("header-stripping", "enabled"),
+        ("idle-timeout-2s", "enabled"),
     ]
-    assert all("not observed (a real deployment)" in row for row in rows)
-    assert rows[0].endswith("delivered")
-    assert "live update, shown after refresh" in rows[0]
-    assert rows[1].endswith("fell back correctly")
-    assert "removed Connection, Upgrade" in rows[1]
-    assert rows[2].endswith("reconnected on schedule")
+    assert all("server did: not observed (a real deployment)" in row.details for row in rows)
+    assert rows[0].verdict == "delivered"
+    assert "live update, shown after refresh" in rows[0].editor
+    assert rows[1].verdict == "fell back correctly"
+    assert "proxy did:  removed Connection, Upgrade, forwarded the request" in rows[1].details
+    assert rows[2].verdict == "reconnected on schedule"
     assert (
         "left out server-restart: it needs the server changed ([server] restart_after = 1000, "
         "down_for = 10000: the harness must restart the server), which the harness cannot do "
@@ -143,11 +150,11 @@ def test_matrix_in_front_of_a_real_server_with_a_trigger_command(
 
 def test_matrix_with_a_trigger_url(team: SimulatedCMS, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["matrix", "--upstream", team.url, "--trigger-url", team.url + NOTIFICATION_HOOK]
-    assert main([*argv, "--profile", "compliant", "--profile", "firewall", *SCALE]) == EXIT_OK
+    assert main([*argv, "--profile", "compliant", "--profile", "firewall", *SCALE, "-v"]) == 0
     out, _ = capsys.readouterr()
     rows = _rows(out, "compliant", "firewall")
-    assert [row.split()[-1] for row in rows] == ["delivered", "correctly"]
-    assert "answered 403 itself" in rows[1]
+    assert [row.verdict for row in rows] == ["delivered", "fell back correctly"]
+    assert "proxy did:  answered 403 itself" in rows[1].details
     assert "2 scenarios, 2 as expected, 0 wrong" in out
     assert "left out" not in out
     assert len([r for r in team.requests if r.path == NOTIFICATION_HOOK]) == _runs(out, 2)
@@ -166,8 +173,7 @@ def test_matrix_in_front_of_an_https_server_with_its_ca(
     out, err = capsys.readouterr()
     assert err == ""
     rows = _rows(out, "compliant", "header-stripping")
-    assert rows[0].endswith("delivered")
-    assert rows[1].endswith("fell back correctly")
+    assert [row.verdict for row in rows] == ["delivered", "fell back correctly"]
     assert "2 scenarios, 2 as expected, 0 wrong, in " in out
     assert [r.status for r in team.requests if r.path == NOTIFICATION_HOOK] == [201] * _runs(out, 2)
 
@@ -181,7 +187,7 @@ def test_the_browser_matrix_in_front_of_an_https_server(
     assert main([*argv, "--profile", "compliant", "--profile", "forward-proxy"]) == EXIT_OK
     out = capsys.readouterr().out
     # Chromium trusts the CA the proxy presents; through a tunnel it would meet the team's own.
-    assert _rows(out, "compliant")[0].endswith("delivered")
+    assert _rows(out, "compliant")[0].verdict == "delivered"
     assert "left out forward-proxy: it is a forward proxy: Chromium would tunnel" in out
     assert "1 scenarios, 1 as expected, 0 wrong" in out
 
@@ -215,9 +221,9 @@ def test_a_server_with_websockets_disabled_is_judged_as_such(
     assert main([*argv, "--profile", "compliant", *SCALE]) == EXIT_OK
     out, _ = capsys.readouterr()
     (row,) = _rows(out, "compliant")
-    assert row.split()[1] == "disabled"
-    assert "no socket, no dialog, no live update, shown after refresh" in row
-    assert row.endswith("fell back correctly")
+    assert row.websocket == "disabled"
+    assert row.editor == "no socket, no dialog, no live update, shown after refresh"
+    assert row.verdict == "fell back correctly"
     assert not [r for r in team_disabled.requests if r.path == team_disabled.routes.endpoint]
 
 
