@@ -7,13 +7,23 @@ and 100 columns otherwise, so that a line never wraps under the next one.
 from __future__ import annotations
 
 import shutil
+import sys
 import textwrap
 from collections.abc import Sequence
 
 DEFAULT_WIDTH = 100
+# A mark per outcome, told apart by its shape, not its colour; ASCII where UTF-8 is not spoken.
+MARKS = {"ok": "\u2714", "wrong": "\u2716", "unsure": "?"}
+ASCII_MARKS = {"ok": "+", "wrong": "x", "unsure": "?"}
 # The last column keeps at least this many characters, however wide the others are.
 MIN_LAST = 30
 STACKED_INDENT = 4
+
+
+def marks() -> dict[str, str]:
+    """The outcome marks the standard output can print: :data:`MARKS`, else ASCII ones."""
+    encoding = (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "")
+    return MARKS if encoding.startswith("utf") else ASCII_MARKS
 
 
 def terminal_width() -> int:
@@ -32,14 +42,18 @@ def table(
     cells = [list(header), *(list(row) for row in rows)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header) - 1)]
     lead = sum(widths) + 2 * len(widths)
-    # Too narrow for the last column beside the others: it goes under its row, indented.
-    under = width - lead < MIN_LAST
+    # Too narrow for the last column (or its longest word: a test id, a path) beside the
+    # others: it goes under its row, indented.
+    longest = max((len(word) for row in cells for word in row[-1].split()), default=0)
+    under = width - lead < max(MIN_LAST, longest)
     indent = STACKED_INDENT if under else lead
     room = max(MIN_LAST, width - indent)
     lines = []
     for row in cells:
         start = "".join(f"{cell:<{w}}  " for cell, w in zip(row, widths, strict=False))
-        wrapped = textwrap.wrap(row[-1], room, break_on_hyphens=False) or [""]
+        # A word longer than the room (a test id, a path) stays whole, to be copied.
+        wrapped = textwrap.wrap(row[-1], room, break_on_hyphens=False, break_long_words=False)
+        wrapped = wrapped or [""]
         if under:
             lines.append(start.rstrip())
             lines += [" " * indent + part for part in wrapped]

@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import functools
 import os
-import sys
 import textwrap
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -390,10 +389,11 @@ def format_table(
     ``verbose``, what was expected and what each hop did; a re-run is always said. ``color``
     (a terminal, without ``NO_COLOR``) colours each mark and verdict.
     """
+    from .columns import marks as outcome_marks
     from .columns import table, terminal_width
 
     width = terminal_width() if width is None else width
-    marks = _marks()
+    marks = outcome_marks()
     cells = [
         (
             marks[_kind(r)],
@@ -420,9 +420,6 @@ def format_table(
     return "\n".join(out)
 
 
-# A mark per outcome, told apart by its shape, not its colour; ASCII where UTF-8 is not spoken.
-MARKS = {"ok": "\u2714", "wrong": "\u2716", "unsure": "?"}
-ASCII_MARKS = {"ok": "+", "wrong": "x", "unsure": "?"}
 _COLORS = {"ok": "32", "wrong": "31;1", "unsure": "33"}  # green, bold red, yellow
 
 
@@ -430,11 +427,6 @@ def use_color(stream: object) -> bool:
     """Colour only on a terminal, and never with ``NO_COLOR`` set (no-color.org)."""
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty()) and "NO_COLOR" not in os.environ
-
-
-def _marks() -> dict[str, str]:
-    encoding = (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "")
-    return MARKS if encoding.startswith("utf") else ASCII_MARKS
 
 
 def _kind(r: Row) -> str:

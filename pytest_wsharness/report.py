@@ -120,23 +120,44 @@ def emit(result: ScenarioResult) -> None:
         _sink(result)
 
 
-def format_summary(rows: Sequence[tuple[str, ScenarioResult]]) -> str:
-    """A plain-text table: test, profile, WebSockets, driver, expected, verdict."""
-    header = ("test", "profile", "websocket", "driver", "expected", "verdict")
-    lines = [
-        (
-            test,
-            r.profile or "-",
-            "enabled" if r.websocket_enabled else "disabled",
-            r.driver,
-            r.expected,
-            r.verdict,
-        )
-        for test, r in rows
-    ]
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *lines, strict=False)]
-    out = [
-        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        for row in (header, tuple("-" * w for w in widths), *lines)
-    ]
+def format_summary(
+    rows: Sequence[tuple[str, ScenarioResult]], *, verbose: bool = False, width: int = 100
+) -> str:
+    """The end-of-run summary, fitting ``width``: every scenario that did not go as expected
+    (wrong or inconclusive) in a table, each with its mark, verdict (and what was expected),
+    profile, WebSockets, driver and test; the rest counted on one line by verdict, or also in
+    the table with ``verbose`` (pytest's ``-v``)."""
+    from collections import Counter
+
+    from .columns import marks as outcome_marks
+    from .columns import table
+
+    marks = outcome_marks()
+
+    def kind(r: ScenarioResult) -> str:
+        if r.verdict == "inconclusive":
+            return "unsure"
+        return "ok" if r.verdict == r.expected else "wrong"
+
+    shown = [(test, r) for test, r in rows if verbose or kind(r) != "ok"]
+    passed = [r for _, r in rows if kind(r) == "ok"]
+    out = []
+    if passed:
+        counts = Counter(r.verdict for r in passed)
+        tally = ", ".join(f"{n} {verdict}" for verdict, n in counts.most_common())
+        out.append(f"{marks['ok']} {len(passed)} scenario(s) as expected: {tally}")
+    if shown:
+        cells = [
+            (
+                marks[kind(r)],
+                r.verdict if kind(r) != "wrong" else f"{r.verdict}, expected {r.expected}",
+                r.profile or "-",
+                "enabled" if r.websocket_enabled else "disabled",
+                r.driver,
+                test,
+            )
+            for test, r in shown
+        ]
+        header = ("", "verdict", "profile", "websocket", "driver", "test")
+        out += [line.rstrip() for line in table(header, cells, width)]
     return "\n".join(out)

@@ -84,7 +84,10 @@ class _Reports:
         if self.results:
             terminalreporter.section("wsharness scenarios")
             rows = [(test.split("::", 1)[-1], result) for test, _, result in self.results]
-            terminalreporter.write_line(scenarios.format_summary(rows))
+            width = terminalreporter.config.get_terminal_writer().fullwidth
+            verbose = terminalreporter.config.get_verbosity() > 0
+            summary = scenarios.format_summary(rows, verbose=verbose, width=width)
+            terminalreporter.write_line(summary)
         if self.html is not None:
             terminalreporter.write_line(f"wsharness HTML report: {self.html}")
 

@@ -34,16 +34,37 @@ def inner(pytester: pytest.Pytester, write_ini: Callable[..., None]) -> pytest.P
     return pytester
 
 
-def test_the_run_ends_with_a_table_of_scenarios(inner: pytest.Pytester) -> None:
+def test_the_run_ends_with_what_went_wrong_and_a_count_of_the_rest(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
     result = inner.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
         [
             "*wsharness scenarios*",
-            "test*profile*websocket*driver*expected*verdict",
-            "test_outcome?compliant?*compliant*enabled*model*delivered*delivered",
-            "test_outcome?firewall?*firewall*enabled*model*fell back correctly*fell back correctly",
-            "test_wants_too_much?header-stripping?*header-stripping*delivered*WRONG*",
+            "? 2 scenario(s) as expected: 1 delivered, 1 fell back correctly",
+            "   verdict*profile*websocket*driver",
+            "? *WRONG, expected delivered*header-stripping*enabled*model",
+            "    test_wants_too_much[[]header-stripping[]]",
+        ]
+    )
+    summary = result.stdout.str().split("wsharness scenarios")[1]
+    # A passing scenario is counted, not listed; every line fits the terminal.
+    assert "test_outcome[compliant]" not in summary
+    assert max(map(len, summary.splitlines())) <= 100
+
+
+def test_with_v_every_scenario_is_listed(inner: pytest.Pytester) -> None:
+    result = inner.runpytest("-p", "no:cacheprovider", "-v")
+    result.stdout.fnmatch_lines(
+        [
+            "*wsharness scenarios*",
+            "? *delivered*compliant*enabled*model",
+            "    test_outcome[[]compliant[]]",
+            "? *fell back correctly*firewall*enabled*model",
+            "    test_outcome[[]firewall[]]",
+            "? *WRONG, expected delivered*header-stripping*",
         ]
     )
 
