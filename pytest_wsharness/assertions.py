@@ -246,6 +246,9 @@ def _result(
         connections=proxy.connections if proxy is not None else (),
         # Every backend of a site with several: the socket may be held by any of them.
         requests=server.every_request,
+        published_at=observation.published_at,
+        refreshed_at=observation.refreshed_at,
+        after_refresh=observation.after_refresh,
     )
     return report.ScenarioResult(
         profile=proxy.profile.name if proxy is not None else "",

@@ -208,6 +208,9 @@ async def run_once(
             connections=proxy.connections,
             # Every backend's: the socket may be held by any of them.
             requests=[r for backend in backends for r in backend.requests],
+            published_at=observation.published_at,
+            refreshed_at=observation.refreshed_at,
+            after_refresh=observation.after_refresh,
         )
         verdict, problems = judge(observation, profile.expect)
         verdict, problems = fair(verdict, problems, observation, time_scale, profile.expect)

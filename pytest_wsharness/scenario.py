@@ -247,6 +247,7 @@ async def _observe(
         restarting = asyncio.get_running_loop().create_task(_restart(restartable, *restart))
     try:
         await source.trigger(marker)
+        published_at = time.monotonic()
     except BaseException:
         if restarting is not None:
             restarting.cancel()
@@ -285,6 +286,7 @@ async def _observe(
         await before_refresh()
     # The reload only needs the page's REST reads; its realtime client is not waited for.
     await client.refresh()
+    refreshed_at = time.monotonic()
     return Observation(
         websocket_enabled=enabled,
         attempts=machine.attempts,
@@ -299,6 +301,8 @@ async def _observe(
         lag=seen_lag.worse(lag.METER.worst(began)),
         answered=answered(events, machine.attempts),
         awake=awake,
+        published_at=published_at,
+        refreshed_at=refreshed_at,
     )
 
 

@@ -48,6 +48,9 @@ def build_timeline(
     connections: Sequence[ConnectionRecord] = (),
     requests: Sequence[RequestRecord] = (),
     limit: int = MAX_EVENTS,
+    published_at: float | None = None,
+    refreshed_at: float | None = None,
+    after_refresh: bool = False,
 ) -> tuple[HopEvent, ...]:
     """Merge what every hop did into one timeline, in time order.
 
@@ -63,6 +66,10 @@ def build_timeline(
         requests: what the server received, from every backend.
         limit: the most events kept, at least 3; the middle of a longer timeline is left
             out, and an event says how many went. It defaults to :data:`MAX_EVENTS`.
+        published_at: when the scenario's update was published (``time.monotonic()``): a
+            server event.
+        refreshed_at: when the reload had loaded, and ``after_refresh`` whether it showed the
+            update: a client event.
 
     Returns:
         The events, ``t`` in seconds since the earliest of them (the first page load, as a
@@ -79,6 +86,11 @@ def build_timeline(
         *_relay(connections),
         *_server(requests, endpoint),
     ]
+    if published_at is not None:
+        stamped.append((published_at, "server", "update published"))
+    if refreshed_at is not None:
+        shown = "shown" if after_refresh else "NOT shown"
+        stamped.append((refreshed_at, "client", f"update {shown} after reload"))
     if not stamped:
         return ()
     # The first thing any hop did: a browser's own start (its launch) is not the scenario's.

@@ -61,6 +61,9 @@ class Observation:
             timing: refused with an HTTP status, or opened and never lost.
         awake: the share of the watch after the update was published in which no loop of the
             harness (nor the page's timers) was stalled; 1.0 when nothing stalled.
+        published_at: when the update was published (its trigger returned), and
+        refreshed_at: when the reload's page had loaded, both ``time.monotonic()``; ``None``
+            when not reached. The report's timeline shows both.
     """
 
     websocket_enabled: bool
@@ -76,6 +79,8 @@ class Observation:
     lag: lag.Lag = field(default_factory=lag.Lag)
     answered: bool = False
     awake: float = 1.0
+    published_at: float | None = None
+    refreshed_at: float | None = None
 
     def client_clause(self) -> str:
         """Say what the client's socket saw, for an explanation of the hops."""

@@ -261,6 +261,11 @@ def test_matrix_writes_html_and_json_reports_with_timelines(
     lanes = {(event["hop"], event["text"]) for event in enabled["timeline"]}
     assert ("proxy", "removed Connection, Upgrade from the request") in lanes
     assert ("client", "WebSocket handshake failed (HTTP 200), closed 1006") in lanes
+    # When the update was published, and whether the reload showed it, in order.
+    texts = [event["text"] for event in enabled["timeline"]]
+    assert texts.index("update published") < texts.index("update shown after reload")
+    assert ("server", "update published") in lanes
+    assert ("client", "update shown after reload") in lanes
     page = html.read_text()
     assert "matrix[header-stripping-enabled]" in page
     assert "removed Connection, Upgrade from the request" in page

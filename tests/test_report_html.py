@@ -101,6 +101,29 @@ def test_the_timeline_merges_the_hops_in_time_order() -> None:
     ]
 
 
+@pytest.mark.parametrize(("shown", "said"), [(True, "shown"), (False, "NOT shown")])
+def test_the_timeline_says_when_the_update_was_published_and_if_the_reload_showed_it(
+    shown: bool, said: str
+) -> None:
+    events = build_timeline(
+        endpoint=ENDPOINT,
+        client_origin=T0,
+        history=[
+            TimelineEntry(0.0, "load", "page load 1"),
+            TimelineEntry(0.2, "load", "page load 2"),
+        ],
+        published_at=T0 + 0.05,
+        refreshed_at=T0 + 0.25,
+        after_refresh=shown,
+    )
+    assert [(e.t, e.hop, e.text) for e in events] == [
+        (0.0, "client", "page load 1"),
+        (0.05, "server", "update published"),
+        (0.2, "client", "reload (page load 2)"),
+        (0.25, "client", f"update {said} after reload"),
+    ]
+
+
 def test_relay_events_count_from_the_connection_start_and_the_end_follows_them() -> None:
     connection = ConnectionRecord(
         3,
@@ -354,6 +377,8 @@ def test_the_option_writes_every_scenario_with_its_timeline(inner: pytest.Pytest
         assert text in html
     assert "page load 1" in html
     assert "reload (page load 2)" in html
+    assert '<td class="lane server">update published</td>' in html
+    assert '<td class="lane client">update shown after reload</td>' in html
     # The failed scenario carries what diagnose then found on its path.
     assert "<p>Diagnosis of the path:</p>" in html
     assert "<li>The upgrade headers were stripped on the way" in html
