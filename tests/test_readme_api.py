@@ -1,0 +1,38 @@
+"""The README's table of what a test can read stays true to the code."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from pytest_wsharness.client.machine import Dialog, State
+from pytest_wsharness.verdict import Observation
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _row(name: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    found = re.search(rf"^\| {re.escape(name)} .*$", text, re.MULTILINE)
+    assert found is not None, f"README has no row for {name}"
+    return found.group(0)
+
+
+@pytest.mark.parametrize(
+    ("row", "names"),
+    [
+        ("`cms_client.state` (`client.machine.State`)", [s.value for s in State]),
+        ("`Dialog`", [d.value for d in Dialog]),
+        (
+            "an `Observation` (what the assertions return)",
+            [f.name for f in dataclasses.fields(Observation)],
+        ),
+    ],
+    ids=["State", "Dialog", "Observation"],
+)
+def test_every_value_and_field_is_documented(row: str, names: list[str]) -> None:
+    documented = set(re.findall(r"`([\w-]+)`", _row(row)))
+    assert set(names) <= documented, set(names) - documented
