@@ -143,19 +143,24 @@ def build_parser() -> argparse.ArgumentParser:
         "print what happens to each connection until Ctrl-C.",
     )
     proxy.add_argument(
-        "profile", metavar="PROFILE", help="a profile name (see: wsharness profiles)"
+        "profile",
+        metavar="PROFILE|CONFIG",
+        help="a profile name (see: wsharness profiles); with --real, a real proxy config "
+        "(see: wsharness profiles --real)",
     )
     proxy.add_argument(
         "--real",
         action="store_true",
-        help="PROFILE names a real proxy config of proxies/real/ (nginx-no-upgrade...), run "
-        "in Docker when an engine answers, else as a local process from the installed software",
+        help="run CONFIG, a real proxy config of proxies/real/ (nginx-no-upgrade...), with the "
+        "real software instead of a simulated profile",
     )
     proxy.add_argument(
         "--backend",
         choices=("auto", "docker", "local"),
         default="auto",
-        help="with --real: where it runs (default auto)",
+        help="with --real, where the software runs: docker (a container on the host network, "
+        "from the project's own image), local (the software installed on this machine, as a "
+        "process of its own), or auto (docker when an engine answers, else local; the default)",
     )
     proxy.add_argument("--upstream", required=True, metavar="URL", help="the server, http(s)://...")
     proxy.add_argument(
