@@ -463,17 +463,29 @@ def _matrix(
     verbose: bool = False,
 ) -> int:
     from .matrix import format_table, run_matrix, use_color
+    from .progress import Progress
     from .verdict import Verdict
 
     started = time.perf_counter()
-    run = run_matrix(profiles, scale, driver=driver, screenshots=screenshots, deployment=deployment)
+    total = len(profiles) * (1 if deployment is not None else 2)
+    progress = Progress(total)
+    run = run_matrix(
+        profiles,
+        scale,
+        driver=driver,
+        screenshots=screenshots,
+        deployment=deployment,
+        progress=progress,
+    )
     try:
         rows = asyncio.run(run)
     except (TriggerFailed, PageLoadError) as error:
+        progress.close()
         # The team's trigger, or a page that does not load at all (a refused certificate):
         # no scenario can be judged without them.
         print(f"wsharness: error: {error}", file=sys.stderr)
         return EXIT_PROBLEM
+    progress.close()
     print(format_table(rows, verbose=verbose, color=use_color(sys.stdout)))
     for name, reason in left_out:
         print(f"left out {name}: it {reason}")

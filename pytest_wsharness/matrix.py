@@ -35,6 +35,7 @@ from .verdict import Observation, Verdict, expected_outcome, fair, judge
 
 if TYPE_CHECKING:
     from .browser.shared import SharedChromium
+    from .progress import Progress
     from .tls import TestCA
 
 
@@ -326,8 +327,11 @@ async def run_matrix(
     driver: str = "model",
     screenshots: Path | None = None,
     deployment: RealDeployment | None = None,
+    progress: Progress | None = None,
 ) -> list[Row]:
     """Run every profile x ``enabled`` concurrently; rows come back in input order.
+
+    ``progress`` is told as each scenario starts and ends.
 
     With the browser, at most :data:`BROWSERS_AT_ONCE` rows run at a time, each in a context
     of one Chromium launched for the run (issue 11: a launch per row cost a second). With a
@@ -341,12 +345,14 @@ async def run_matrix(
 
         ca = TestCA()
     if driver != "browser":
-        return await _run_rows(chosen, time_scale, enabled, ca, driver, screenshots, deployment)
+        return await _run_rows(
+            chosen, time_scale, enabled, ca, driver, screenshots, deployment, None, progress
+        )
     from .browser.shared import SharedChromium
 
     async with SharedChromium() as browser:
         return await _run_rows(
-            chosen, time_scale, enabled, ca, driver, screenshots, deployment, browser
+            chosen, time_scale, enabled, ca, driver, screenshots, deployment, browser, progress
         )
 
 
@@ -359,12 +365,16 @@ async def _run_rows(
     screenshots: Path | None,
     deployment: RealDeployment | None,
     browser: SharedChromium | None = None,
+    progress: Progress | None = None,
 ) -> list[Row]:
     pages = asyncio.Semaphore(BROWSERS_AT_ONCE)
 
     async def row(profile: Profile, on: bool) -> Row:
+        name = f"{profile.name} ({'enabled' if on else 'disabled'})"
         async with pages if driver == "browser" else contextlib.nullcontext():
-            return await run_row(
+            if progress is not None:
+                progress.start(name)
+            done = await run_row(
                 profile,
                 on,
                 time_scale,
@@ -374,6 +384,9 @@ async def _run_rows(
                 deployment=deployment,
                 browser=browser,
             )
+        if progress is not None:
+            progress.done(name, done.verdict.value)
+        return done
 
     if deployment is not None:
         # In turn, and the first failure (a trigger's) ends the run before another starts.

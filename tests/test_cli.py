@@ -98,6 +98,40 @@ def test_matrix_runs_the_chosen_profiles(
     assert "(time scale 0.01)" in out
 
 
+def test_the_matrix_says_its_progress_on_standard_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["matrix", "--profile", "compliant", "--profile", "firewall", "--time-scale", "0.01"]
+    assert main(argv) == EXIT_OK
+    out, err = capsys.readouterr()
+    # Not a terminal (a CI log): a plain line per finished scenario, the results on stdout.
+    lines = err.splitlines()
+    assert [line.split("]")[0] for line in lines] == [f"wsharness: [{n}/4" for n in range(1, 5)]
+    assert any(line.startswith("wsharness: [") and "compliant (enabled): delivered" in line
+               for line in lines)  # fmt: skip
+    assert all(line.endswith("s so far") for line in lines)
+    assert "wsharness: [" not in out
+
+
+def test_on_a_terminal_progress_is_one_line_rewritten_and_cleared() -> None:
+    import io
+
+    from pytest_wsharness.progress import Progress
+
+    stream = io.StringIO()
+    progress = Progress(2, stream, live=True)
+    progress.start("compliant (enabled)")
+    progress.start("compliant (disabled)")
+    progress.done("compliant (enabled)", "delivered")
+    text = stream.getvalue()
+    assert "\n" not in text  # one line, rewritten with carriage returns
+    last = text.rsplit("\r", 1)[1]
+    assert last.startswith("[1/2] ")
+    assert last.rstrip().endswith("running: compliant (disabled)")
+    progress.close()
+    assert stream.getvalue().endswith("\r" + " " * len(last.rstrip()) + "\r")
+
+
 @pytest.mark.parametrize("columns", ["100", "80"])
 def test_the_matrix_fits_the_terminal_and_details_only_what_went_wrong(
     columns: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
