@@ -36,6 +36,7 @@ from .errors import (
     UpstreamUnreachable,
     UsageError,
 )
+from .listen import add_listen_arguments
 from .profiles import Catalogue, Profile
 
 if TYPE_CHECKING:
@@ -163,20 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         "process of its own), or auto (docker when an engine answers, else local; the default)",
     )
     proxy.add_argument("--upstream", required=True, metavar="URL", help="the server, http(s)://...")
-    proxy.add_argument(
-        "--listen",
-        default="127.0.0.1:0",
-        metavar="HOST:PORT",
-        help="where to listen, a loopback address (default 127.0.0.1:0, a free port; IPv6: "
-        "[::1]:0)",
-    )
-    proxy.add_argument(
-        "--listen-beyond-loopback",
-        action="store_true",
-        help="DANGER: let --listen take an address other machines can reach (0.0.0.0, a LAN "
-        "address). This exposes the proxy, and through it the upstream server, to the network: "
-        "only for a phone or a VM on a network you trust",
-    )
+    add_listen_arguments(proxy, "the proxy, and through it the upstream server,")
     proxy.add_argument(
         "--time-scale",
         type=time_scale,

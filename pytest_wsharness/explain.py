@@ -146,27 +146,9 @@ def answer_text(request: RequestRecord) -> str:
     return f"answered {status_text(request.status)}"
 
 
-def explain(
-    *,
-    client: str,
-    requests: Sequence[RequestRecord] | None,
-    endpoint: str,
-    profile: str | None = None,
-    proxy_records: Sequence[ProxyRecord] = (),
-    connections: Sequence[ConnectionRecord] = (),
-    backends: Sequence[Sequence[RequestRecord]] = (),
-) -> str:
-    """Join the clauses of every hop (:func:`hop_clauses`) into one line."""
-    clauses = hop_clauses(
-        client=client,
-        requests=requests,
-        endpoint=endpoint,
-        profile=profile,
-        proxy_records=proxy_records,
-        connections=connections,
-        backends=backends,
-    )
-    return "; ".join(clause for _, clause in clauses)
+def explain(**hops: Any) -> str:
+    """Join the clauses of every hop into one line; the arguments are :func:`hop_clauses`'s."""
+    return "; ".join(clause for _, clause in hop_clauses(**hops))
 
 
 def hop_clauses(

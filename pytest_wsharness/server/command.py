@@ -37,18 +37,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
         "serve", help="run the simulated CMS on its own", description=DESCRIPTION
     )
-    parser.add_argument(
-        "--listen",
-        default="127.0.0.1:0",
-        metavar="HOST:PORT",
-        help="where to listen, a loopback address (default 127.0.0.1:0, a free port; IPv6: "
-        "[::1]:0)",
-    )
-    parser.add_argument(
-        "--listen-beyond-loopback",
-        action="store_true",
-        help="DANGER: let --listen take an address other machines can reach",
-    )
+    listening.add_listen_arguments(parser, "the simulated CMS")
     parser.add_argument(
         "--tls",
         action="store_true",
