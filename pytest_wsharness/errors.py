@@ -11,6 +11,8 @@ LocalProtocolError vs RemoteProtocolError):
           says how to make it push one (the ``cms_trigger_update`` fixture is not overridden).
         * TimeScaleUnsupported: a real proxy config cannot run at the time scale asked for
           (its idle cut, scaled, is too short or cannot be written); the fixture skips on it.
+        * ConfigRefused: a team's own proxy config holds something the harness cannot run
+          safely or faithfully (an include, an address it cannot rewrite, a relay elsewhere).
     * HarnessTimeout (TimeoutError): an awaited event did not happen before its deadline.
     * Inconclusive (RuntimeError): the harness itself ran too late to judge a scenario (its
       event loops or the page's timers lagged more than the scenario's timings allow); no
@@ -373,3 +375,26 @@ class TimeScaleUnsupported(UsageError):
             f"idle cut, {self.idle_timeout:g} s x {self.time_scale:g} = {shown}, {self.problem}; "
             f"the smallest time scale that works is {self.smallest:.3g}"
         )
+
+
+class ConfigRefused(UsageError):
+    """A team's own proxy config (``--config FILE``) holds something the harness cannot rewrite
+    to run on 127.0.0.1 in front of its upstream only.
+
+    Args:
+        source: the file.
+        line: the line of the directive, 1-based; 0 for the file as a whole.
+        directive: the directive as written (or what is missing).
+        why: why it cannot be run, and what to write instead.
+    """
+
+    def __init__(self, source: str, line: int, directive: str, why: str) -> None:
+        self.source = source
+        self.line = line
+        self.directive = directive
+        self.why = why
+        super().__init__(source, line, directive, why)
+
+    def __str__(self) -> str:
+        where = f"{self.source}, line {self.line}" if self.line else self.source
+        return f"{where}: {self.directive!r} cannot be run by the harness: {self.why}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_wsharness.errors import (
+    ConfigRefused,
     HarnessTimeout,
     Inconclusive,
     MissingPart,
@@ -43,6 +44,13 @@ CASES = [
         "600 ms, cannot be written in whole seconds; the smallest time scale that works is 0.5",
         ValueError,
         id="time-scale-unsupported",
+    ),
+    pytest.param(
+        ConfigRefused("nginx.conf", 12, "include conf.d/*.conf", "paste what it includes"),
+        "nginx.conf, line 12: 'include conf.d/*.conf' cannot be run by the harness: paste what "
+        "it includes",
+        ValueError,
+        id="config-refused",
     ),
     pytest.param(
         HarnessTimeout("the socket to open", 2.5),

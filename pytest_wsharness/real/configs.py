@@ -5,8 +5,10 @@ Placeholders, replaced when a proxy starts: ``@PORT@`` (the port to listen on, o
 ``@UPSTREAM@`` (``http://host:port``), ``@UPSTREAM_HOSTPORT@`` (``host:port``),
 ``@UPSTREAM_HOST@`` and ``@UPSTREAM_PORT@`` (apart, for a forward proxy's rules), ``@WORKDIR@``
 (a private folder for pid, logs and temp files), ``@IDLE_TIMEOUT@`` (``idle_timeout`` times the
-time scale) and ``@TIMEOUT:N@`` (N seconds, times the time scale when that is above 1), both in
-the software's own notation.
+time scale), ``@SCALED:N@`` (any other idle cut of N seconds, times the time scale, checked the
+same way; a team's own config gets these, see :mod:`~pytest_wsharness.real.adapt`) and
+``@TIMEOUT:N@`` (N seconds, times the time scale when that is above 1), all in the software's
+own notation.
 
 How timeouts follow the time scale (issue 10): each keeps its place among the client's timings.
 
@@ -41,6 +43,7 @@ from ..profiles import builtin_dir
 SOFTWARE = ("nginx", "haproxy", "apache", "caddy", "squid", "tinyproxy")
 KEYS = ("software", "models", "summary", "config", "idle_timeout")
 LONG_TIMEOUT = re.compile(r"@TIMEOUT:([0-9]+(?:\.[0-9]+)?)@")
+SCALED_CUT = re.compile(r"@SCALED:([0-9]+(?:\.[0-9]+)?)@")
 
 # The shortest idle cut a real proxy is given, in seconds (issue 10). nginx's proxy_read_timeout
 # also bounds the wait for the upstream's 101, and nginx and HAProxy arm timers from a clock
@@ -115,24 +118,47 @@ class RealConfig:
     idle_timeout: float | None
     path: Path
 
+    def cuts(self) -> list[float]:
+        """Every idle cut the config writes (``@IDLE_TIMEOUT@`` and ``@SCALED:N@``), seconds."""
+        cuts = [float(match[1]) for match in SCALED_CUT.finditer(self.config)]
+        return cuts if self.idle_timeout is None else [self.idle_timeout, *cuts]
+
     def smallest_time_scale(self) -> float:
         """The smallest time scale this config runs at; 0 when nothing in it is scaled."""
-        if self.idle_timeout is None:
+        cuts = self.cuts()
+        if not cuts:
             return 0.0
-        return max(IDLE_FLOOR, NOTATION[self.software].unit) / self.idle_timeout
+        return max(IDLE_FLOOR, NOTATION[self.software].unit) / min(cuts)
+
+    def check_time_scale(self, time_scale: float) -> None:
+        """Raise when one of the config's idle cuts cannot follow ``time_scale``.
+
+        Raises:
+            TimeScaleUnsupported: see :meth:`scaled_cut`.
+        """
+        for cut in self.cuts():
+            self.scaled_cut(cut, time_scale)
 
     def scaled_idle_timeout(self, time_scale: float) -> str:
         """``idle_timeout`` times ``time_scale``, in the software's notation; ``""`` without one.
+
+        Raises:
+            TimeScaleUnsupported: see :meth:`scaled_cut`.
+        """
+        if self.idle_timeout is None:
+            return ""
+        return self.scaled_cut(self.idle_timeout, time_scale)
+
+    def scaled_cut(self, cut: float, time_scale: float) -> str:
+        """An idle cut of ``cut`` seconds times ``time_scale``, in the software's notation.
 
         Raises:
             TimeScaleUnsupported: the scaled cut is below :data:`IDLE_FLOOR`, or the software
                 cannot write it (Apache, Squid and tinyproxy take whole seconds); the message
                 names the config, the scaled value and the smallest time scale that works.
         """
-        if self.idle_timeout is None:
-            return ""
         notation = NOTATION[self.software]
-        scaled = self.idle_timeout * time_scale
+        scaled = cut * time_scale
         problem = ""
         if scaled < IDLE_FLOOR * (1 - 1e-9):  # 2 s x 0.05 is the floor, whatever the float
             problem = (
@@ -145,7 +171,7 @@ class RealConfig:
                 problem = f"cannot be written in {self.software}'s whole seconds"
         if problem:
             raise TimeScaleUnsupported(
-                self.name, self.idle_timeout, time_scale, problem, self.smallest_time_scale()
+                self.name, cut, time_scale, problem, self.smallest_time_scale()
             )
         return notation.write(written)
 
@@ -160,7 +186,7 @@ class RealConfig:
             port: the port to listen on, on 127.0.0.1.
             upstream: the server, ``http://host:port``.
             workdir: the private folder, as the software sees it.
-            time_scale: multiplies the idle cut, and the long timeouts when above 1 (see the
+            time_scale: multiplies the idle cuts, and the long timeouts when above 1 (see the
                 module's docstring). It defaults to 1.
 
         Raises:
@@ -169,6 +195,7 @@ class RealConfig:
         hostport = upstream.split("://", 1)[-1].rstrip("/")
         idle = self.scaled_idle_timeout(time_scale)
         text = LONG_TIMEOUT.sub(lambda match: self._long_timeout(match, time_scale), self.config)
+        text = SCALED_CUT.sub(lambda match: self.scaled_cut(float(match[1]), time_scale), text)
         for key, value in (
             ("@PORT@", str(port)),
             ("@UPSTREAM_HOSTPORT@", hostport),

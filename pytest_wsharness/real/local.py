@@ -131,7 +131,7 @@ class LocalProxy(ThreadedEngine):
         port: int = 0,
         time_scale: float = 1.0,
     ) -> None:
-        config.scaled_idle_timeout(time_scale)
+        config.check_time_scale(time_scale)
         self.config = config
         self.upstream = upstream
         self.listen_port = port
