@@ -7,7 +7,8 @@
     wsharness profiles [--profiles-dir DIR]... [--real]
     wsharness proxy PROFILE --upstream URL [--listen HOST:PORT [--listen-beyond-loopback]]
                     [--time-scale F] [--duration S]
-    wsharness proxy --real CONFIG --upstream URL [--listen 127.0.0.1:PORT] [--time-scale F]
+    wsharness proxy --real CONFIG --upstream URL [--listen HOST:PORT] [--time-scale F]
+    wsharness proxy --real --config FILE [--software S] [--models PROFILE] --upstream URL
                     [--duration S]
     wsharness diagnose URL [--proxy PROXY_URL] [--direct ORIGIN_URL] [--idle SECONDS] [--json]
 
@@ -145,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     proxy.add_argument(
         "profile",
+        nargs="?",
         metavar="PROFILE|CONFIG",
         help="a profile name (see: wsharness profiles); with --real, a real proxy config "
         "(see: wsharness profiles --real)",
@@ -154,6 +156,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run CONFIG, a real proxy config of proxies/real/ (nginx-no-upgrade...), with the "
         "real software instead of a simulated profile",
+    )
+    own = proxy.add_argument_group(
+        "your own proxy config (implies --real)",
+        "Run your nginx.conf, haproxy.cfg, Apache site, Caddyfile or squid.conf as written, "
+        "but for what ties it to your machines: listening addresses become --listen, backend "
+        "addresses --upstream, TLS on the listener is dropped, logs and pid files go to a "
+        "private folder, idle timeouts follow --time-scale. What was rewritten is printed; "
+        "what cannot be (an include, an upstream named by a variable) is refused, naming the "
+        "line. See README: Your own proxy config.",
+    )
+    own.add_argument("--config", type=Path, metavar="FILE", help="the config file")
+    own.add_argument(
+        "--software",
+        choices=("nginx", "haproxy", "apache", "caddy", "squid"),
+        help="which software FILE is for (default: told from its name and text)",
+    )
+    own.add_argument(
+        "--models",
+        metavar="PROFILE",
+        help="the profile FILE should behave like (see: wsharness profiles), shown in the "
+        "first line; wsharness diagnose against the proxy tells which one it does",
     )
     proxy.add_argument(
         "--backend",
@@ -244,18 +267,10 @@ def _run(argv: Sequence[str] | None) -> int:
             from .standalone import parse_listen, serve
 
             listen = parse_listen(args.listen, beyond_loopback=args.listen_beyond_loopback)
-            if args.real:
-                from .standalone import serve_real
-
-                serve_real(
-                    args.profile,
-                    args.upstream,
-                    listen=listen,
-                    duration=args.duration,
-                    backend=args.backend,
-                    time_scale=args.time_scale,
-                )
-                return EXIT_OK
+            if args.real or args.config is not None:
+                return _proxy_real(args, catalogue, listen)
+            if args.profile is None:
+                raise UsageError("wsharness proxy needs a PROFILE (see: wsharness profiles)")
             serve(
                 catalogue.get(args.profile),
                 args.upstream,
@@ -295,6 +310,40 @@ def _run(argv: Sequence[str] | None) -> int:
     return _matrix(
         chosen, scale, driver, args.screenshots, deployment, left_out, reports, args.verbose
     )
+
+
+def _proxy_real(args: argparse.Namespace, catalogue: Catalogue, listen: tuple[str, int]) -> int:
+    from .real.command import serve_real
+    from .real.configs import RealCatalogue
+
+    if (args.profile is None) == (args.config is None):
+        raise UsageError(
+            "wsharness proxy --real needs either CONFIG (a config of proxies/real/, see: "
+            "wsharness profiles --real) or --config FILE (your own), not both"
+        )
+    if args.models is not None:
+        catalogue.get(args.models)  # a clear error now, before anything starts
+    if args.config is None:
+        if args.software or args.models:
+            raise UsageError("--software and --models go with --config FILE")
+        config, changes, modelled = RealCatalogue().get(args.profile), [], True
+    else:
+        from .real.adapt import load_own
+
+        own = load_own(args.config, args.software, args.models)
+        config, changes, modelled = own.config, own.changes, own.modelled
+    serve_real(
+        config,
+        args.upstream,
+        listen=listen,
+        duration=args.duration,
+        backend=args.backend,
+        catalogue=catalogue,
+        changes=changes,
+        modelled=modelled,
+        time_scale=args.time_scale,
+    )
+    return EXIT_OK
 
 
 def _real_configs() -> int:

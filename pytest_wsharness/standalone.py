@@ -13,7 +13,6 @@ from typing import Any, TextIO
 
 from . import listen as listening
 from .deployment import check_upstream_ca
-from .errors import UsageError
 from .explain import relay_summary
 from .profiles import Profile
 from .proxy.chain import ProfileProxy
@@ -84,7 +83,7 @@ def serve(
         upstream_ca=upstream_ca,
     )
     proxy.start()
-    restore = _on_signals(lambda *_: stop.set())
+    restore = on_signals(lambda *_: stop.set())
     folder = tempfile.TemporaryDirectory(prefix="wsharness-proxy-ca-")
     try:
         page, forward = proxy.route(upstream)
@@ -148,7 +147,9 @@ class _Reporter:
             print(line, file=self.out, flush=True)
 
 
-def _on_signals(handler: Callable[..., None]) -> Callable[[], None]:
+def on_signals(handler: Callable[..., None]) -> Callable[[], None]:
+    """Call ``handler`` on SIGINT and SIGTERM (from the main thread only); returns what puts
+    the previous handlers back."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -158,64 +159,3 @@ def _on_signals(handler: Callable[..., None]) -> Callable[[], None]:
             signal.signal(sig, previous)
 
     return restore
-
-
-def serve_real(
-    name: str,
-    upstream: str,
-    *,
-    listen: tuple[str, int],
-    duration: float | None,
-    backend: str = "auto",
-    out: TextIO = sys.stdout,
-    time_scale: float = 1.0,
-) -> None:
-    """Run the real proxy config ``name`` (``proxies/real/``) in front of ``upstream`` until
-    interrupted or ``duration`` seconds pass: in Docker when an engine answers, else as a local
-    process (``backend`` chooses: ``auto``, ``docker`` or ``local``). Its idle cut is scaled by
-    ``time_scale``, for clients that run at that scale.
-
-    Raises:
-        UsageError: a bad ``upstream`` or ``listen`` address (real proxies listen on
-            127.0.0.1), or an unknown config name (the message lists them).
-        MissingPart: the software is not installed.
-        TimeScaleUnsupported: the config's idle cut cannot be scaled by ``time_scale``; the
-            message names the smallest time scale that works.
-    """
-    from .real.configs import RealCatalogue
-    from .real.local import runner
-
-    if listen[0] != "127.0.0.1":
-        raise UsageError(
-            f"--listen for --real must be 127.0.0.1:PORT (the real configs listen there only), "
-            f"got {listen[0]!r}"
-        )
-    config = RealCatalogue().get(name)
-    stop = threading.Event()
-    # With its port written: a real proxy's config needs one (HAProxy would take the client's).
-    proxy = runner(backend)(
-        config, check_upstream(upstream).origin, port=listen[1], time_scale=time_scale
-    )
-    proxy.start()
-    restore = _on_signals(lambda *_: stop.set())
-    try:
-        print(
-            f"wsharness: {name} ({config.software} {where(proxy)}, modelled by "
-            f"{config.models}) listening on "
-            f"{proxy.url} (open {proxy.url}); its logs: {proxy.workdir}",
-            file=out,
-            flush=True,
-        )
-        deadline = None if duration is None else time.monotonic() + duration
-        while not stop.wait(POLL):
-            proxy.check()
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-    finally:
-        restore()
-        proxy.stop()
-
-
-def where(proxy: object) -> str:
-    """``in Docker`` or ``as a local process``, for the first line."""
-    return "in Docker" if type(proxy).__name__ == "DockerProxy" else "as a local process"

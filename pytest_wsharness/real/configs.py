@@ -179,8 +179,16 @@ class RealConfig:
         notation = NOTATION[self.software]
         return notation.write(notation.round(float(match[1]) * max(1.0, time_scale), up=True))
 
-    def render(self, *, port: int, upstream: str, workdir: Path, time_scale: float = 1.0) -> str:
-        """The config text with every placeholder filled in.
+    def render(
+        self,
+        *,
+        port: int,
+        upstream: str,
+        workdir: Path,
+        time_scale: float = 1.0,
+        text: str | None = None,
+    ) -> str:
+        """The config text (or ``text``, a line of it) with every placeholder filled in.
 
         Args:
             port: the port to listen on, on 127.0.0.1.
@@ -194,7 +202,8 @@ class RealConfig:
         """
         hostport = upstream.split("://", 1)[-1].rstrip("/")
         idle = self.scaled_idle_timeout(time_scale)
-        text = LONG_TIMEOUT.sub(lambda match: self._long_timeout(match, time_scale), self.config)
+        text = self.config if text is None else text
+        text = LONG_TIMEOUT.sub(lambda match: self._long_timeout(match, time_scale), text)
         text = SCALED_CUT.sub(lambda match: self.scaled_cut(float(match[1]), time_scale), text)
         for key, value in (
             ("@PORT@", str(port)),

@@ -18,13 +18,16 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engine import ThreadedEngine
 from ..errors import HarnessTimeout, MissingPart, ProxyCrashed, UnknownChoiceError
 from ..profiles import Catalogue, Kind, Profile
 from ..proxy.records import ProxyRecord
 from .configs import RealConfig
+
+if TYPE_CHECKING:
+    from .adapt import Change
 
 BACKENDS = ("auto", "docker", "local")
 STARTUP_TIMEOUT = 10.0
@@ -137,6 +140,8 @@ class LocalProxy(ThreadedEngine):
         self.listen_port = port
         self.time_scale = time_scale
         self.profile: Profile = (catalogue or Catalogue()).get(config.models)
+        # What the harness rewrote in a team's own config (real.adapt), for the user to read.
+        self.changes: list[Change] = []
         self.workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._binary = ""

@@ -10,6 +10,7 @@ time scale it does not follow.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,7 +22,8 @@ from ..require import skip_or_fail
 if TYPE_CHECKING:
     from ..profiles import Catalogue
     from ..sync import SyncCMS
-    from .configs import RealCatalogue
+    from .adapt import Change
+    from .configs import RealCatalogue, RealConfig
     from .local import LocalProxy
 
 REQUIRE_ENV = "WSHARNESS_REQUIRE_REAL_PROXIES"
@@ -43,7 +45,7 @@ def real_proxy(
     wsharness_time_scale: float,
 ) -> Iterator[Callable[..., LocalProxy]]:
     """Start real proxies: ``real_proxy(name, upstream=None, backend="auto")`` returns a
-    running one.
+    running one; ``real_proxy(config=path, models=PROFILE)`` runs your own config file.
 
     ``name`` is a config of ``proxies/real/`` (``nginx-no-upgrade``...), run on a port of
     127.0.0.1 the kernel picked: in a Docker container (host networking; images from
@@ -55,25 +57,41 @@ def real_proxy(
     whose scaled cut would be too short or cannot be written skips the test, naming the
     smallest time scale that works. Every proxy is stopped after the test, its private folder
     removed.
+
+    ``config`` is a team's own nginx, HAProxy, Apache, Caddy or Squid config (``software=``
+    when its name and text do not tell), rewritten to listen on 127.0.0.1 and reach only the
+    upstream (see :mod:`pytest_wsharness.real.adapt`; what was rewritten is in the proxy's
+    ``changes``); ``models`` names the profile it should behave like, which the assertions
+    hold it to.
     """
     from .local import BACKENDS, runner
 
     started: list[LocalProxy] = []
 
-    def make(name: str, upstream: str | None = None, backend: str = "auto") -> LocalProxy:
+    def make(
+        name: str | None = None,
+        upstream: str | None = None,
+        backend: str = "auto",
+        *,
+        config: str | Path | None = None,
+        software: str | None = None,
+        models: str | None = None,
+    ) -> LocalProxy:
         try:
-            config = wsharness_real_catalogue.get(name)
+            chosen, changes = _config(wsharness_real_catalogue, name, config, software, models)
             if backend not in BACKENDS:
                 raise UnknownChoiceError("real proxy backend", backend, BACKENDS)
+            wsharness_catalogue.get(chosen.models)
         except UsageError as error:
             raise pytest.UsageError(str(error)) from None
         try:
             proxy = runner(backend)(
-                config,
+                chosen,
                 upstream or cms_server.upstream,
                 wsharness_catalogue,
                 time_scale=wsharness_time_scale,
             )
+            proxy.changes = changes
             proxy.start()
         except TimeScaleUnsupported as unsupported:
             pytest.skip(str(unsupported))
@@ -92,3 +110,38 @@ def real_proxy(
         proxy.stop()
     if errors:
         raise errors[0]
+
+
+def _config(
+    catalogue: RealCatalogue,
+    name: str | None,
+    path: str | Path | None,
+    software: str | None,
+    models: str | None,
+) -> tuple[RealConfig, list[Change]]:
+    """The config ``real_proxy`` was asked for, and what was rewritten in a team's own.
+
+    Raises:
+        UsageError: neither or both of ``name`` and ``config``, ``software`` or ``models``
+            without ``config``, ``config`` without ``models``, or what reading it raises.
+    """
+    if (name is None) == (path is None):
+        raise UsageError(
+            "real_proxy takes a config of proxies/real/ by name, or config=PATH (your own), "
+            f"not both; got name={name!r}, config={path!r}"
+        )
+    if path is None:
+        if software is not None or models is not None:
+            raise UsageError("real_proxy: software= and models= go with config=PATH")
+        assert name is not None
+        return catalogue.get(name), []
+    if models is None:
+        raise UsageError(
+            f"real_proxy(config={str(path)!r}) needs models=PROFILE: the profile it should "
+            "behave like, which assert_expected_outcome holds it to (wsharness diagnose against "
+            "it tells which one it behaves like)"
+        )
+    from .adapt import load_own
+
+    own = load_own(path, software, models)
+    return own.config, own.changes

@@ -27,9 +27,10 @@ class Change:
     why: str
 
     def describe(self) -> str:
-        """One line for the terminal: ``line 12: listen 443 ssl -> listen ...: why``."""
+        """One line for the terminal: ``line 12: listen 443 ssl; -> listen ...; (why)``, or
+        ``added <why>``."""
         if not self.before:
-            return f"added: {self.after} ({self.why})"
+            return f"added {self.why}"
         after = self.after or "left out"
         return f"line {self.line}: {self.before} -> {after} ({self.why})"
 
@@ -62,18 +63,33 @@ class Edits:
         return self.text.count("\n", 0, offset) + 1
 
     def replace(self, start: int, end: int, new: str, why: str) -> None:
-        """Put ``new`` in place of ``text[start:end]`` (``""`` leaves it out)."""
-        before = " ".join(self.text[start:end].split())
+        """Put ``new`` in place of ``text[start:end]`` (``""`` leaves it out, and its line
+        with it when nothing else is on that line)."""
+        lines = self.text[start:end].strip().splitlines() or [""]
+        before = " ".join(lines[0].split()) + (" ..." if len(lines) > 1 else "")
         after = " ".join(new.split())
-        if before == after:
+        if len(lines) == 1 and before == after:
             return
+        if not new:
+            start, end = self._whole_lines(start, end)
         self._spans.append((start, end, new))
         self.changes.append(Change(self.line_of(start), before, after, why))
 
+    def _whole_lines(self, start: int, end: int) -> tuple[int, int]:
+        """``start, end`` widened to whole lines when only blanks share them."""
+        begin = self.text.rfind("\n", 0, start) + 1
+        stop = self.text.find("\n", end)
+        stop = len(self.text) if stop < 0 else stop + 1
+        if self.text[begin:start].strip() or self.text[end:stop].strip():
+            return start, end
+        return begin, stop
+
     def add(self, offset: int, new: str, why: str) -> None:
-        """Insert ``new`` at ``offset``."""
+        """Insert ``new`` at ``offset``; ``why`` says what it is (``"the harness's logs"``).
+        With ``why`` empty, no change is shown (the end of a block begun by another)."""
         self._spans.append((offset, offset, new))
-        self.changes.append(Change(0, "", " ".join(new.split()), why))
+        if why:
+            self.changes.append(Change(0, "", " ".join(new.split()), why))
 
     def refuse(self, offset: int, directive: str, why: str) -> ConfigRefused:
         """The error for a directive at ``offset`` that cannot be run (for ``raise``)."""
