@@ -213,9 +213,11 @@ async def test_wsharness_proxy_real_runs_a_config_in_front_of_a_server() -> None
         )  # fmt: skip
         try:
             assert process.stdout is not None
-            first = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+            first, second = [
+                (await asyncio.wait_for(process.stdout.readline(), 30)).decode() for _ in range(2)
+            ]
             assert "nginx-websocket (nginx as a local process, modelled by compliant)" in first
-            url = first.split(" listening on ")[1].split(" ")[0]
+            url = second.split(" listening on ")[1].split(" ")[0]
             async with CmsClient(url, time_scale=0.05) as client:
                 await client.settle(5)
                 await cms.publish("/episerver/cms/notification", {"id": 1, "action": 1})

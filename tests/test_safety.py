@@ -34,7 +34,7 @@ from pytest_wsharness.listen import parse_listen
 from pytest_wsharness.profiles import Catalogue
 from pytest_wsharness.proxy.chain import ProfileProxy
 from pytest_wsharness.real.configs import RealCatalogue
-from pytest_wsharness.real.local import LocalProxy
+from pytest_wsharness.real.local import LocalProxy, find_binary
 from pytest_wsharness.real.plugin import REQUIRE_ENV
 from pytest_wsharness.require import skip_or_fail
 from pytest_wsharness.server.cms import SimulatedCMS
@@ -301,11 +301,40 @@ def test_listen_on_an_address_of_no_interface_is_a_usage_error(
     )
 
 
-def test_real_proxies_listen_on_ipv4_loopback_only(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = proxy_argv("--listen", "[::1]:0")
-    argv[1:2] = ["nginx-websocket", "--real", "--backend", "local"]
-    assert main(argv) == EXIT_USAGE
-    assert "--listen for --real must be 127.0.0.1:PORT" in capsys.readouterr().err
+@pytest.mark.asyncio
+async def test_a_real_proxy_serves_ipv6_loopback_through_its_tap(cms: SimulatedCMS) -> None:
+    # The software itself listens on 127.0.0.1 only; the relay that prints its connections
+    # listens where --listen says, here ::1.
+    try:
+        find_binary("nginx")
+    except MissingPart as missing:
+        skip_or_fail(missing, REQUIRE_ENV)
+    script = Path(sys.executable).with_name("wsharness")
+    process = await asyncio.create_subprocess_exec(
+        str(script), "proxy", "--real", "nginx-websocket", "--backend", "local",
+        "--upstream", cms.url, "--listen", "[::1]:0", "--duration", str(PROCESS_TIMEOUT),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        lines = [
+            (await asyncio.wait_for(process.stdout.readline(), PROCESS_TIMEOUT)).decode()
+            for _ in range(3)
+        ]
+        assert lines[1].startswith("wsharness: listening on http://[::1]:"), lines
+        assert lines[2].startswith("wsharness: nginx itself listens on http://127.0.0.1:"), lines
+        url = lines[1].split(" listening on ")[1].split(" ")[0]
+        request = (
+            f"GET {PAGE} HTTP/1.1\r\nHost: {urlsplit(cms.url).netloc}\r\nConnection: close\r\n\r\n"
+        )
+        answer = await asyncio.to_thread(ask, url, request)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), PROCESS_TIMEOUT) == EXIT_OK
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 @pytest.mark.asyncio
