@@ -18,13 +18,14 @@ import os
 import secrets
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from ..errors import HarnessTimeout, MissingPart
+from ..errors import HarnessTimeout, MissingPart, ProxyCrashed
 from ..profiles import Catalogue, builtin_dir
 from .configs import RealConfig
 from .local import SOFTWARE, STOP_TIMEOUT, LocalProxy, Software
@@ -99,11 +100,15 @@ def image_tag(software: str, base: str) -> str:
     return f"wsharness/{package}:{digest}"
 
 
-def ensure_image(client: Any, software: str, base: str | None = None) -> str:
-    """Return the image of ``software``, building it first if it is missing.
+def ensure_image(
+    client: Any, software: str, base: str | None = None, *, quiet: bool = False
+) -> str:
+    """Return the image of ``software``, building it first if it is missing, with its steps
+    said on standard error unless ``quiet``.
 
     Raises:
         MissingPart: the base image is missing (the message says how to get one).
+        ProxyCrashed: the build failed.
     """
     import docker.errors
 
@@ -127,15 +132,44 @@ def ensure_image(client: Any, software: str, base: str | None = None) -> str:
             client.images.get(tag)  # another worker built it meanwhile
             return tag
         package = SOFTWARE[software].package
-        client.images.build(
-            path=str(dockerfiles()),
-            dockerfile=f"{package}.Dockerfile",
-            tag=tag,
-            buildargs={"BASE": base},
-            network_mode="host",
-            rm=True,
-        )
+        dockerfile = dockerfiles() / f"{package}.Dockerfile"
+        build(client, dockerfile, tag, base, None if quiet else sys.stderr)
     return tag
+
+
+def build(client: Any, dockerfile: Path, tag: str, base: str, report: TextIO | None) -> None:
+    """Build ``dockerfile`` as ``tag`` on ``base`` (its ``BASE`` argument), saying each step on
+    ``report`` (a build takes minutes: Debian's packages are installed in it).
+
+    Raises:
+        ProxyCrashed: the build failed; the message holds the end of its output.
+    """
+    package = dockerfile.name.removesuffix(".Dockerfile")
+    started = time.monotonic()
+    say = (lambda text: print(f"wsharness: {text}", file=report, flush=True)) if report else None
+    if say:
+        say(f"building the Docker image {tag} ({dockerfile.name} on {base}; first use only)")
+    # The low-level call streams the build's output, which the high-level one keeps to the end.
+    output: list[str] = []
+    for chunk in client.api.build(
+        path=str(dockerfile.parent),
+        dockerfile=dockerfile.name,
+        tag=tag,
+        buildargs={"BASE": base},
+        network_mode="host",
+        rm=True,
+        decode=True,
+    ):
+        if "error" in chunk:
+            tail = "".join(output[-8:]) + str(chunk["error"])
+            raise ProxyCrashed(f"{package} image", RuntimeError(f"docker build failed: {tail}"))
+        text = str(chunk.get("stream", ""))
+        output.append(text)
+        if say and text.startswith("Step "):
+            step = " ".join(text.split())
+            say(f"  {package} image, {time.monotonic() - started:.0f}s: {step[:70]}")
+    if say:
+        say(f"built {tag} in {time.monotonic() - started:.0f}s")
 
 
 class DockerProxy(LocalProxy):
