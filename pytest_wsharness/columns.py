@@ -31,6 +31,22 @@ def terminal_width() -> int:
     return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
 
 
+def wrap(text: str, *, prefix: str = "", indent: str = "    ", width: int | None = None) -> str:
+    """``text`` (one line) after ``prefix``, wrapped to ``width`` (the terminal's by default),
+    continued lines after ``indent``. URLs and paths are never broken: a line holds a long one
+    whole rather than cut it where a reader would copy it."""
+    import textwrap
+
+    return textwrap.fill(
+        text,
+        width or terminal_width(),
+        initial_indent=prefix,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
 def table(
     header: Sequence[str], rows: Sequence[Sequence[str]], width: int | None = None
 ) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import listen as listening
+from .columns import wrap
 from .deployment import check_upstream_ca
 from .explain import relay_summary
 from .profiles import Profile
@@ -88,7 +89,8 @@ def serve(
     try:
         page, forward = proxy.route(upstream)
         where = f"as the browser's proxy for {page}" if forward else f"open {page}"
-        print(f"wsharness: {profile.name} listening on {proxy.url} ({where})", file=out, flush=True)
+        say = f"{profile.name} listening on {proxy.url} ({where})"
+        print(wrap(say, prefix="wsharness: "), file=out, flush=True)
         for index, pem in enumerate(proxy.client_trust):
             path = Path(folder.name, f"proxy-ca-{index}.pem")
             path.write_text(pem)
@@ -144,7 +146,7 @@ class _Reporter:
     def _say(self, key: Any, line: str) -> None:
         if self.seen.get(key) != line:
             self.seen[key] = line
-            print(line, file=self.out, flush=True)
+            print(wrap(line), file=self.out, flush=True)
 
 
 def on_signals(handler: Callable[..., None]) -> Callable[[], None]:

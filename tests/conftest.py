@@ -149,3 +149,10 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
             f"sockets left open: {described}"
             + (f"; a full garbage collection closed {sorted(cycles)}" if cycles else "")
         )
+
+
+@pytest.fixture
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """COLUMNS wide enough that no command wraps a line: for tests that read a line's words
+    (the width tests set COLUMNS themselves)."""
+    monkeypatch.setenv("COLUMNS", "400")

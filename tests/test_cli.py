@@ -21,6 +21,9 @@ from pytest_wsharness.profiles import Catalogue, builtin_dir
 from pytest_wsharness.server import SimulatedCMS
 from pytest_wsharness.tls import TestCA
 
+# Lines read word by word; their width has tests of its own.
+pytestmark = pytest.mark.usefixtures("wide_terminal")
+
 BUILTIN = Catalogue().names()
 VALID_CHOICES = "valid choices: " + ", ".join(BUILTIN)
 
@@ -203,7 +206,12 @@ def test_installed_console_script() -> None:
 
 
 @pytest.mark.asyncio
-async def test_proxy_command_reports_each_connection() -> None:
+@pytest.mark.parametrize("columns", ["400", None])
+async def test_proxy_command_reports_each_connection(
+    columns: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if columns is None:
+        monkeypatch.delenv("COLUMNS")  # a pipe: 100 columns
     script = Path(sys.executable).with_name("wsharness")
     async with SimulatedCMS() as cms:
         process = await asyncio.create_subprocess_exec(
@@ -225,7 +233,9 @@ async def test_proxy_command_reports_each_connection() -> None:
             if process.returncode is None:
                 process.kill()
                 await process.wait()
-    assert "idle timeout 2000ms x0.05: cut without a Close frame" in rest
+    words = " ".join(line.strip() for line in rest.splitlines())
+    assert "idle timeout 2000ms x0.05: cut without a Close frame" in words
+    assert max(len(line) for line in [first, *rest.splitlines()]) <= int(columns or 100)
 
 
 @pytest.mark.asyncio

@@ -18,6 +18,9 @@ from pytest_wsharness.profiles import Catalogue
 from pytest_wsharness.proxy.chain import ProfileProxy
 from pytest_wsharness.server import SimulatedCMS
 
+# Lines read word by word; their width has tests of its own.
+pytestmark = pytest.mark.usefixtures("wide_terminal")
+
 
 @pytest.fixture
 def loop() -> Iterator[LoopThread]:
@@ -49,6 +52,27 @@ def test_a_stripping_proxy_exits_1_with_the_fix(
     out = capsys.readouterr().out
     assert "problem (stripped): The upgrade headers were stripped on the way" in out
     assert "likely fix, nginx: in the location that proxies the CMS: proxy_http_version 1.1;" in out
+
+
+@pytest.mark.parametrize("columns", [None, "100", "80"])
+def test_the_diagnosis_fits_the_terminal(
+    columns: str | None,
+    loop: LoopThread,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Through a pipe (no COLUMNS): 100 columns.
+    if columns is None:
+        monkeypatch.delenv("COLUMNS")
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    site, origin = _site(loop, "header-stripping")
+    assert main(["diagnose", site, "--direct", origin]) == EXIT_PROBLEM
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= int(columns or 100), lines
+    assert any(line.startswith("      ") for line in lines)  # a fix continued, indented
+    words = " ".join(line.strip() for line in lines)
+    assert "likely fix, nginx: in the location that proxies the CMS: proxy_http_version" in words
 
 
 def test_json_never_shows_a_secret_header(

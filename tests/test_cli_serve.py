@@ -19,6 +19,9 @@ from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, main
 from pytest_wsharness.client.driver import CmsClient
 from pytest_wsharness.client.machine import State
 
+# Lines read word by word; their width has tests of its own.
+pytestmark = pytest.mark.usefixtures("wide_terminal")
+
 WSHARNESS = str(Path(sys.executable).with_name("wsharness"))
 BANNER_LINES = 10
 STARTED = 30.0  # seconds for the banner
@@ -85,6 +88,19 @@ async def test_serve_prints_where_it_is_and_serves_the_edit_ui() -> None:
         code = await asyncio.to_thread(main, ["diagnose", url, "--timeout", "10"])
         assert code == EXIT_OK
     assert any(" -> 101" in line and "/socket/endpoint" in line for line in rest), rest
+
+
+@pytest.mark.asyncio
+async def test_the_banner_fits_100_columns_and_its_curl_line_copies_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("COLUMNS")  # a pipe: 100 columns
+    async with serving("--tls", "--no-websocket-feature") as (_, banner, _):
+        assert max(map(len, banner)) <= 100, banner
+        at = banner.index("wsharness: publish an update:")
+        assert banner[at + 1].startswith("    curl -X POST ")
+        assert banner[at + 1].endswith(" \\")
+        assert banner[at + 3].startswith("      --cacert ")
 
 
 @pytest.mark.asyncio

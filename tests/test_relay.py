@@ -30,6 +30,9 @@ from pytest_wsharness.relay.records import ConnectionRecord
 from pytest_wsharness.server import SimulatedCMS
 from pytest_wsharness.standalone import _Reporter
 
+# Lines read word by word; their width has tests of its own.
+pytestmark = pytest.mark.usefixtures("wide_terminal")
+
 SCALE = 0.01
 IO = 5.0  # bound on every wait for something that should happen
 QUIET = 0.2  # how long to watch for something that should not happen

@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..columns import terminal_width
 from ..deployment import check_ca_file
 from ..errors import UsageError
 from .probe import Header, Limits
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             headers=args.header,
         )
     )
-    print(found.to_json() if args.json else found.to_text())
+    print(found.to_json() if args.json else found.to_text(terminal_width()))
     if found.inconclusive:
         return 3  # as `wsharness matrix` exits when a scenario could not be judged
     return 0 if found.ok else 1

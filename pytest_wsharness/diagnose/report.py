@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import lag
+from ..columns import wrap
 from .findings import INCONCLUSIVE, Finding, classify
 from .probe import DEFAULT_LIMITS, Header, Limits, Probe, Target, probe
 
@@ -55,20 +56,26 @@ class Diagnosis:
         """:meth:`to_dict` as indented JSON."""
         return json.dumps(self.to_dict(), indent=2)
 
-    def to_text(self) -> str:
-        """One line per probe, then one sentence per finding with its likely fix."""
-        lines = [f"through the middle tier: {describe(self.through)}"]
+    def to_text(self, width: int | None = None) -> str:
+        """One line per probe, then one sentence per finding with its likely fix; wrapped to
+        ``width`` columns when given, continued lines indented."""
+        lines = [("", f"through the middle tier: {describe(self.through)}", "    ")]
         if self.direct is not None:
-            lines.append(f"directly: {describe(self.direct)}")
+            lines.append(("", f"directly: {describe(self.direct)}", "    "))
         for finding in self.findings:
             label = (
                 "problem" if finding.problem else ("works" if finding.code == "works" else "note")
             )
             if finding.code == INCONCLUSIVE:
                 label = "inconclusive"
-            lines.append(f"{label} ({finding.code}): {finding.sentence}")
-            lines += [f"  likely fix, {line}" for line in finding.fix]
-        return "\n".join(printable(line) for line in lines)
+            lines.append(("", f"{label} ({finding.code}): {finding.sentence}", "    "))
+            lines += [("  ", f"likely fix, {line}", "      ") for line in finding.fix]
+        if width is None:
+            return "\n".join(printable(prefix + line) for prefix, line, _ in lines)
+        return "\n".join(
+            wrap(printable(line), prefix=prefix, indent=indent, width=width)
+            for prefix, line, indent in lines
+        )
 
 
 async def diagnose(

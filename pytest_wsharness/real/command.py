@@ -10,13 +10,12 @@ frames and who closed, and when.
 from __future__ import annotations
 
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from ..columns import terminal_width
+from ..columns import wrap
 from ..standalone import POLL, check_upstream, on_signals
 
 if TYPE_CHECKING:
@@ -131,15 +130,7 @@ def _print_changes(
 
 def say(text: str, out: TextIO, *, prefix: str = "wsharness: ", indent: str = "    ") -> None:
     """Print ``text`` wrapped to the terminal, continued lines indented."""
-    wrapped = textwrap.fill(
-        text,
-        terminal_width(),
-        initial_indent=prefix,
-        subsequent_indent=indent,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
-    print(wrapped, file=out, flush=True)
+    print(wrap(text, prefix=prefix, indent=indent), file=out, flush=True)
 
 
 def _report(

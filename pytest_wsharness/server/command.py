@@ -18,6 +18,7 @@ import tempfile
 from typing import Any, TextIO
 
 from .. import listen as listening
+from ..columns import wrap
 from ..diagnose.command import seconds
 from ..diagnose.report import printable
 from .cms import NOTIFICATION_HOOK, SimulatedCMS
@@ -123,7 +124,8 @@ async def serve(
         )
         async with cms:
             for line in _banner(cms, trust):
-                print(f"wsharness: {line}", file=out, flush=True)
+                text = f"wsharness: {line}" if "\n" in line else wrap(line, prefix="wsharness: ")
+                print(text, file=out, flush=True)
             shown = 0
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(duration):
@@ -145,10 +147,11 @@ def _banner(cms: SimulatedCMS, trust: object) -> list[str]:
     ]
     if trust is not None:
         lines.append(f"its certificates come from {trust}: trust it")
+    # On lines of their own, continued with a backslash, so that it can be copied whole.
     lines.append(
-        "publish an update: curl -X POST -H 'Content-Type: application/json' "
-        f"""-d '{{"marker": "hello"}}' {cms.url}{NOTIFICATION_HOOK}"""
-        + (f" --cacert {trust}" if trust is not None else "")
+        "publish an update:\n    curl -X POST -H 'Content-Type: application/json' \\\n"
+        f"""      -d '{{"marker": "hello"}}' {cms.url}{NOTIFICATION_HOOK}"""
+        + (f" \\\n      --cacert {trust}" if trust is not None else "")
     )
     lines.append("stop: Ctrl-C")
     return lines
@@ -161,7 +164,7 @@ def _report(requests: list[RequestRecord], shown: int, out: TextIO) -> int:
         if record.no_answer:
             answer += f" ({record.no_answer})"
         line = f"{record.method} {record.path} HTTP/{record.version} -> {answer}"
-        print(f"wsharness: {printable(line)}", file=out, flush=True)
+        print(wrap(printable(line), prefix="wsharness: "), file=out, flush=True)
     return len(requests)
 
 
