@@ -23,6 +23,9 @@ from pytest_wsharness.loopthread import LoopThread
 from pytest_wsharness.profiles import Catalogue, builtin_dir
 from pytest_wsharness.real.configs import RealCatalogue
 
+# Messages read word by word; the commands' width has tests of its own.
+pytestmark = pytest.mark.usefixtures("wide_terminal")
+
 BUILTIN = Catalogue().names()
 VALID_CHOICES = "valid choices: " + ", ".join(BUILTIN)
 SERVER = "an http:// or https:// URL with a host, e.g. http://localhost:5000"
