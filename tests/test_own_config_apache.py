@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from own_config import installed, side_by_side, write
+from own_config import assert_idle_cut, installed, side_by_side, write
 
 from pytest_wsharness.assertions import assert_expected_outcome
 from pytest_wsharness.diagnose.probe import Limits
@@ -391,12 +391,5 @@ def test_a_websocket_aware_site_behaves_like_compliant(tmp_path: Path, site: str
 def test_a_short_timeout_cuts_like_idle_timeout_2s_at_its_time_scale(
     tmp_path: Path, time_scale: float
 ) -> None:
-    real, simulated, _ = side_by_side(
-        write(tmp_path, "cms.conf", WEBSOCKET_SITE % "2"),
-        "idle-timeout-2s",
-        idle=2.0,
-        time_scale=time_scale,
-    )
-    assert real.close_code == 1006
-    assert not real.differences(simulated)
-    assert real.idle_cut_after == pytest.approx(2.0 * time_scale, rel=0.2)
+    path = write(tmp_path, "cms.conf", WEBSOCKET_SITE % "2")
+    assert_idle_cut(path, "idle-timeout-2s", idle=2.0, time_scale=time_scale)

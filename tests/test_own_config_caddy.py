@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from own_config import side_by_side, write
+from own_config import assert_idle_cut, side_by_side, write
 
 from pytest_wsharness.errors import ConfigRefused
 from pytest_wsharness.real.adapt import detect
@@ -323,8 +323,4 @@ def test_a_2s_read_timeout_cuts_idle_tunnels_like_idle_timeout_2s(
 ) -> None:
     body = "\treverse_proxy 10.0.0.5:8080 {\n\t\ttransport http {\n\t\t\tread_timeout 2s\n"
     path = write(tmp_path, "Caddyfile", site(body + "\t\t}\n\t}"))
-    real, simulated, _ = side_by_side(path, "idle-timeout-2s", idle=2.0, time_scale=time_scale)
-    assert real.close_code == 1006
-    assert real.idle_cut_after is not None
-    assert real.idle_cut_after == pytest.approx(2.0 * time_scale, rel=0.2)
-    assert not real.differences(simulated)
+    assert_idle_cut(path, "idle-timeout-2s", idle=2.0, time_scale=time_scale)

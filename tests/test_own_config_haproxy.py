@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from own_config import side_by_side, write
+from own_config import assert_idle_cut, side_by_side, write
 
 from pytest_wsharness.errors import ConfigRefused
 from pytest_wsharness.real.adapt import load_own
@@ -310,12 +310,5 @@ def test_a_websocket_aware_config_behaves_like_compliant(tmp_path: Path) -> None
 def test_a_short_timeout_cuts_like_idle_timeout_2s_at_its_time_scale(
     tmp_path: Path, timeouts: str, time_scale: float
 ) -> None:
-    real, simulated, _ = side_by_side(
-        write(tmp_path, "haproxy.cfg", WEBSOCKET % timeouts),
-        "idle-timeout-2s",
-        idle=2.0,
-        time_scale=time_scale,
-    )
-    assert real.close_code == 1006
-    assert not real.differences(simulated)
-    assert real.idle_cut_after == pytest.approx(2.0 * time_scale, rel=0.2)
+    path = write(tmp_path, "haproxy.cfg", WEBSOCKET % timeouts)
+    assert_idle_cut(path, "idle-timeout-2s", idle=2.0, time_scale=time_scale)
