@@ -28,7 +28,7 @@ import ssl
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .errors import PageLoadError, UntrustedCertificate, UsageError
 from .profiles import SERVER_PARAMS, Kind, Profile
@@ -38,6 +38,9 @@ from .reachable import check_reachable
 from .server.records import RequestRecord
 from .updates import MissingTrigger, UpdateSource, UpdateTrigger, source_for
 from .urls import parse_url
+
+if TYPE_CHECKING:
+    from .tls import TestCA
 
 CA_FILE_FORM = "a PEM file of CA certificates"
 # What Python's ssl, mitmproxy and the client say when verification fails, wherever it is
@@ -236,8 +239,53 @@ class ServerUnderTest(Protocol):
         """``(after, down_for)``: the restart the test's scenario calls for, if any."""
         ...
 
+    @property
+    def upstream(self) -> str:
+        """What a proxy in front of it forwards to."""
+        ...
+
+    @property
+    def backends(self) -> Sequence[Any]:
+        """The backends of a site of several the harness runs; empty otherwise."""
+        ...
+
     def update_source(self) -> UpdateSource:
         """Where the scenario's update comes from."""
+        ...
+
+    def proxy_trust(self, target: str) -> tuple[TestCA | None, Path | None]:
+        """``(ca, upstream_ca)``: what a proxy in front of ``target`` (this server, or another
+        hop a test names) trusts (see :func:`~pytest_wsharness.proxy.base.start_proxy`)."""
+        ...
+
+    def client_tls(self, proxy: Proxy) -> ssl.SSLContext | None:
+        """What the Python client trusts to load the page through ``proxy``."""
+        ...
+
+    def browser_trust(self, proxy: Proxy) -> list[TestCA]:
+        """The test CAs Chromium accepts to load the page through ``proxy``."""
+        ...
+
+    def explain_untrusted(self, proxy: Proxy) -> AbstractContextManager[None]:
+        """Within it, a page load refused on the server's certificate says so."""
+        ...
+
+    def left_out_reason(self, profile: Profile) -> str | None:
+        """Why ``profile`` cannot run against this server; ``None`` when it can."""
+        ...
+
+    def skip_reason(self, profile: Profile | None, websocket_enabled: bool) -> str | None:
+        """Why a test (of ``profile``, asking for ``websocket_enabled``) cannot run against
+        this server; ``None`` when it can."""
+        ...
+
+    def browser_skip_reason(self, profile: Profile) -> str | None:
+        """Why Chromium cannot run ``profile`` against this server; ``None`` when it can."""
+        ...
+
+    def check_reachable(self, option: str) -> None:
+        """Raise :class:`~pytest_wsharness.errors.UpstreamUnreachable` when the server does
+        not answer when asked directly (``option`` names how the user gave it)."""
         ...
 
 
@@ -348,6 +396,32 @@ class RealDeployment:
             f"publish() needs the simulated CMS; the real deployment at {self.url} pushes its "
             "own updates: make it push one through your cms_trigger_update fixture"
         )
+
+    def proxy_trust(self, target: str) -> tuple[None, Path | None]:
+        """``(None, upstream_ca)``: a proxy trusts the system's CAs and :attr:`upstream_ca`,
+        and presents a CA of its own where it opens the clients' TLS (a real deployment's
+        certificate is none of the test CA's business)."""
+        return None, self.upstream_ca
+
+    def browser_trust(self, proxy: Proxy) -> list[TestCA]:
+        """The CA ``proxy`` presents, if it opens TLS: Chromium never meets the deployment's
+        own CA through a reverse proxy."""
+        from .browser.client import trust_for
+
+        return trust_for(None, proxy)
+
+    def left_out_reason(self, profile: Profile) -> str | None:
+        """See :func:`left_out_reason`."""
+        return left_out_reason(profile)
+
+    def skip_reason(self, profile: Profile | None, websocket_enabled: bool) -> str | None:
+        """See :func:`skip_reason`."""
+        return skip_reason(profile, websocket_enabled, self.url)
+
+    def browser_skip_reason(self, profile: Profile) -> str | None:
+        """See :func:`browser_left_out_reason`; the sentence names the profile."""
+        reason = browser_left_out_reason(profile, self.url)
+        return None if reason is None else f"profile {profile.name!r} {reason}"
 
     def client_tls(self, proxy: Proxy) -> ssl.SSLContext | None:
         """The TLS context of a client of an ``https`` deployment through ``proxy``: the

@@ -13,24 +13,22 @@ import dataclasses
 import functools
 import os
 import textwrap
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .client.base import UiClient
 from .client.driver import CmsClient
-from .deployment import RealDeployment, left_out_reason
+from .deployment import RealDeployment, ServerUnderTest
 from .errors import PageLoadError, TriggerFailed, UnknownChoiceError, UsageError
 from .explain import backends_clause, proxy_clause, server_clause
 from .lag import MAX_RERUNS, RERUN_FACTOR
 from .profiles import Expect, Profile
-from .proxy.base import Proxy, start_proxy
 from .report import HopEvent, ScenarioResult
+from .rig import SimulatedSite, proxy_in_front
 from .scenario import ServerSetup, observe
-from .server.cms import SimulatedCMS
 from .timeline import build_timeline
-from .updates import SimulatedUpdates, UpdateSource
 from .verdict import Observation, Verdict, expected_outcome, fair, judge
 
 if TYPE_CHECKING:
@@ -131,63 +129,42 @@ async def run_once(
     if driver not in DRIVERS:
         raise UnknownChoiceError("client driver", driver, DRIVERS)
     async with contextlib.AsyncExitStack() as stack:
-        server: SimulatedCMS | None = None
-        backends: list[SimulatedCMS] = []
-        restart = None
-        tls_ca = None
-        updates: UpdateSource
+        server: ServerUnderTest
         if deployment is None:
-            setup = ServerSetup.of(profile, time_scale)
-            kwargs = setup.server_kwargs(ca)
             server = await stack.enter_async_context(
-                SimulatedCMS(websocket_enabled=websocket_enabled, **kwargs)
+                SimulatedSite(ServerSetup.of(profile, time_scale), websocket_enabled, ca)
             )
-            backends, routes = [server], server.routes
-            for _ in range(setup.backends - 1):
-                other = SimulatedCMS(
-                    websocket_enabled=websocket_enabled, content=server.content, **kwargs
-                )
-                backends.append(await stack.enter_async_context(other))
-            site, upstream = server.url, ",".join(b.url for b in backends)
-            updates = SimulatedUpdates(server, backends if len(backends) > 1 else ())
-            restart, tls_ca = setup.restart, ca if setup.tls else None
         else:
-            reason = left_out_reason(profile)
+            reason = deployment.left_out_reason(profile)
             if reason is not None:
                 raise UsageError(f"profile {profile.name!r} {reason}")
-            site = upstream = deployment.url
-            routes = deployment.routes
-            updates = deployment.update_source()
-        upstream_ca = deployment.upstream_ca if deployment is not None else None
-        proxy = await stack.enter_async_context(
-            _proxy(profile, upstream, time_scale, tls_ca, upstream_ca)
-        )
-        page, forward = proxy.route(site)
-        client_tls = tls_ca.client_context(also_trust=proxy.client_trust) if tls_ca else None
-        if deployment is not None:
-            client_tls = deployment.client_tls(proxy)
-            # The proxy's refusal of the server's certificate reaches the client as a
-            # disconnect or a 502: a page that fails to load on it says what it was.
-            stack.enter_context(deployment.explain_untrusted(proxy))
+            server = deployment
+        routes, updates, restart = server.routes, server.update_source(), server.scenario_restart
+        proxy = await stack.enter_async_context(proxy_in_front(server, profile, time_scale))
+        page, forward = proxy.route(server.url)
+        # A real deployment's refused certificate reaches the client as a disconnect or a 502:
+        # a page that fails to load on it says what it was.
+        stack.enter_context(server.explain_untrusted(proxy))
         client: UiClient
         shoot = None
         if driver == "browser":
-            from .browser.client import BrowserClient, trust_for
+            from .browser.client import BrowserClient
 
-            trust = trust_for(tls_ca, proxy) if tls_ca or deployment is not None else []
             in_browser = BrowserClient(
                 page,
                 time_scale=time_scale,
                 proxy=forward,
                 artifacts=screenshots,
-                trust=trust,
+                trust=server.browser_trust(proxy),
                 browser=browser,
             )
             state = "enabled" if websocket_enabled else "disabled"
             shoot = functools.partial(in_browser.save_artifacts, f"{profile.name}-{state}")
             client = in_browser
         else:
-            client = CmsClient(page, time_scale=time_scale, proxy=forward, ssl=client_tls)
+            client = CmsClient(
+                page, time_scale=time_scale, proxy=forward, ssl=server.client_tls(proxy)
+            )
         async with client:
             # What the page read: the simulated CMS's setting, or the real deployment's own.
             expect = profile.expect if client.websocket_enabled else Expect.FALLBACK
@@ -208,7 +185,7 @@ async def run_once(
             proxy_records=proxy.records,
             connections=proxy.connections,
             # Every backend's: the socket may be held by any of them.
-            requests=[r for backend in backends for r in backend.requests],
+            requests=list(server.every_request),
             published_at=observation.published_at,
             refreshed_at=observation.refreshed_at,
             after_refresh=observation.after_refresh,
@@ -218,7 +195,11 @@ async def run_once(
         did = proxy_clause(profile.name, proxy.records, proxy.connections)
         # A real deployment's requests are not seen: the clause says so.
         seen = (
-            backends_clause([b.requests for b in backends], routes.endpoint) if backends else None
+            None
+            if server.requests is None
+            else backends_clause(
+                [b.requests for b in server.backends] or [server.requests], routes.endpoint
+            )
         )
         enabled = observation.websocket_enabled
         return Row(
@@ -300,23 +281,6 @@ def _trouble_row(
         driver=driver,
         time_scale=time_scale,
     )
-
-
-@contextlib.asynccontextmanager
-async def _proxy(
-    profile: Profile,
-    upstream: str,
-    time_scale: float,
-    ca: TestCA | None,
-    upstream_ca: Path | None = None,
-) -> AsyncIterator[Proxy]:
-    proxy = await asyncio.to_thread(
-        start_proxy, profile, upstream, time_scale=time_scale, ca=ca, upstream_ca=upstream_ca
-    )
-    try:
-        yield proxy
-    finally:
-        await asyncio.to_thread(proxy.stop)
 
 
 async def run_matrix(

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ssl import SSLContext
 
     from .client.driver import CmsClient
-    from .deployment import RealDeployment
+    from .deployment import RealDeployment, ServerUnderTest
     from .loopthread import LoopThread
     from .profiles import Catalogue
     from .proxy.base import Proxy
@@ -183,7 +183,7 @@ def _time_scale(raw: object) -> float:
     return scale
 
 
-def _check_reachable(config: pytest.Config, deployment: RealDeployment) -> None:
+def _check_reachable(config: pytest.Config, deployment: ServerUnderTest) -> None:
     """Fail the test, without a traceback, when ``deployment`` does not answer HTTP directly.
 
     Through a proxy such a server fails the page load naming the proxy's own port. Asked
@@ -459,7 +459,7 @@ def cms_server(
     backends), or that asks for ``websocket_enabled=False``, is skipped with the reason.
     """
     from .deployment import RealDeployment, skip_reason
-    from .server.cms import SimulatedCMS
+    from .rig import STARTUP_TIMEOUT, SimulatedSite
     from .sync import SyncCMS
 
     def find_trigger() -> UpdateTrigger:
@@ -484,18 +484,20 @@ def cms_server(
             )
         except UsageError as error:  # an override gave a bad URL or CA file
             raise pytest.UsageError(str(error)) from None
-    setup = wsharness_server_setup
-    ca = request.getfixturevalue("wsharness_ca") if setup.tls else None
-    kwargs = setup.server_kwargs(ca)
-    engine = wsharness_loop.enter(SimulatedCMS(websocket_enabled=websocket_enabled, **kwargs), 30.0)
-    others = [
-        wsharness_loop.enter(
-            SimulatedCMS(websocket_enabled=websocket_enabled, content=engine.content, **kwargs),
-            30.0,
-        )
-        for _ in range(setup.backends - 1)
-    ]
-    return SyncCMS(wsharness_loop, engine, setup.restart, others, find_trigger=find_trigger)
+    site = SimulatedSite(
+        wsharness_server_setup,
+        websocket_enabled,
+        ca=lambda: request.getfixturevalue("wsharness_ca"),
+    )
+    wsharness_loop.enter(site, STARTUP_TIMEOUT)
+    return SyncCMS(
+        wsharness_loop,
+        site.server,
+        site.scenario_restart,
+        site.others,
+        find_trigger=find_trigger,
+        trust=site.trust,
+    )
 
 
 @pytest.fixture
@@ -517,8 +519,7 @@ def proxy_factory(
     its thread had is raised there. A proxy can be changed while it runs: ``cut_all()``,
     ``add_fault(use, **params)``, ``remove_fault(id)``, ``clear_faults()``.
     """
-    from .deployment import RealDeployment, skip_reason
-    from .proxy.base import start_proxy
+    from .rig import proxy_for, stop_all
 
     started: list[Proxy] = []
 
@@ -527,34 +528,14 @@ def proxy_factory(
             chosen = wsharness_catalogue.get(profile)
         except UsageError as error:
             raise pytest.UsageError(str(error)) from None
-        target = upstream or cms_server.upstream
-        real = isinstance(cms_server, RealDeployment)
-        if real and upstream is None and (reason := skip_reason(chosen, True, target)):
+        if upstream is None and (reason := cms_server.skip_reason(chosen, True)):
             pytest.skip(reason)
-        # A real deployment's certificate is none of the test CA's business.
-        https = target.startswith("https://") and not real
-        ca = request.getfixturevalue("wsharness_ca") if https else None
-        upstream_ca = cms_server.upstream_ca if isinstance(cms_server, RealDeployment) else None
-        proxy = start_proxy(
-            chosen, target, time_scale=wsharness_time_scale, ca=ca, upstream_ca=upstream_ca
-        )
+        proxy = proxy_for(cms_server, chosen, wsharness_time_scale, upstream)
         started.append(proxy)
         return proxy
 
     yield make
-    errors: list[BaseException] = []
-    for proxy in reversed(started):
-        try:
-            proxy.stop()
-        except Exception as error:  # the others must still be stopped
-            errors.append(error)
-    for proxy in started:
-        try:
-            proxy.check()
-        except Exception as error:
-            errors.append(error)
-    if errors:
-        raise errors[0]
+    stop_all(started)
 
 
 @pytest.fixture
@@ -623,7 +604,6 @@ def cms_client(
     cms_server: SyncCMS | RealDeployment,
     cms_proxy: Proxy,
     cms_client_factory: Callable[..., SyncClient],
-    wsharness_server_setup: ServerSetup,
 ) -> SyncClient:
     """The CMS edit UI loaded through ``cms_proxy`` (as its page, or as the browser's proxy
     for a forward profile), trusting ``wsharness_ca`` when the server speaks TLS, and the CA
@@ -631,17 +611,9 @@ def cms_client(
     an ``https`` real deployment it trusts the system's CAs, ``wsharness_upstream_ca`` and
     the proxy's; a page that fails to load because the server's certificate was refused
     raises ``UntrustedCertificate``, which says so."""
-    from .deployment import RealDeployment
-
     page, forward = cms_proxy.route(cms_server.url)
-    if isinstance(cms_server, RealDeployment):
-        _check_reachable(request.config, cms_server)
-        # The proxy's refusal reaches the client as a disconnect or a 502: say what it was.
-        with cms_server.explain_untrusted(cms_proxy):
-            return cms_client_factory(page, proxy=forward, ssl=cms_server.client_tls(cms_proxy))
-    if wsharness_server_setup.tls:
-        ca = request.getfixturevalue("wsharness_ca")
-        tls = ca.client_context(also_trust=cms_proxy.client_trust)
-    else:
-        tls = None
-    return cms_client_factory(page, proxy=forward, ssl=tls)
+    _check_reachable(request.config, cms_server)
+    # Through a real deployment's proxy, a refused certificate reaches the client as a
+    # disconnect or a 502: say what it was.
+    with cms_server.explain_untrusted(cms_proxy):
+        return cms_client_factory(page, proxy=forward, ssl=cms_server.client_tls(cms_proxy))

@@ -14,6 +14,7 @@ from .client.machine import State, TimelineEntry
 from .client.view import UiView
 from .loopthread import LoopThread
 from .protocol import Routes, Topic
+from .rig import HarnessServer, SiteTrust
 from .scenario import settle_window
 from .server.cms import SimulatedCMS
 from .server.content import Content
@@ -23,7 +24,7 @@ from .updates import SimulatedUpdates, UpdateSource, UpdateTrigger, source_for
 CALL_TIMEOUT = 30.0
 
 
-class SyncCMS:
+class SyncCMS(HarnessServer):
     """A running :class:`SimulatedCMS`, driven from a sync test.
 
     Args:
@@ -32,6 +33,9 @@ class SyncCMS:
         find_trigger: called when a scenario first needs an update, for the trigger that makes
             it (the plugin's ``cms_trigger_update`` fixture); ``None``, the default, publishes
             on ``engine``.
+        trust: what proxies and clients trust to reach it (the site's
+            :class:`~pytest_wsharness.rig.SiteTrust`); the default, for a plain http server,
+            trusts nothing.
     """
 
     def __init__(
@@ -42,12 +46,14 @@ class SyncCMS:
         others: Sequence[SimulatedCMS] = (),
         *,
         find_trigger: Callable[[], UpdateTrigger] | None = None,
+        trust: SiteTrust | None = None,
     ) -> None:
         self.loop = loop
         self.engine = engine
         self.scenario_restart = restart
         self.backends = [engine, *others] if others else []
         self._find_trigger = find_trigger
+        self.trust = trust or SiteTrust()
 
     def update_source(self) -> UpdateSource:
         """Where a scenario's update comes from: published here (the default), or a trigger

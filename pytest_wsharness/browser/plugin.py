@@ -24,7 +24,6 @@ from ..require import skip_or_fail
 if TYPE_CHECKING:
     from ..deployment import RealDeployment
     from ..proxy.base import Proxy
-    from ..scenario import ServerSetup
     from ..sync import SyncClient, SyncCMS
     from ..tls import TestCA
     from .shared import ChromiumThread
@@ -142,27 +141,17 @@ def cms_browser_factory(
 
 @pytest.fixture
 def cms_browser(
-    request: pytest.FixtureRequest,
     cms_server: SyncCMS | RealDeployment,
     cms_proxy: Proxy,
     cms_browser_factory: Callable[..., SyncClient],
-    wsharness_server_setup: ServerSetup,
 ) -> SyncClient:
     """The CMS edit UI in headless Chromium, loaded through ``cms_proxy`` (as its page, or as
     the browser's proxy for a forward profile). When the server speaks TLS it trusts
     ``wsharness_ca``, and the CA a TLS-intercepting proxy presents, as a managed machine does.
     In front of an ``https`` real deployment it trusts the CA the proxy presents; a forward
     profile there skips, saying why (Chromium would meet the deployment's own certificate)."""
-    from ..deployment import RealDeployment, browser_left_out_reason
-    from .client import trust_for
-
+    reason = cms_server.browser_skip_reason(cms_proxy.profile)
+    if reason is not None:
+        pytest.skip(reason)
     page, forward = cms_proxy.route(cms_server.url)
-    trust: list[TestCA] = []
-    if isinstance(cms_server, RealDeployment):
-        reason = browser_left_out_reason(cms_proxy.profile, cms_server.url)
-        if reason is not None:
-            pytest.skip(f"profile {cms_proxy.profile.name!r} {reason}")
-        trust = trust_for(None, cms_proxy)
-    elif wsharness_server_setup.tls:
-        trust = trust_for(request.getfixturevalue("wsharness_ca"), cms_proxy)
-    return cms_browser_factory(page, proxy=forward, trust=trust)
+    return cms_browser_factory(page, proxy=forward, trust=cms_server.browser_trust(cms_proxy))

@@ -64,6 +64,7 @@ def real_proxy(
     ``changes``); ``models`` names the profile it should behave like, which the assertions
     hold it to.
     """
+    from ..rig import stop_all
     from .local import BACKENDS, runner
 
     started: list[LocalProxy] = []
@@ -101,15 +102,7 @@ def real_proxy(
         return proxy
 
     yield make
-    errors: list[BaseException] = []
-    for proxy in reversed(started):
-        try:
-            proxy.check()
-        except Exception as error:
-            errors.append(error)
-        proxy.stop()
-    if errors:
-        raise errors[0]
+    stop_all(started)
 
 
 def _config(
