@@ -1,4 +1,5 @@
-"""Every exception of pytest_wsharness.errors: its exact message and the builtin it inherits."""
+"""Every exception of pytest_wsharness.errors: its exact message, the builtin it inherits and its
+family (whose fault it says a failure is)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import pytest
 
 from pytest_wsharness.errors import (
     ConfigRefused,
+    FaultError,
+    HarnessFailure,
     HarnessTimeout,
     Inconclusive,
     MissingPart,
@@ -14,6 +17,7 @@ from pytest_wsharness.errors import (
     PageLoadError,
     ProfileError,
     ProxyCrashed,
+    SystemUnderTestError,
     TimeScaleUnsupported,
     TriggerFailed,
     UnknownChoiceError,
@@ -27,6 +31,10 @@ CASES = [
     pytest.param(WsHarnessError("plain message"), "plain message", Exception, id="base"),
     pytest.param(UsageError("bad input"), "bad input", ValueError, id="usage"),
     pytest.param(
+        SystemUnderTestError("the server said no"), "the server said no", Exception, id="system"
+    ),
+    pytest.param(HarnessFailure("the harness broke"), "the harness broke", Exception, id="harness"),
+    pytest.param(
         UnknownChoiceError("proxy profile", "nginx", ["firewall", "compliant", "buffering"]),
         "unknown proxy profile 'nginx'; valid choices: buffering, compliant, firewall",
         ValueError,
@@ -37,6 +45,12 @@ CASES = [
         "bad proxy profile proxies/x.toml: behaviours[0].status: 700 is out of range 400-599",
         ValueError,
         id="profile",
+    ),
+    pytest.param(
+        FaultError("relay 'edge'", "latency.jitter", "must be >= 0, got -1"),
+        "relay 'edge': bad fault latency.jitter: must be >= 0, got -1",
+        ValueError,
+        id="fault",
     ),
     pytest.param(
         TimeScaleUnsupported("apache-short", 2.0, 0.3, "cannot be written in whole seconds", 0.5),
@@ -187,11 +201,63 @@ def test_every_exception_is_covered() -> None:
     assert defined == covered
 
 
+# Whose fault each exception says a failure is (issue 13): the caller's, the system's or the
+# harness's own, as h11 keeps LocalProtocolError apart from RemoteProtocolError.
+FAMILIES: list[type[WsHarnessError]] = [UsageError, SystemUnderTestError, HarnessFailure]
+
+FAMILY = {
+    UsageError: UsageError,
+    UnknownChoiceError: UsageError,
+    ProfileError: UsageError,
+    FaultError: UsageError,
+    NoUpdateTrigger: UsageError,
+    TimeScaleUnsupported: UsageError,
+    ConfigRefused: UsageError,
+    SystemUnderTestError: SystemUnderTestError,
+    OutcomeError: SystemUnderTestError,
+    PageLoadError: SystemUnderTestError,
+    UntrustedCertificate: SystemUnderTestError,
+    UpstreamUnreachable: SystemUnderTestError,
+    TriggerFailed: SystemUnderTestError,
+    HarnessFailure: HarnessFailure,
+    HarnessTimeout: HarnessFailure,
+    Inconclusive: HarnessFailure,
+    MissingPart: HarnessFailure,
+    ProxyCrashed: HarnessFailure,
+}
+
+
+@pytest.mark.parametrize(("cls", "family"), FAMILY.items(), ids=lambda c: c.__name__)
+def test_each_exception_is_in_one_family(cls: type, family: type) -> None:
+    assert [f for f in FAMILIES if issubclass(cls, f)] == [family]
+
+
+def test_every_exception_has_a_family() -> None:
+    covered = {type(case.values[0]) for case in CASES}
+    assert set(FAMILY) == covered - {WsHarnessError}
+
+
+def test_the_families_keep_no_builtin_but_usage_errors_value_error() -> None:
+    # A family adds a way to catch, never a builtin: an existing except clause catches what it
+    # caught before. UsageError was a ValueError before it was a family.
+    assert UsageError.__bases__ == (WsHarnessError, ValueError)
+    assert SystemUnderTestError.__bases__ == (WsHarnessError,)
+    assert HarnessFailure.__bases__ == (WsHarnessError,)
+
+
 def test_usage_and_outcome_families_are_apart() -> None:
     assert not issubclass(ProfileError, AssertionError)
     assert not issubclass(OutcomeError, ValueError)
     assert issubclass(UnknownChoiceError, UsageError)
     assert issubclass(ProfileError, UsageError)
+
+
+def test_fault_error_is_still_where_it_was_defined() -> None:
+    from pytest_wsharness.relay import FaultError as from_relay
+    from pytest_wsharness.relay.faults import FaultError as from_faults
+
+    assert from_faults is from_relay is FaultError
+    assert issubclass(FaultError, ProfileError)
 
 
 def test_structured_attributes_are_kept() -> None:

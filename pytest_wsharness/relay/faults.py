@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+# FaultError lives with the other exceptions; re-exported where it was defined (issue 13).
+from ..errors import FaultError as FaultError
 from ..errors import ProfileError, UnknownChoiceError
 from ..params import REQUIRED, Param, check_params
 from .fault import STREAM, TOXICITY, Fault
@@ -144,19 +146,6 @@ FAULTS: dict[str, FaultType] = {
         },
     ),
 }
-
-
-class FaultError(ProfileError):
-    """A fault given to a relay in code (not in a profile file) is malformed.
-
-    Args:
-        path: the relay, e.g. ``relay 'edge'``.
-        key: the fault and parameter at fault, e.g. ``latency.jitter``.
-        problem: what is wrong, including the valid values where there is a fixed set.
-    """
-
-    def __str__(self) -> str:
-        return f"{self.path}: bad fault {self.key}: {self.problem}"
 
 
 def check_fault(use: str, given: Mapping[str, Any], *, where: str, key: str) -> dict[str, Any]:
