@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import sys
 import time
@@ -49,15 +48,12 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 EXIT_INCONCLUSIVE = 3
 
 
-def time_scale(value: str) -> float:
-    """Parse a time scale: a finite number > 0."""
+def positive_number(value: str) -> float:
+    """Parse a time scale, a duration or a timeout: a finite number > 0."""
     try:
-        scale = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {value!r}") from None
-    if not (math.isfinite(scale) and scale > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {value!r}")
-    return scale
+        return timescale.positive(value)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     matrix.add_argument(
         "--time-scale",
-        type=time_scale,
+        type=positive_number,
         default=None,
         metavar="F",
         help="multiply every timing (3 s heartbeat, 5 s x n^2 reconnect, the proxies' "
@@ -190,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_listen_arguments(proxy, "the proxy, and through it the upstream server,")
     proxy.add_argument(
         "--time-scale",
-        type=time_scale,
+        type=positive_number,
         default=1.0,
         metavar="F",
         help="multiply the profile's durations by F (default 1: real time); with --real, the "
@@ -206,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     proxy.add_argument(
         "--duration",
-        type=time_scale,
+        type=positive_number,
         default=None,
         metavar="S",
         help="stop after S seconds (default: run until Ctrl-C)",
@@ -404,7 +400,7 @@ def _add_upstream_options(matrix: argparse.ArgumentParser) -> None:
     )
     real.add_argument(
         "--trigger-timeout",
-        type=time_scale,
+        type=positive_number,
         default=None,
         metavar="S",
         help=f"seconds a trigger may take before it counts as failed (default {TRIGGER_TIMEOUT:g})",

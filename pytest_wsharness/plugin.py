@@ -6,7 +6,6 @@ proxy fixtures, when a test first asks for one.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,9 +44,7 @@ SCALE_MARKER_HELP = (
     f"{SCALE_MARKER}(factor): this test's time scale, instead of --wsharness-time-scale; an "
     "inconclusive run is re-run at 4 and 16 times it"
 )
-BAD_TIME_SCALE = (
-    "--wsharness-time-scale / wsharness_time_scale must be a finite number > 0, got {!r}"
-)
+TIME_SCALE_OPTIONS = "--wsharness-time-scale / wsharness_time_scale"
 
 UPSTREAM_OPTION = "--wsharness-upstream / wsharness_upstream"
 UPSTREAM_CA_OPTION = "--wsharness-upstream-ca / wsharness_upstream_ca"
@@ -175,12 +172,9 @@ def _catalogue(config: pytest.Config) -> Catalogue:
 
 def _time_scale(raw: object) -> float:
     try:
-        scale = float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise pytest.UsageError(BAD_TIME_SCALE.format(raw)) from None
-    if not (math.isfinite(scale) and scale > 0):
-        raise pytest.UsageError(BAD_TIME_SCALE.format(raw))
-    return scale
+        return timescale.positive(raw)
+    except UsageError as error:
+        raise pytest.UsageError(f"{TIME_SCALE_OPTIONS} {error}") from None
 
 
 def _check_reachable(config: pytest.Config, deployment: ServerUnderTest) -> None:

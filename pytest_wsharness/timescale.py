@@ -14,6 +14,8 @@ with or without ``--browser``), and another in front of a real deployment:
 
 from __future__ import annotations
 
+import math
+
 SIMULATED = 0.1
 REAL_DEPLOYMENT = 1.0
 # The CMS client's own timings, in seconds, before scaling (REFERENCE.md: a 3 s heartbeat check,
@@ -28,3 +30,41 @@ CMS_RECONNECT_BASE = 5.0
 def default(*, real_deployment: bool) -> float:
     """The time scale to use when none is given."""
     return REAL_DEPLOYMENT if real_deployment else SIMULATED
+
+
+def positive(value: object, noun: str = "number") -> float:
+    """``value`` as a finite number > 0: the one check of a time scale or a number of seconds,
+    wherever one is given (an option, an ini value, an argument).
+
+    Args:
+        value: what was given: a number, or its text.
+        noun: what it is called in the message (``"number of seconds"``).
+
+    Raises:
+        UsageError: not such a number; the message says ``must be a {noun} > 0`` for what is
+            no number at all, ``must be a finite {noun} > 0`` for one out of range, and what
+            was given; the caller names the option.
+    """
+    from .errors import UsageError
+
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UsageError(f"must be a {noun} > 0, got {value!r}") from None
+    if not (math.isfinite(number) and number > 0):
+        raise UsageError(f"must be a finite {noun} > 0, got {value!r}")
+    return number
+
+
+def check(time_scale: float) -> float:
+    """``time_scale``, checked (:func:`positive`).
+
+    Raises:
+        UsageError: ``time_scale must be a finite number > 0, got ...``.
+    """
+    from .errors import UsageError
+
+    try:
+        return positive(time_scale)
+    except UsageError as error:
+        raise UsageError(f"time_scale {error}") from None

@@ -28,7 +28,8 @@ from typing import TypeAlias
 
 from ..errors import UsageError
 from ..protocol import HEARTBEAT as HEARTBEAT_TEXT
-from ..timescale import CMS_HEARTBEAT, CMS_RECONNECT_BASE
+from ..timescale import CMS_HEARTBEAT, CMS_RECONNECT_BASE, positive
+from ..timescale import check as check_time_scale
 
 HEARTBEAT_TIMER = "heartbeat"
 RECONNECT_TIMER = "reconnect"
@@ -145,9 +146,10 @@ class Timings:
 
     def __post_init__(self) -> None:
         for name in ("heartbeat_interval", "reconnect_base"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise UsageError(f"{name} must be a finite number > 0, got {value!r}")
+            try:
+                positive(getattr(self, name))
+            except UsageError as error:
+                raise UsageError(f"{name} {error}") from None
         if self.max_reconnects < 1:
             raise UsageError(f"max_reconnects must be >= 1, got {self.max_reconnects!r}")
 
@@ -158,8 +160,7 @@ class Timings:
         Raises:
             UsageError: a ``ValueError``, if ``time_scale`` is not a finite number > 0.
         """
-        if not (math.isfinite(time_scale) and time_scale > 0):
-            raise UsageError(f"time_scale must be a finite number > 0, got {time_scale!r}")
+        check_time_scale(time_scale)
         default = cls()
         try:
             return cls(default.heartbeat_interval * time_scale, default.reconnect_base * time_scale)

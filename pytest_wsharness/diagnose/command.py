@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 from pathlib import Path
 from typing import Any
 
+from .. import timescale
 from ..columns import terminal_width
 from ..deployment import check_ca_file
 from ..errors import UsageError
@@ -30,14 +30,9 @@ DESCRIPTION = (
 def seconds(value: str) -> float:
     """Parse a duration: a finite number of seconds > 0."""
     try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds > 0, got {value!r}"
-        ) from None
-    if not (math.isfinite(number) and number > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {value!r}")
-    return number
+        return timescale.positive(value, "number of seconds")
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def header(value: str) -> Header:

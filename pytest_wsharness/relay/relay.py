@@ -15,7 +15,6 @@ import concurrent.futures
 import contextlib
 import itertools
 import logging
-import math
 import random
 import socket
 import ssl
@@ -26,10 +25,11 @@ from typing import Any, TypeVar
 
 from .. import lag
 from ..engine import ThreadedEngine
-from ..errors import HarnessTimeout, ProfileError, ProxyCrashed, UnknownChoiceError, UsageError
+from ..errors import HarnessTimeout, ProfileError, ProxyCrashed, UnknownChoiceError
 from ..handshake import asks_to_upgrade
 from ..listen import family, url_host
 from ..loopthread import run_to_the_end
+from ..timescale import check as check_time_scale
 from ..urls import parse_url
 from .fault import Context
 from .faults import FaultError, FaultSpec, check_fault
@@ -115,8 +115,7 @@ class Relay(ThreadedEngine):
         port: int = 0,
         tls: TlsTermination | None = None,
     ) -> None:
-        if not (math.isfinite(time_scale) and time_scale > 0):
-            raise UsageError(f"time_scale must be a finite number > 0, got {time_scale!r}")
+        check_time_scale(time_scale)
         self.upstream = upstream
         # Several upstreams: a balancer without affinity, each new connection to the next one.
         upstreams = [u.strip() for u in upstream.split(",")]
