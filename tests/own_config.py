@@ -7,16 +7,14 @@ import asyncio
 import time
 from pathlib import Path
 
+from real_software import installed
+
 from pytest_wsharness import lag
-from pytest_wsharness.errors import MissingPart
 from pytest_wsharness.proxy.chain import ProfileProxy
 from pytest_wsharness.real.adapt import OwnConfig, load_own
 from pytest_wsharness.real.fidelity import HandshakeSeen, observe_handshake
-from pytest_wsharness.real.local import LocalProxy, find_binary
-from pytest_wsharness.require import skip_or_fail
+from pytest_wsharness.real.local import LocalProxy
 from pytest_wsharness.server import SimulatedCMS
-
-REQUIRE_ENV = "WSHARNESS_REQUIRE_REAL_PROXIES"
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -24,14 +22,6 @@ def write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.write_text(text)
     return path
-
-
-def installed(software: str) -> None:
-    """Skip (fail in CI) when ``software`` is not installed."""
-    try:
-        find_binary(software)
-    except MissingPart as missing:
-        skip_or_fail(missing, REQUIRE_ENV)
 
 
 def side_by_side(

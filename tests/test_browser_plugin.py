@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,12 +24,8 @@ FAILING = """
 """
 
 
-@pytest.fixture
-def inner(pytester: pytest.Pytester, write_ini: Callable[..., None]) -> pytest.Pytester:
-    write_ini()
-    return pytester
-
-
+# Marked here: the browser runs in the inner pytest, where conftest.py cannot see it.
+@pytest.mark.browser
 def test_a_failing_browser_test_names_its_screenshot_and_console_log(
     inner: pytest.Pytester,
 ) -> None:
@@ -112,6 +107,7 @@ SHARED = """
 """
 
 
+@pytest.mark.browser
 def test_each_test_gets_a_fresh_context_of_one_browser_relaunched_after_a_crash(
     inner: pytest.Pytester,
 ) -> None:
@@ -134,6 +130,7 @@ LEAKY = """
 """
 
 
+@pytest.mark.browser
 def test_a_context_left_open_fails_the_teardown_and_is_closed(inner: pytest.Pytester) -> None:
     inner.makepyfile(test_inner=textwrap.dedent(LEAKY))
     result = inner.runpytest("-p", "no:cacheprovider")
@@ -200,6 +197,7 @@ SERVICE_WORKERS = """
 """
 
 
+@pytest.mark.browser
 def test_a_service_worker_does_not_outlive_its_test(inner: pytest.Pytester) -> None:
     inner.makepyfile(test_inner=textwrap.dedent(SERVICE_WORKERS))
     result = inner.runpytest("-p", "no:cacheprovider")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import matrix_table
 import pytest
+from command import WSHARNESS, wsharness
 
 from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, main
 from pytest_wsharness.client.driver import CmsClient
@@ -58,18 +59,16 @@ def test_profiles_fit_the_width_through_a_pipe(columns: str | None) -> None:
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     if columns is not None:
         env["COLUMNS"] = columns
-    script = Path(sys.executable).with_name("wsharness")
     for args in (["profiles"], ["profiles", "--real"]):
         done = subprocess.run(
-            [str(script), *args], capture_output=True, text=True, timeout=60, env=env, check=True
+            [str(WSHARNESS), *args], capture_output=True, text=True, timeout=60, env=env, check=True
         )
         assert max(map(len, done.stdout.splitlines())) <= int(columns or 100), done.stdout
 
 
 def test_a_reader_that_goes_away_gets_no_traceback() -> None:
-    script = Path(sys.executable).with_name("wsharness")
     done = subprocess.run(
-        f"{script} profiles | head -1", shell=True, capture_output=True, text=True, timeout=60
+        f"{WSHARNESS} profiles | head -1", shell=True, capture_output=True, text=True, timeout=60
     )
     assert done.stdout.startswith("profile")
     assert "Traceback" not in done.stderr
@@ -196,10 +195,9 @@ def test_matrix_reports_a_profile_that_expects_the_wrong_outcome(
 
 
 def test_installed_console_script() -> None:
-    script = Path(sys.executable).with_name("wsharness")
-    assert script.is_file(), f"no console script next to {sys.executable}"
+    assert WSHARNESS.is_file(), f"no console script next to {sys.executable}"
     done = subprocess.run(
-        [str(script), "profiles"], capture_output=True, text=True, timeout=60, check=False
+        [str(WSHARNESS), "profiles"], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == EXIT_OK, done.stderr
     assert [line.split()[0] for line in _rows(done.stdout)] == BUILTIN
@@ -212,27 +210,22 @@ async def test_proxy_command_reports_each_connection(
 ) -> None:
     if columns is None:
         monkeypatch.delenv("COLUMNS")  # a pipe: 100 columns
-    script = Path(sys.executable).with_name("wsharness")
-    async with SimulatedCMS() as cms:
-        process = await asyncio.create_subprocess_exec(
-            str(script), "proxy", "idle-timeout-2s", "--upstream", cms.url,
+    async with (
+        SimulatedCMS() as cms,
+        wsharness(
+            "proxy", "idle-timeout-2s", "--upstream", cms.url,
             "--time-scale", "0.05", "--duration", "3",
-            stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            assert process.stdout is not None
-            first = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-            assert "idle-timeout-2s listening on http://127.0.0.1:" in first
-            url = first.split(" listening on ")[1].split(" ")[0]
-            async with CmsClient(url, time_scale=0.05) as client:
-                await client.settle(5)
-                await client.wait_for(lambda: client.machine.attempts >= 2, 5, "a reconnect")
-            rest = (await asyncio.wait_for(process.stdout.read(), 30)).decode()
-            assert await asyncio.wait_for(process.wait(), 30) == 0
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+        ) as process,
+    ):  # fmt: skip
+        assert process.stdout is not None
+        first = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert "idle-timeout-2s listening on http://127.0.0.1:" in first
+        url = first.split(" listening on ")[1].split(" ")[0]
+        async with CmsClient(url, time_scale=0.05) as client:
+            await client.settle(5)
+            await client.wait_for(lambda: client.machine.attempts >= 2, 5, "a reconnect")
+        rest = (await asyncio.wait_for(process.stdout.read(), 30)).decode()
+        assert await asyncio.wait_for(process.wait(), 30) == 0
     words = " ".join(line.strip() for line in rest.splitlines())
     assert "idle timeout 2000ms x0.05: cut without a Close frame" in words
     assert max(len(line) for line in [first, *rest.splitlines()]) <= int(columns or 100)
@@ -243,32 +236,27 @@ async def test_proxy_command_in_front_of_an_https_server(tmp_path: Path) -> None
     """A developer's https CMS: the proxy trusts its CA, and names the CA it presents."""
     ca = TestCA()
     server_ca = ca.write(tmp_path)
-    script = Path(sys.executable).with_name("wsharness")
-    async with SimulatedCMS(ssl=ca.issue().server_context()) as cms:
-        process = await asyncio.create_subprocess_exec(
-            str(script), "proxy", "compliant", "--upstream", cms.url,
+    async with (
+        SimulatedCMS(ssl=ca.issue().server_context()) as cms,
+        wsharness(
+            "proxy", "compliant", "--upstream", cms.url,
             "--upstream-ca", str(server_ca), "--duration", "3",
-            stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            assert process.stdout is not None
-            first = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-            url = first.split(" listening on ")[1].split(" ")[0]
-            assert url.startswith("https://127.0.0.1:")
-            second = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-            proxy_ca = second.split(" come from ")[1].split(":")[0]
-            tls = ssl.create_default_context(cafile=proxy_ca)
-            async with CmsClient(url, time_scale=0.05, ssl=tls) as client:
-                await client.settle(5)
-                await cms.publish("/episerver/cms/notification", {"id": 1, "action": 1})
-                await client.wait_for(lambda: client.view.unread == 1, 5, "the notification")
-            assert "pytest-wsharness proxy CA" in str(client.events[0])
-            await asyncio.wait_for(process.stdout.read(), 30)
-            assert await asyncio.wait_for(process.wait(), 30) == 0
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+        ) as process,
+    ):  # fmt: skip
+        assert process.stdout is not None
+        first = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        url = first.split(" listening on ")[1].split(" ")[0]
+        assert url.startswith("https://127.0.0.1:")
+        second = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        proxy_ca = second.split(" come from ")[1].split(":")[0]
+        tls = ssl.create_default_context(cafile=proxy_ca)
+        async with CmsClient(url, time_scale=0.05, ssl=tls) as client:
+            await client.settle(5)
+            await cms.publish("/episerver/cms/notification", {"id": 1, "action": 1})
+            await client.wait_for(lambda: client.view.unread == 1, 5, "the notification")
+        assert "pytest-wsharness proxy CA" in str(client.events[0])
+        await asyncio.wait_for(process.stdout.read(), 30)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
     assert not await asyncio.to_thread(Path(proxy_ca).exists)
 
 

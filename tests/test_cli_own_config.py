@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from own_config import installed, write
+from own_config import write
+from real_software import installed
 
 from pytest_wsharness.cli import EXIT_USAGE, main
 from pytest_wsharness.diagnose.probe import Limits

@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import matrix_table
 import pytest
 
 from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, main
-from pytest_wsharness.loopthread import LoopThread
 from pytest_wsharness.server import SimulatedCMS
 from pytest_wsharness.server.cms import NOTIFICATION_HOOK
 from pytest_wsharness.tls import TestCA
@@ -58,35 +57,25 @@ threading.Event().wait()  # a trigger that never returns: the harness must kill 
 
 
 @pytest.fixture
-def team() -> Iterator[SimulatedCMS]:
+def team(team_server: Callable[..., SimulatedCMS]) -> SimulatedCMS:
     """The team's dev instance: a CMS the command does not run."""
-    loop = LoopThread(name="wsharness-team")
-    try:
-        yield loop.enter(SimulatedCMS(), 30.0)
-    finally:
-        loop.close()
+    return team_server()
 
 
 @pytest.fixture
-def team_disabled() -> Iterator[SimulatedCMS]:
+def team_disabled(team_server: Callable[..., SimulatedCMS]) -> SimulatedCMS:
     """A team server configured with ``WebSocketEnabled = false``."""
-    loop = LoopThread(name="wsharness-team")
-    try:
-        yield loop.enter(SimulatedCMS(websocket_enabled=False), 30.0)
-    finally:
-        loop.close()
+    return team_server(websocket_enabled=False)
 
 
 @pytest.fixture
-def team_https(tmp_path: Path) -> Iterator[tuple[SimulatedCMS, Path]]:
+def team_https(
+    team_server: Callable[..., SimulatedCMS], tmp_path: Path
+) -> tuple[SimulatedCMS, Path]:
     """A team server over https, its certificate from a CA of its own (which the system does
     not trust), and that CA's PEM file."""
     ca = TestCA()
-    loop = LoopThread(name="wsharness-team")
-    try:
-        yield loop.enter(SimulatedCMS(ssl=ca.issue().server_context()), 30.0), ca.write(tmp_path)
-    finally:
-        loop.close()
+    return team_server(ssl=ca.issue().server_context()), ca.write(tmp_path)
 
 
 def _script(tmp_path: Path, source: str, *args: str) -> str:

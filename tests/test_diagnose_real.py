@@ -11,13 +11,12 @@ import asyncio
 from typing import Any
 
 import pytest
+from real_software import installed
 
 from pytest_wsharness.diagnose.probe import Limits
 from pytest_wsharness.diagnose.report import Diagnosis, diagnose
-from pytest_wsharness.errors import MissingPart
 from pytest_wsharness.real.configs import RealCatalogue
-from pytest_wsharness.real.local import find_binary, runner
-from pytest_wsharness.require import skip_or_fail
+from pytest_wsharness.real.local import runner
 from pytest_wsharness.server import SimulatedCMS
 
 REAL = RealCatalogue()
@@ -62,23 +61,16 @@ async def _diagnose(name: str, time_scale: float = 1.0, **server: Any) -> Diagno
     return found
 
 
-def _installed(name: str) -> None:
-    try:
-        find_binary(REAL.get(name).software)
-    except MissingPart as missing:
-        skip_or_fail(missing, "WSHARNESS_REQUIRE_REAL_PROXIES")
-
-
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_diagnose_names_the_real_misconfiguration(name: str) -> None:
-    _installed(name)
+    installed(REAL.get(name).software)
     found = asyncio.run(_diagnose(name))
     assert found.findings[-1].code == EXPECTED[name], found.to_text()
     assert found.ok is (EXPECTED[name] == "works"), found.to_text()
 
 
 def test_nginx_speaking_http10_to_a_strict_server_is_a_version_downgrade() -> None:
-    _installed("nginx-no-upgrade")
+    installed(REAL.get("nginx-no-upgrade").software)
     found = asyncio.run(_diagnose("nginx-no-upgrade", http10_status=505))
     main = found.findings[-1]
     assert main.code == "version-downgraded", found.to_text()
@@ -89,7 +81,7 @@ def test_nginx_speaking_http10_to_a_strict_server_is_a_version_downgrade() -> No
 def test_a_scaled_idle_cut_is_found_at_its_scaled_time(name: str) -> None:
     # Issue 10: the real proxy's cut follows the time scale (200 ms at 0.1). Only held to the
     # scaled side of the unscaled 2 s: a stalled client measures the cut early.
-    _installed(name)
+    installed(REAL.get(name).software)
     found = asyncio.run(_diagnose(name, time_scale=0.1))
     assert found.findings[-1].code == "idle-cut", found.to_text()
     assert found.through.ended_after is not None
@@ -97,7 +89,7 @@ def test_a_scaled_idle_cut_is_found_at_its_scaled_time(name: str) -> None:
 
 
 def test_an_idle_cut_says_when() -> None:
-    _installed("haproxy-short-tunnel")
+    installed(REAL.get("haproxy-short-tunnel").software)
     found = asyncio.run(_diagnose("haproxy-short-tunnel"))
     assert found.through.ended_after == pytest.approx(2.0, rel=0.2)
     assert "timeout tunnel 1h" in "\n".join(found.findings[-1].fix)

@@ -20,7 +20,8 @@ REQUIRE_ENV = "WSHARNESS_REQUIRE_DOCKER"
 
 
 @pytest.fixture
-def client() -> Iterator[Any]:
+def docker_client() -> Iterator[Any]:
+    """A client of the Docker engine that has the base image; skips (fails in CI) without."""
     try:
         client = engine()
     except MissingPart as missing:
@@ -38,18 +39,18 @@ def client() -> Iterator[Any]:
 
 
 @pytest.fixture
-def tag(client: Any) -> Iterator[str]:
+def tag(docker_client: Any) -> Iterator[str]:
     tag = f"wsharness/build-probe:{secrets.token_hex(4)}"
     yield tag
     with contextlib.suppress(Exception):  # not built: nothing to remove
-        client.images.remove(tag, force=True)
+        docker_client.images.remove(tag, force=True)
 
 
-def test_an_image_build_says_each_step(client: Any, tag: str, tmp_path: Path) -> None:
+def test_an_image_build_says_each_step(docker_client: Any, tag: str, tmp_path: Path) -> None:
     dockerfile = tmp_path / "probe.Dockerfile"
     dockerfile.write_text("ARG BASE\nFROM ${BASE}\nRUN true\n")
     said = io.StringIO()
-    build(client, dockerfile, tag, base_image(), said)
+    build(docker_client, dockerfile, tag, base_image(), said)
     lines = said.getvalue().splitlines()
     assert lines[0] == (
         f"wsharness: building the Docker image {tag} (probe.Dockerfile on {base_image()}; "
@@ -57,11 +58,11 @@ def test_an_image_build_says_each_step(client: Any, tag: str, tmp_path: Path) ->
     )
     assert any(line.endswith(": Step 3/3 : RUN true") for line in lines), lines
     assert lines[-1].startswith(f"wsharness: built {tag} in ")
-    assert client.images.get(tag)
+    assert docker_client.images.get(tag)
 
 
-def test_a_failed_build_says_what_failed(client: Any, tag: str, tmp_path: Path) -> None:
+def test_a_failed_build_says_what_failed(docker_client: Any, tag: str, tmp_path: Path) -> None:
     dockerfile = tmp_path / "probe.Dockerfile"
     dockerfile.write_text("ARG BASE\nFROM ${BASE}\nRUN echo no-such-package && false\n")
     with pytest.raises(ProxyCrashed, match=r"docker build failed: .*returned a non-zero code"):
-        build(client, dockerfile, tag, base_image(), None)
+        build(docker_client, dockerfile, tag, base_image(), None)

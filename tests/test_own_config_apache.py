@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from own_config import assert_idle_cut, installed, side_by_side, write
+from own_config import assert_idle_cut, side_by_side, write
+from real_software import installed
 
 from pytest_wsharness.assertions import assert_expected_outcome
 from pytest_wsharness.diagnose.probe import Limits

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from own_config import installed, side_by_side, write
+from own_config import side_by_side, write
+from real_software import assert_held_to_its_profile, installed
 
-from pytest_wsharness.assertions import assert_expected_outcome
 from pytest_wsharness.diagnose.probe import Limits
 from pytest_wsharness.diagnose.report import diagnose
 from pytest_wsharness.errors import ConfigRefused
@@ -306,9 +306,7 @@ def test_diagnose_finds_debian_s_connect_rule(
         diagnose(cms_server.url, proxy=proxy.url, direct=cms_server.url, limits=LIMITS)
     )
     assert found.findings[-1].code == "connect-443", found.to_text()
-    page, through = proxy.route(cms_server.url)
-    client = cms_client_factory(page, proxy=through)
-    assert_expected_outcome(client, cms_server, proxy)
+    assert_held_to_its_profile(proxy, cms_server, cms_client_factory)
 
 
 def test_connect_to_the_cms_port_is_held_to_forward_proxy(tmp_path: Path) -> None:

@@ -38,13 +38,6 @@ EVERY_PROFILE = (
 )
 
 
-@pytest.fixture
-def inner(pytester: pytest.Pytester, write_ini: Callable[..., None]) -> pytest.Pytester:
-    """A pytester directory with the ini every inner run uses."""
-    write_ini()
-    return pytester
-
-
 def _module(inner: pytest.Pytester, source: str) -> None:
     inner.makepyfile(test_inner=textwrap.dedent(source))
 

@@ -13,7 +13,7 @@ import json
 import textwrap
 import threading
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -27,7 +27,6 @@ from pytest_wsharness.deployment import (
 )
 from pytest_wsharness.errors import NoUpdateTrigger, TriggerFailed, UsageError
 from pytest_wsharness.explain import NOT_OBSERVED, explain, server_clause
-from pytest_wsharness.loopthread import LoopThread
 from pytest_wsharness.profiles import Catalogue
 from pytest_wsharness.protocol import Topic
 from pytest_wsharness.redact import redact_text
@@ -69,20 +68,9 @@ TRIGGER_CONFTEST = """
 
 
 @pytest.fixture
-def team() -> Iterator[SimulatedCMS]:
+def team(team_server: Callable[..., SimulatedCMS]) -> SimulatedCMS:
     """The team's dev instance: a CMS the harness does not run, on a loop of its own."""
-    loop = LoopThread(name="wsharness-team")
-    try:
-        yield loop.enter(SimulatedCMS(), 30.0)
-    finally:
-        loop.close()
-
-
-@pytest.fixture
-def inner(pytester: pytest.Pytester, write_ini: Callable[..., None]) -> pytest.Pytester:
-    """A pytester directory with the ini every inner run uses."""
-    write_ini()
-    return pytester
+    return team_server()
 
 
 def _module(inner: pytest.Pytester, source: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ssl
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,6 @@ from pytest_wsharness.deployment import (
     verify_failure,
 )
 from pytest_wsharness.errors import PageLoadError, UntrustedCertificate, UsageError
-from pytest_wsharness.loopthread import LoopThread
 from pytest_wsharness.server import SimulatedCMS
 from pytest_wsharness.server.cms import NOTIFICATION_HOOK
 from pytest_wsharness.tls import TestCA
@@ -130,22 +129,10 @@ class Team:
 
 
 @pytest.fixture
-def team(tmp_path: Path) -> Iterator[Team]:
+def team(team_server: Callable[..., SimulatedCMS], tmp_path: Path) -> Team:
     """The team's dev instance over https, on a loop of its own, as its own process would be."""
     ca = TestCA()
-    loop = LoopThread(name="wsharness-team")
-    try:
-        cms = loop.enter(SimulatedCMS(ssl=ca.issue().server_context()), 30.0)
-        yield Team(cms, ca.write(tmp_path / "team-ca"))
-    finally:
-        loop.close()
-
-
-@pytest.fixture
-def inner(pytester: pytest.Pytester, write_ini: Callable[..., None]) -> pytest.Pytester:
-    """A pytester directory with the ini every inner run uses."""
-    write_ini()
-    return pytester
+    return Team(team_server(ssl=ca.issue().server_context()), ca.write(tmp_path / "team-ca"))
 
 
 def _hooks(team: Team) -> list[int]:

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from command import wsharness
+from real_software import assert_held_to_its_profile, installed
 
-from pytest_wsharness.assertions import assert_expected_outcome
 from pytest_wsharness.errors import (
     MissingPart,
     ProfileError,
@@ -28,19 +29,12 @@ from pytest_wsharness.errors import (
 from pytest_wsharness.proxy.chain import ProfileProxy
 from pytest_wsharness.real.configs import RealCatalogue, RealConfig, load_real
 from pytest_wsharness.real.fidelity import HandshakeSeen, observe_handshake
-from pytest_wsharness.real.local import LocalProxy, find_binary, runner
+from pytest_wsharness.real.local import LocalProxy, runner
 from pytest_wsharness.require import skip_or_fail
 from pytest_wsharness.server import SimulatedCMS
 from pytest_wsharness.sync import SyncClient, SyncCMS
 
 REAL = RealCatalogue()
-
-
-def _installed(config: RealConfig) -> None:
-    try:
-        find_binary(config.software)
-    except MissingPart as missing:
-        skip_or_fail(missing, "WSHARNESS_REQUIRE_REAL_PROXIES")
 
 
 def _runner(backend: str) -> type[LocalProxy]:
@@ -69,7 +63,7 @@ async def _side_by_side(
 def test_the_simulated_profile_behaves_like_the_real_config(name: str, backend: str) -> None:
     config = REAL.get(name)
     if backend == "local":
-        _installed(config)
+        installed(config.software)
     real, simulated = asyncio.run(_side_by_side(config, _runner(backend)))
     assert not real.differences(simulated), (
         f"{config.models} does not behave like {name}: {real.differences(simulated)}"
@@ -87,10 +81,7 @@ def test_the_ui_behind_a_real_proxy_meets_the_profile_it_models(
     cms_server: SyncCMS,
     cms_client_factory: Callable[..., SyncClient],
 ) -> None:
-    proxy = real_proxy(name, backend="local")
-    page, forward = proxy.route(cms_server.url)
-    client = cms_client_factory(page, proxy=forward)
-    assert_expected_outcome(client, cms_server, proxy)
+    assert_held_to_its_profile(real_proxy(name, backend="local"), cms_server, cms_client_factory)
 
 
 def test_a_config_the_software_rejects_is_reported_with_its_log(tmp_path: Path) -> None:
@@ -100,7 +91,7 @@ def test_a_config_the_software_rejects_is_reported_with_its_log(tmp_path: Path) 
         'config = "daemon off; events {} http { server { listen 127.0.0.1:@PORT@; nonsense; } }"\n'
     )
     config = load_real(broken)
-    _installed(config)
+    installed(config.software)
     proxy = LocalProxy(config, "http://127.0.0.1:1")
     with pytest.raises(ProxyCrashed, match="unknown directive"):
         proxy.start()
@@ -114,7 +105,7 @@ def test_a_config_the_software_rejects_is_reported_with_its_log(tmp_path: Path) 
 @pytest.mark.parametrize("name", [c.name for c in REAL if c.idle_timeout is not None])
 def test_a_scaled_real_idle_cut_behaves_like_its_scaled_profile(name: str) -> None:
     config = REAL.get(name)
-    _installed(config)
+    installed(config.software)
     real, simulated = asyncio.run(_side_by_side(config, LocalProxy, time_scale=0.25))
     assert not real.differences(simulated, tolerance=1.0), real.differences(simulated)
     assert config.idle_timeout is not None
@@ -172,7 +163,7 @@ def _left_in_session(pid: int) -> list[str]:
 
 def test_no_process_is_left_behind() -> None:
     config = REAL.get("nginx-websocket")
-    _installed(config)
+    installed(config.software)
     with LocalProxy(config, "http://127.0.0.1:1") as proxy:
         # The process's own pid, not nginx.pid: nginx listens before it writes that file.
         master = proxy.pid
@@ -184,7 +175,7 @@ def test_no_process_is_left_behind() -> None:
 
 def test_a_run_that_exits_without_stopping_its_proxy_leaves_no_process() -> None:
     # The proxy runs in a session of its own: nothing but the harness's exit handler ends it.
-    _installed(REAL.get("nginx-websocket"))
+    installed("nginx")
     code = (
         "from pytest_wsharness.real.configs import RealCatalogue\n"
         "from pytest_wsharness.real.local import LocalProxy\n"
@@ -203,30 +194,25 @@ def test_a_run_that_exits_without_stopping_its_proxy_leaves_no_process() -> None
 async def test_wsharness_proxy_real_runs_a_config_in_front_of_a_server() -> None:
     from pytest_wsharness.client.driver import CmsClient
 
-    _installed(REAL.get("nginx-websocket"))
-    script = Path(sys.executable).with_name("wsharness")
-    async with SimulatedCMS() as cms:
-        process = await asyncio.create_subprocess_exec(
-            str(script), "proxy", "--real", "nginx-websocket", "--upstream", cms.url,
+    installed("nginx")
+    async with (
+        SimulatedCMS() as cms,
+        wsharness(
+            "proxy", "--real", "nginx-websocket", "--upstream", cms.url,
             "--duration", "3", "--backend", "local",
-            stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            assert process.stdout is not None
-            first, second = [
-                (await asyncio.wait_for(process.stdout.readline(), 30)).decode() for _ in range(2)
-            ]
-            assert "nginx-websocket (nginx as a local process, modelled by compliant)" in first
-            url = second.split(" listening on ")[1].split(" ")[0]
-            async with CmsClient(url, time_scale=0.05) as client:
-                await client.settle(5)
-                await cms.publish("/episerver/cms/notification", {"id": 1, "action": 1})
-                await client.wait_for(lambda: client.view.unread == 1, 5, "the notification")
-            assert await asyncio.wait_for(process.wait(), 30) == 0
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+        ) as process,
+    ):  # fmt: skip
+        assert process.stdout is not None
+        first, second = [
+            (await asyncio.wait_for(process.stdout.readline(), 30)).decode() for _ in range(2)
+        ]
+        assert "nginx-websocket (nginx as a local process, modelled by compliant)" in first
+        url = second.split(" listening on ")[1].split(" ")[0]
+        async with CmsClient(url, time_scale=0.05) as client:
+            await client.settle(5)
+            await cms.publish("/episerver/cms/notification", {"id": 1, "action": 1})
+            await client.wait_for(lambda: client.view.unread == 1, 5, "the notification")
+        assert await asyncio.wait_for(process.wait(), 30) == 0
 
 
 def test_wsharness_proxy_real_unknown_config_lists_the_choices(
@@ -284,9 +270,7 @@ def test_a_real_idle_cut_is_judged_right_at_every_time_scale(
     cms_server: SyncCMS,
     cms_client_factory: Callable[..., SyncClient],
 ) -> None:
-    proxy = real_proxy(name, backend="local")
-    page, forward = proxy.route(cms_server.url)
-    assert_expected_outcome(cms_client_factory(page, proxy=forward), cms_server, proxy)
+    assert_held_to_its_profile(real_proxy(name, backend="local"), cms_server, cms_client_factory)
 
 
 @pytest.mark.wsharness_time_scale(0.01)

@@ -7,7 +7,6 @@ import asyncio
 import datetime
 import re
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -351,10 +350,10 @@ STRIPPED = {
 
 
 @pytest.fixture
-def inner(pytester: pytest.Pytester, write_ini: Callable[..., None]) -> pytest.Pytester:
-    write_ini()
-    pytester.makepyfile(test_inner=textwrap.dedent(TESTS))
-    return pytester
+def inner(inner: pytest.Pytester) -> pytest.Pytester:
+    """The conftest's pytester directory, with :data:`TESTS` as its test module."""
+    inner.makepyfile(test_inner=textwrap.dedent(TESTS))
+    return inner
 
 
 def run_with_html(inner: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import textwrap
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 
 import pytest
 
@@ -28,10 +27,10 @@ TESTS = """
 
 
 @pytest.fixture
-def inner(pytester: pytest.Pytester, write_ini: Callable[..., None]) -> pytest.Pytester:
-    write_ini()
-    pytester.makepyfile(test_inner=textwrap.dedent(TESTS))
-    return pytester
+def inner(inner: pytest.Pytester) -> pytest.Pytester:
+    """The conftest's pytester directory, with :data:`TESTS` as its test module."""
+    inner.makepyfile(test_inner=textwrap.dedent(TESTS))
+    return inner
 
 
 def test_the_run_ends_with_what_went_wrong_and_a_count_of_the_rest(

@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
+from command import wsharness
+from real_software import installed
 
 from pytest_wsharness.cli import EXIT_OK, EXIT_USAGE, main
 from pytest_wsharness.errors import MissingPart, UsageError
@@ -34,7 +36,7 @@ from pytest_wsharness.listen import parse_listen
 from pytest_wsharness.profiles import Catalogue
 from pytest_wsharness.proxy.chain import ProfileProxy
 from pytest_wsharness.real.configs import RealCatalogue
-from pytest_wsharness.real.local import LocalProxy, find_binary
+from pytest_wsharness.real.local import LocalProxy
 from pytest_wsharness.real.plugin import REQUIRE_ENV
 from pytest_wsharness.require import skip_or_fail
 from pytest_wsharness.server.cms import SimulatedCMS
@@ -200,6 +202,7 @@ REAL_FORWARD = {
 }
 
 
+@pytest.mark.real_proxy  # started inline: conftest.py cannot see it
 @pytest.mark.asyncio
 @pytest.mark.parametrize("name", sorted(REAL_FORWARD))
 async def test_a_real_forward_proxy_reaches_only_its_upstream(
@@ -305,17 +308,12 @@ def test_listen_on_an_address_of_no_interface_is_a_usage_error(
 async def test_a_real_proxy_serves_ipv6_loopback_through_its_tap(cms: SimulatedCMS) -> None:
     # The software itself listens on 127.0.0.1 only; the relay that prints its connections
     # listens where --listen says, here ::1.
-    try:
-        find_binary("nginx")
-    except MissingPart as missing:
-        skip_or_fail(missing, REQUIRE_ENV)
-    script = Path(sys.executable).with_name("wsharness")
-    process = await asyncio.create_subprocess_exec(
-        str(script), "proxy", "--real", "nginx-websocket", "--backend", "local",
+    installed("nginx")
+    async with wsharness(
+        "proxy", "--real", "nginx-websocket", "--backend", "local",
         "--upstream", cms.url, "--listen", "[::1]:0", "--duration", str(PROCESS_TIMEOUT),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
+        stderr=asyncio.subprocess.PIPE,
+    ) as process:  # fmt: skip
         assert process.stdout is not None
         lines = [
             (await asyncio.wait_for(process.stdout.readline(), PROCESS_TIMEOUT)).decode()
@@ -331,22 +329,16 @@ async def test_a_real_proxy_serves_ipv6_loopback_through_its_tap(cms: SimulatedC
         assert answer.startswith(b"HTTP/1.1 200"), answer
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), PROCESS_TIMEOUT) == EXIT_OK
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("name", ["compliant", "header-stripping", "forward-proxy"])
 async def test_wsharness_proxy_listens_on_ipv6_loopback(name: str, cms: SimulatedCMS) -> None:
-    script = Path(sys.executable).with_name("wsharness")
-    process = await asyncio.create_subprocess_exec(
-        str(script), "proxy", name, "--upstream", cms.url, "--listen", "[::1]:0",
+    async with wsharness(
+        "proxy", name, "--upstream", cms.url, "--listen", "[::1]:0",
         "--duration", str(PROCESS_TIMEOUT),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
+        stderr=asyncio.subprocess.PIPE,
+    ) as process:  # fmt: skip
         assert process.stdout is not None
         first = (await asyncio.wait_for(process.stdout.readline(), PROCESS_TIMEOUT)).decode()
         assert f"{name} listening on http://[::1]:" in first, first
@@ -359,10 +351,6 @@ async def test_wsharness_proxy_listens_on_ipv6_loopback(name: str, cms: Simulate
         assert answer.startswith(b"HTTP/1.1 200"), answer
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), PROCESS_TIMEOUT) == EXIT_OK
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 # Test CA private keys.

@@ -1,0 +1,38 @@
+"""Real proxy software in tests: skip where it is missing, and hold a running one to its profile.
+
+A test that calls :func:`installed` (directly, or through ``own_config``'s helpers) or uses the
+``real_proxy`` fixture is marked ``real_proxy`` by ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pytest_wsharness.assertions import assert_expected_outcome
+from pytest_wsharness.errors import MissingPart
+from pytest_wsharness.real.local import find_binary
+from pytest_wsharness.real.plugin import REQUIRE_ENV
+from pytest_wsharness.require import skip_or_fail
+
+if TYPE_CHECKING:
+    from pytest_wsharness.real.local import LocalProxy
+    from pytest_wsharness.sync import SyncClient, SyncCMS
+
+
+def installed(software: str) -> None:
+    """Skip (fail in CI, which sets ``WSHARNESS_REQUIRE_REAL_PROXIES=1``) when ``software`` is
+    not installed."""
+    try:
+        find_binary(software)
+    except MissingPart as missing:
+        skip_or_fail(missing, REQUIRE_ENV)
+
+
+def assert_held_to_its_profile(
+    proxy: LocalProxy, cms_server: SyncCMS, cms_client_factory: Callable[..., SyncClient]
+) -> None:
+    """The edit UI of ``cms_server`` loaded through ``proxy`` (set as the browser's proxy when
+    it is a forward one) does what the profile the proxy models calls for."""
+    page, forward = proxy.route(cms_server.url)
+    assert_expected_outcome(cms_client_factory(page, proxy=forward), cms_server, proxy)
