@@ -4,7 +4,9 @@ Models an overloaded load balancer, an authenticating gateway or a scanning prox
 the handshake on. The client waits: with an opening timeout shorter than the delay it gives up,
 else it opens late. Only upgrade requests wait, and only their own connection: the hook is a
 coroutine, which mitmproxy awaits in its own task, so other requests proceed meanwhile. Option
-``wsharness_handshake_delay`` sets the delay when run as ``mitmdump -s``.
+``wsharness_handshake_delay`` sets the delay when run as ``mitmdump -s``, from mitmproxy's
+``config.yaml`` (``wsharness_handshake_delay: 0.5``): its ``--set`` parses no float option and
+exits at startup.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ listening on 127.0.0.1 port 0; readiness comes from the ``running`` hook.
 mitmproxy keeps its master and options in module globals (``mitmproxy.ctx``), read by its own
 addons at run time; several proxies in one process (the matrix, a chain of proxies) would read each
 other's. :func:`_per_thread_context` makes those globals per thread, each proxy owning its thread.
+It does so when the first proxy starts, not at import: an addon file importing this module under
+a plain ``mitmdump -s`` (``reset_upgrade.py``) must leave mitmdump's own globals readable.
 
 Teardown order matters: ``master.shutdown()`` alone does not free the port (mitmproxy #6245,
 #6829), so each proxy server is stopped first, then the master is shut down, then the thread is
@@ -60,7 +62,11 @@ STOP_TIMEOUT = 10.0
 
 
 class _PerThreadContext(types.ModuleType):
-    """``mitmproxy.ctx`` with ``master``, ``options`` and ``log`` held per thread."""
+    """``mitmproxy.ctx`` with ``master``, ``options`` and ``log`` held per thread.
+
+    A thread that set none reads the module's own globals, those a master made before the swap
+    (a ``mitmdump`` whose script started a proxy of ours): the swap must not hide them (issue 13).
+    """
 
     _local = threading.local()
 
@@ -68,6 +74,10 @@ class _PerThreadContext(types.ModuleType):
         try:
             return getattr(self._local, name)
         except AttributeError:
+            pass
+        try:
+            return vars(self)[name]
+        except KeyError:
             raise AttributeError(
                 f"no mitmproxy {name} on thread {threading.current_thread().name}"
             ) from None
@@ -82,11 +92,10 @@ class _PerThreadContext(types.ModuleType):
 
 
 def _per_thread_context() -> None:
+    """Make ``mitmproxy.ctx`` per thread; idempotent. Called as a proxy starts, never at import
+    (issue 13: swapped at import, it hid from mitmdump the master it had set)."""
     if not isinstance(mitmproxy.ctx, _PerThreadContext):
         mitmproxy.ctx.__class__ = _PerThreadContext
-
-
-_per_thread_context()
 
 
 def reset_client(flow: http.HTTPFlow) -> None:
@@ -214,6 +223,7 @@ class MitmProxy(ThreadedEngine):
         self._thread = threading.Thread(
             target=self._run, name=f"wsharness-proxy-{self.profile.name}", daemon=True
         )
+        _per_thread_context()
         logging.getLogger("mitmproxy").addHandler(self._errors)
         self._stop_at_exit()
         self._thread.start()
