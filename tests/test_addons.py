@@ -545,11 +545,10 @@ async def redirect_upgrade(tmp_path: Path) -> Mitmdump:
 
 async def slow_handshake(tmp_path: Path) -> Mitmdump:
     delay = 0.3
-    # config.yaml, not --set: mitmproxy's --set parses no float option (see the addon).
-    config = f"wsharness_handshake_delay: {delay}\n"
+    option = f"wsharness_handshake_delay={delay}"  # declared as text: --set parses no float
     async with (
         SimulatedCMS() as cms,
-        mitmdump(tmp_path, ["slow_handshake.py"], reverse(cms), config=config) as d,
+        mitmdump(tmp_path, ["slow_handshake.py"], reverse(cms), option) as d,
     ):
         sent = time.monotonic()
         answer = await exchange(d.port, upgrade(authority(cms.url)))

@@ -4,9 +4,9 @@ Models an overloaded load balancer, an authenticating gateway or a scanning prox
 the handshake on. The client waits: with an opening timeout shorter than the delay it gives up,
 else it opens late. Only upgrade requests wait, and only their own connection: the hook is a
 coroutine, which mitmproxy awaits in its own task, so other requests proceed meanwhile. Option
-``wsharness_handshake_delay`` sets the delay when run as ``mitmdump -s``, from mitmproxy's
-``config.yaml`` (``wsharness_handshake_delay: 0.5``): its ``--set`` parses no float option and
-exits at startup.
+``wsharness_handshake_delay`` sets the delay in seconds when run as ``mitmdump -s``
+(``--set wsharness_handshake_delay=0.5``); it is declared as text because mitmproxy's ``--set``
+parses no float option (it exits at startup), and read as a number here.
 """
 
 from __future__ import annotations
@@ -40,15 +40,15 @@ class SlowHandshake:
         self._options = loader.master.options
         loader.add_option(
             "wsharness_handshake_delay",
-            float,
-            self.delay,
+            str,
+            f"{self.delay:g}",
             "Seconds to hold each upgrade request before forwarding it.",
         )
 
     def configure(self, updated: set[str]) -> None:
         if "wsharness_handshake_delay" in updated and self._options is not None:
             try:
-                self.delay = _check_delay(self._options.wsharness_handshake_delay)
+                self.delay = _check_delay(_seconds(self._options.wsharness_handshake_delay))
             except ValueError as error:
                 raise exceptions.OptionsError(str(error)) from None
 
@@ -67,3 +67,10 @@ def _check_delay(delay: float) -> float:
 
 
 addons = [SlowHandshake(1.0)]
+
+
+def _seconds(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"handshake delay must be a number of seconds, got {text!r}") from None
