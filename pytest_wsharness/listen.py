@@ -17,7 +17,6 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-from typing import Any
 
 from .errors import UsageError
 
@@ -115,22 +114,3 @@ def _why(error: OSError) -> str:
     if error.errno == errno.EACCES:
         return "permission denied (ports below 1024 need privileges)"
     return error.strerror or str(error)
-
-
-def add_listen_arguments(parser: Any, exposes: str) -> None:
-    """Add ``--listen`` and ``--listen-beyond-loopback`` to an argparse ``parser``; ``exposes``
-    says what the second one opens to the network (for its help)."""
-    parser.add_argument(
-        "--listen",
-        default="127.0.0.1:0",
-        metavar="HOST:PORT",
-        help="where to listen, a loopback address (default 127.0.0.1:0, a free port; IPv6: "
-        "[::1]:0)",
-    )
-    parser.add_argument(
-        BEYOND_LOOPBACK_FLAG,
-        action="store_true",
-        help="DANGER: let --listen take an address other machines can reach (0.0.0.0, a LAN "
-        f"address). This exposes {exposes} to the network: only for a phone or a VM on a "
-        "network you trust",
-    )

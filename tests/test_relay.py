@@ -28,7 +28,7 @@ from pytest_wsharness.relay import FAULTS, FaultType, Relay
 from pytest_wsharness.relay.fault import Direction, Fault, Segment
 from pytest_wsharness.relay.records import ConnectionRecord
 from pytest_wsharness.server import SimulatedCMS
-from pytest_wsharness.standalone import _Reporter
+from pytest_wsharness.commands.proxy import _Reporter
 
 # Lines read word by word; their width has tests of its own.
 pytestmark = pytest.mark.usefixtures("wide_terminal")

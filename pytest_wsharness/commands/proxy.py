@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import tempfile
@@ -11,13 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import listen as listening
-from .columns import wrap
-from .deployment import check_upstream_ca
-from .explain import relay_summary
-from .profiles import Profile
-from .proxy.chain import ProfileProxy
-from .urls import Url, parse_url
+from .. import listen as listening
+from ..columns import wrap
+from ..deployment import check_upstream_ca
+from ..errors import UsageError
+from ..explain import relay_summary
+from ..profiles import Catalogue, Profile
+from ..proxy.chain import ProfileProxy
+from ..urls import Url, parse_url
+from . import EXIT_OK
+from .args import add_listen_arguments, add_profiles_dir, positive_number
 
 POLL = 0.2
 
@@ -161,3 +165,109 @@ def on_signals(handler: Callable[..., None]) -> Callable[[], None]:
             signal.signal(sig, previous)
 
     return restore
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Add the ``proxy`` subcommand to the ``wsharness`` parser's subparsers."""
+    proxy: argparse.ArgumentParser = commands.add_parser(
+        "proxy",
+        help="run one profile in front of a server, printing each connection's fate",
+        description="Run a proxy profile in front of any server (a developer's local CMS) and "
+        "print what happens to each connection until Ctrl-C.",
+    )
+    proxy.add_argument(
+        "profile",
+        nargs="?",
+        metavar="PROFILE|CONFIG",
+        help="a profile name (see: wsharness profiles); with --real, a real proxy config "
+        "(see: wsharness profiles --real)",
+    )
+    proxy.add_argument(
+        "--real",
+        action="store_true",
+        help="run CONFIG, a real proxy config of proxies/real/ (nginx-no-upgrade...), with the "
+        "real software instead of a simulated profile",
+    )
+    own = proxy.add_argument_group(
+        "your own proxy config (implies --real)",
+        "Run your nginx.conf, haproxy.cfg, Apache site, Caddyfile or squid.conf as written, "
+        "but for what ties it to your machines: listening addresses become --listen, backend "
+        "addresses --upstream, TLS on the listener is dropped, logs and pid files go to a "
+        "private folder, idle timeouts follow --time-scale. What was rewritten is printed; "
+        "what cannot be (an include, an upstream named by a variable) is refused, naming the "
+        "line. See the docs: Real proxies, your own proxy config.",
+    )
+    own.add_argument("--config", type=Path, metavar="FILE", help="the config file")
+    own.add_argument(
+        "--software",
+        choices=("nginx", "haproxy", "apache", "caddy", "squid"),
+        help="which software FILE is for (default: told from its name and text)",
+    )
+    own.add_argument(
+        "--models",
+        metavar="PROFILE",
+        help="the profile FILE should behave like (see: wsharness profiles), shown in the "
+        "first line; wsharness diagnose against the proxy tells which one it does",
+    )
+    proxy.add_argument(
+        "--backend",
+        choices=("auto", "docker", "local"),
+        default="auto",
+        help="with --real, where the software runs: docker (a container on the host network, "
+        "from the project's own image), local (the software installed on this machine, as a "
+        "process of its own), or auto (docker when an engine answers, else local; the default)",
+    )
+    proxy.add_argument("--upstream", required=True, metavar="URL", help="the server, http(s)://...")
+    add_listen_arguments(proxy, "the proxy, and through it the upstream server,")
+    proxy.add_argument(
+        "--time-scale",
+        type=positive_number,
+        default=1.0,
+        metavar="F",
+        help="multiply the profile's durations by F (default 1: real time); with --real, the "
+        "config's idle cut, refused where it would be too short",
+    )
+    proxy.add_argument(
+        "--upstream-ca",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a PEM file of CAs to trust, besides the system's, for an https upstream whose "
+        "certificate your own CA issued (self-signed or internal)",
+    )
+    proxy.add_argument(
+        "--duration",
+        type=positive_number,
+        default=None,
+        metavar="S",
+        help="stop after S seconds (default: run until Ctrl-C)",
+    )
+    add_profiles_dir(proxy)
+    proxy.set_defaults(run=run)
+    return proxy
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the proxy the parsed ``args`` ask for until Ctrl-C or ``--duration``.
+
+    Raises:
+        UsageError: a bad profile, address or option; a real config the harness cannot run.
+        MissingPart: the real software is not installed.
+    """
+    catalogue = Catalogue(args.profiles_dir)
+    listen = parse_listen(args.listen, beyond_loopback=args.listen_beyond_loopback)
+    if args.real or args.config is not None:
+        from .proxy_real import run_real
+
+        return run_real(args, catalogue, listen)
+    if args.profile is None:
+        raise UsageError("wsharness proxy needs a PROFILE (see: wsharness profiles)")
+    serve(
+        catalogue.get(args.profile),
+        args.upstream,
+        listen=listen,
+        time_scale=args.time_scale,
+        duration=args.duration,
+        upstream_ca=args.upstream_ca,
+    )
+    return EXIT_OK

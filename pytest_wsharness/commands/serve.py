@@ -19,10 +19,10 @@ from typing import Any, TextIO
 
 from .. import listen as listening
 from ..columns import wrap
-from ..diagnose.command import seconds
 from ..diagnose.report import printable
-from .cms import NOTIFICATION_HOOK, SimulatedCMS
-from .records import RequestRecord
+from ..server.cms import NOTIFICATION_HOOK, SimulatedCMS
+from ..server.records import RequestRecord
+from .args import add_listen_arguments, seconds
 
 DESCRIPTION = (
     "Run the simulated CMS (its edit UI, REST reads and realtime endpoint) on its own, so that "
@@ -38,7 +38,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
         "serve", help="run the simulated CMS on its own", description=DESCRIPTION
     )
-    listening.add_listen_arguments(parser, "the simulated CMS")
+    add_listen_arguments(parser, "the simulated CMS")
     parser.add_argument(
         "--tls",
         action="store_true",
@@ -66,6 +66,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         metavar="S",
         help="stop after S seconds (default: run until Ctrl-C)",
     )
+    parser.set_defaults(run=run)
     return parser
 
 

@@ -9,6 +9,7 @@ frames and who closed, and when.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import threading
 import time
@@ -16,14 +17,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from ..columns import wrap
-from ..standalone import POLL, check_upstream, on_signals
+from ..errors import UsageError
+from ..profiles import Catalogue
+from . import EXIT_OK
+from .proxy import POLL, check_upstream, on_signals
 
 if TYPE_CHECKING:
-    from ..profiles import Catalogue
+    from ..real.adapt import Change
+    from ..real.configs import RealConfig
+    from ..real.local import LocalProxy
     from ..relay.records import ConnectionRecord
-    from .adapt import Change
-    from .configs import RealConfig
-    from .local import LocalProxy
 
 
 def serve_real(
@@ -55,8 +58,8 @@ def serve_real(
         TimeScaleUnsupported: an idle cut of the config cannot be scaled by ``time_scale``;
             the message names the smallest time scale that works.
     """
+    from ..real.local import runner
     from ..relay.relay import Relay
-    from .local import runner
 
     origin = check_upstream(upstream).origin
     proxy = runner(backend)(config, origin, catalogue, time_scale=time_scale)
@@ -178,3 +181,44 @@ def _ms(at: float | None, start: float) -> str:
 def where(proxy: object) -> str:
     """``in Docker`` or ``as a local process``, for the first line."""
     return "in Docker" if type(proxy).__name__ == "DockerProxy" else "as a local process"
+
+
+def run_real(args: argparse.Namespace, catalogue: Catalogue, listen: tuple[str, int]) -> int:
+    """``wsharness proxy --real CONFIG`` or ``--config FILE``: check what goes with what, read
+    the config, run it.
+
+    Raises:
+        UsageError: CONFIG and ``--config`` both or neither, ``--software`` or ``--models``
+            without ``--config``, an unknown profile or config.
+        ConfigRefused: a team's own config the harness cannot run.
+    """
+    from ..real.configs import RealCatalogue
+
+    if (args.profile is None) == (args.config is None):
+        raise UsageError(
+            "wsharness proxy --real needs either CONFIG (a config of proxies/real/, see: "
+            "wsharness profiles --real) or --config FILE (your own), not both"
+        )
+    if args.models is not None:
+        catalogue.get(args.models)  # a clear error now, before anything starts
+    if args.config is None:
+        if args.software or args.models:
+            raise UsageError("--software and --models go with --config FILE")
+        config, changes, modelled = RealCatalogue().get(args.profile), [], True
+    else:
+        from ..real.adapt import load_own
+
+        own = load_own(args.config, args.software, args.models)
+        config, changes, modelled = own.config, own.changes, own.modelled
+    serve_real(
+        config,
+        args.upstream,
+        listen=listen,
+        duration=args.duration,
+        backend=args.backend,
+        catalogue=catalogue,
+        changes=changes,
+        modelled=modelled,
+        time_scale=args.time_scale,
+    )
+    return EXIT_OK

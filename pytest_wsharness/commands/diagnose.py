@@ -13,26 +13,18 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from .. import timescale
 from ..columns import terminal_width
 from ..deployment import check_ca_file
+from ..diagnose.probe import Header, Limits
+from ..diagnose.report import diagnose
 from ..errors import UsageError
-from .probe import Header, Limits
-from .report import diagnose
+from .args import seconds
 
 DESCRIPTION = (
     "Open the CMS realtime endpoint as the edit UI does (upgrade, heartbeat, optionally an "
     "idle watch) through the middle tier and, with --direct, straight at the origin server; "
     "compare, and say what happened and the likely fix in one sentence per finding."
 )
-
-
-def seconds(value: str) -> float:
-    """Parse a duration: a finite number of seconds > 0."""
-    try:
-        return timescale.positive(value, "number of seconds")
-    except UsageError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def header(value: str) -> Header:
@@ -103,6 +95,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         metavar="'NAME: VALUE'",
         help="send this header too, e.g. a session cookie (repeatable; secrets never printed)",
     )
+    parser.set_defaults(run=run)
     return parser
 
 
