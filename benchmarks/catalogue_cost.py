@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import time
 
-from pytest_wsharness.matrix import run_matrix, run_row
 from pytest_wsharness.profiles import Catalogue
+from pytest_wsharness.scenario.matrix import run_matrix, run_row
 from results import Row, Table
 
 CATALOGUE_TARGET = 60.0  # seconds

@@ -36,7 +36,7 @@ from xml.etree import ElementTree
 import pytest_wsharness
 from browser_floor import chromium_floor
 from pytest_wsharness.errors import MissingPart
-from pytest_wsharness.scenario import quiet_window
+from pytest_wsharness.scenario.observe import quiet_window
 from results import BenchError, Row, Table, added, median
 
 # The checkout whose package this script imported: the pytest subprocesses import the same.

@@ -39,7 +39,7 @@ from pytest_wsharness.profiles import Catalogue
 from pytest_wsharness.proxy.chain import ProfileProxy
 from pytest_wsharness.real.configs import RealCatalogue, RealConfig
 from pytest_wsharness.real.local import LocalProxy, find_binary
-from pytest_wsharness.tls import TestCA
+from pytest_wsharness.runtime.tls import TestCA
 from results import BenchError
 
 OPEN_TIMEOUT = 30.0  # each client's handshake

@@ -31,8 +31,8 @@ from websockets.asyncio.server import serve
 from echo_server import echo
 from pytest_wsharness.protocol import HEARTBEAT
 from pytest_wsharness.real.configs import RealConfig
+from pytest_wsharness.runtime.tls import TestCA
 from pytest_wsharness.server import SimulatedCMS
-from pytest_wsharness.tls import TestCA
 from results import Row, Table, at_least, at_most, median, path_rows
 from routes import OPEN_TIMEOUT, URL, child, close_all, open_client, routes, ws_url
 

@@ -30,8 +30,8 @@ from pytest_wsharness.assertions import (
 from pytest_wsharness.client.machine import Dialog, State
 from pytest_wsharness.errors import HarnessTimeout
 from pytest_wsharness.protocol import NO_CONNECTION_TEXT, Action, Topic
-from pytest_wsharness.scenario import quiet_window
-from pytest_wsharness.sync import SyncClient
+from pytest_wsharness.runtime.sync import SyncClient
+from pytest_wsharness.scenario.observe import quiet_window
 
 # The words the edit UI shows for the dialogs our editors may see. Support quotes this text
 # when an editor reports "the yellow box"; keep it in step with the CMS version we run.

@@ -18,15 +18,16 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from . import lag, report
-from .deployment import ServerUnderTest
 from .errors import Inconclusive, OutcomeError
-from .explain import backend_requests, hop_clauses
 from .profiles import Expect
 from .proxy.base import Proxy
-from .scenario import DELIVERY_TIMEOUT, budget, observe
-from .sync import SyncClient
-from .timeline import build_timeline
+from .reports import scenarios as report
+from .runtime import lag
+from .runtime.sync import SyncClient
+from .scenario.explain import backend_requests, hop_clauses
+from .scenario.observe import DELIVERY_TIMEOUT, budget, observe
+from .scenario.timeline import build_timeline
+from .upstream.deployment import ServerUnderTest
 from .verdict import Observation, Verdict, expected_outcome, fair, judge
 
 CALL_MARGIN = 60.0

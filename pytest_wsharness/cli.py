@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     While it runs, the values of secret headers are redacted in every log record (websockets
     logs each handshake header at DEBUG).
     """
-    from .redact import install_log_redaction
+    from .runtime.redact import install_log_redaction
 
     uninstall = install_log_redaction()
     try:

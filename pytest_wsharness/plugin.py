@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import timescale
 from .errors import UsageError
-from .redact import install_log_redaction
-from .rerun import RerunInconclusive, scale_factor
-from .urls import check_url
+from .runtime import timescale
+from .runtime.redact import install_log_redaction
+from .runtime.rerun import RerunInconclusive, scale_factor
+from .runtime.urls import check_url
 
 # Only what a run that uses none of our fixtures needs is imported here: the engine (aiohttp,
 # websockets, mitmproxy, the profile catalogue) is imported by the fixtures and hooks that use
@@ -25,14 +25,14 @@ if TYPE_CHECKING:
     from ssl import SSLContext
 
     from .client.driver import CmsClient
-    from .deployment import RealDeployment, ServerUnderTest
-    from .loopthread import LoopThread
     from .profiles import Catalogue
     from .proxy.base import Proxy
-    from .scenario import ServerSetup
-    from .sync import SyncClient, SyncCMS
-    from .tls import TestCA
-    from .updates import UpdateTrigger
+    from .runtime.loopthread import LoopThread
+    from .runtime.sync import SyncClient, SyncCMS
+    from .runtime.tls import TestCA
+    from .scenario.observe import ServerSetup
+    from .scenario.updates import UpdateTrigger
+    from .upstream.deployment import RealDeployment, ServerUnderTest
 
 MARKER = "wsharness_profiles"
 MARKER_HELP = (
@@ -132,7 +132,7 @@ def pytest_configure(config: pytest.Config) -> None:
         checked = check_url(upstream, UPSTREAM_OPTION) if upstream else None
         ca = None
         if given_ca is not None:
-            from .deployment import check_upstream_ca
+            from .upstream.deployment import check_upstream_ca
 
             ca = check_upstream_ca(
                 given_ca, checked, option=UPSTREAM_CA_OPTION, upstream_option=UPSTREAM_OPTION
@@ -296,7 +296,7 @@ def wsharness_ca() -> TestCA:
     tools that need a file. No network, and nothing on disk unless written.
     """
     # Imported here: cryptography is not needed by runs that use no TLS.
-    from .tls import TestCA
+    from .runtime.tls import TestCA
 
     return TestCA()
 
@@ -316,9 +316,9 @@ def websocket_enabled() -> bool:
 # (a py313 browser test came out inconclusive: 192 ms on the mitmproxy thread at scale 0.16).
 ENGINE = (
     "pytest_wsharness.assertions",
-    "pytest_wsharness.scenario",
-    "pytest_wsharness.sync",
-    "pytest_wsharness.deployment",
+    "pytest_wsharness.scenario.observe",
+    "pytest_wsharness.runtime.sync",
+    "pytest_wsharness.upstream.deployment",
     "pytest_wsharness.profiles",
     "pytest_wsharness.client.driver",
     "pytest_wsharness.server.cms",
@@ -340,7 +340,7 @@ def _wsharness_engine() -> None:
 @pytest.fixture
 def wsharness_loop(_wsharness_engine: None) -> Iterator[LoopThread]:
     """The event-loop thread that runs this test's server and clients; closed after the test."""
-    from .loopthread import LoopThread
+    from .runtime.loopthread import LoopThread
 
     loop = LoopThread(name="wsharness-loop")
     yield loop
@@ -353,7 +353,7 @@ def wsharness_server_setup(
 ) -> ServerSetup:
     """How ``cms_server`` is set up: the ``[server]`` table of the test's profile, if it has one
     (no WebSocket feature, TLS, a restart...), else the defaults."""
-    from .scenario import ServerSetup
+    from .scenario.observe import ServerSetup
 
     profile = None
     if "wsharness_profile" in request.fixturenames:
@@ -420,7 +420,7 @@ def cms_trigger_update(
                 my_cms_api.create_notification(subject=marker)  # your server's own API
             return trigger
     """
-    from .updates import MissingTrigger, SimulatedUpdates
+    from .scenario.updates import MissingTrigger, SimulatedUpdates
 
     if wsharness_upstream is None:
         server = request.getfixturevalue("cms_server")
@@ -445,16 +445,16 @@ def cms_server(
     profile's ``[server]`` table says (``wsharness_server_setup``); TLS uses ``wsharness_ca``.
 
     With ``wsharness_upstream`` (``--wsharness-upstream URL``) it starts nothing and is a
-    :class:`~pytest_wsharness.deployment.RealDeployment` of that URL instead: the proxies go in
-    front of it, the assertions get updates from ``cms_trigger_update``, and its ``requests``
-    are ``None`` (not observed), so failures explain what the proxy and the client saw; an
-    ``https`` one is trusted through the system's CAs and ``wsharness_upstream_ca``. A test
-    whose profile changes the server (``[server]`` websocket_feature, tls, a restart, two
-    backends), or that asks for ``websocket_enabled=False``, is skipped with the reason.
+    :class:`~pytest_wsharness.upstream.deployment.RealDeployment` of that URL instead: the proxies
+    go in front of it, the assertions get updates from ``cms_trigger_update``, and its ``requests``
+    are ``None`` (not observed), so failures explain what the proxy and the client saw; an ``https``
+    one is trusted through the system's CAs and ``wsharness_upstream_ca``. A test whose profile
+    changes the server (``[server]`` websocket_feature, tls, a restart, two backends), or that asks
+    for ``websocket_enabled=False``, is skipped with the reason.
     """
-    from .deployment import RealDeployment, skip_reason
-    from .rig import STARTUP_TIMEOUT, SimulatedSite
-    from .sync import SyncCMS
+    from .runtime.sync import SyncCMS
+    from .scenario.rig import STARTUP_TIMEOUT, SimulatedSite
+    from .upstream.deployment import RealDeployment, skip_reason
 
     def find_trigger() -> UpdateTrigger:
         # Looked up when an assertion first needs an update, so that an override may itself
@@ -513,7 +513,7 @@ def proxy_factory(
     its thread had is raised there. A proxy can be changed while it runs: ``cut_all()``,
     ``add_fault(use, **params)``, ``remove_fault(id)``, ``clear_faults()``.
     """
-    from .rig import proxy_for, stop_all
+    from .scenario.rig import proxy_for, stop_all
 
     started: list[Proxy] = []
 
@@ -570,7 +570,7 @@ def cms_client_factory(
     runs the realtime client at the test's time scale. Clients are unloaded after the test.
     """
     from .client.driver import CmsClient
-    from .sync import SyncClient
+    from .runtime.sync import SyncClient
 
     loaded: list[CmsClient] = []
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from . import lag
 from .client.machine import Dialog, State
 from .profiles import Expect
+from .runtime import lag
 
 # A hot loop shows itself as this many attempts inside one observation window.
 HOT_LOOP_ATTEMPTS = 3

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_wsharness.errors import MissingPart
-from pytest_wsharness.require import skip_or_fail
+from pytest_wsharness.runtime.require import skip_or_fail
 
 if TYPE_CHECKING:
     from pytest_wsharness.server import SimulatedCMS
@@ -154,7 +154,7 @@ def team_server() -> Iterator[Callable[..., SimulatedCMS]]:
     """Start a team's dev instance: ``team_server(**options)`` is a simulated CMS of those
     options on a loop thread of its own, as a server the harness does not run would be in a
     process of its own. Each one is stopped at teardown, the last first."""
-    from pytest_wsharness.loopthread import LoopThread
+    from pytest_wsharness.runtime.loopthread import LoopThread
     from pytest_wsharness.server import SimulatedCMS
 
     with contextlib.ExitStack() as started:

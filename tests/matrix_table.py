@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pytest_wsharness.columns import ASCII_MARKS
-from pytest_wsharness.columns import MARKS as MATRIX_MARKS
+from pytest_wsharness.reports.columns import ASCII_MARKS
+from pytest_wsharness.reports.columns import MARKS as MATRIX_MARKS
 
 # Wide enough that no row wraps: the tests read each row's cells from one line.
 WIDE = "400"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from real_software import installed
 
-from pytest_wsharness import lag
 from pytest_wsharness.proxy.chain import ProfileProxy
 from pytest_wsharness.real.adapt import OwnConfig, load_own
 from pytest_wsharness.real.fidelity import HandshakeSeen, observe_handshake
 from pytest_wsharness.real.local import LocalProxy
+from pytest_wsharness.runtime import lag
 from pytest_wsharness.server import SimulatedCMS
 
 

@@ -13,11 +13,11 @@ from pytest_wsharness.assertions import assert_expected_outcome
 from pytest_wsharness.errors import MissingPart
 from pytest_wsharness.real.local import find_binary
 from pytest_wsharness.real.plugin import REQUIRE_ENV
-from pytest_wsharness.require import skip_or_fail
+from pytest_wsharness.runtime.require import skip_or_fail
 
 if TYPE_CHECKING:
     from pytest_wsharness.real.local import LocalProxy
-    from pytest_wsharness.sync import SyncClient, SyncCMS
+    from pytest_wsharness.runtime.sync import SyncClient, SyncCMS
 
 
 def installed(software: str) -> None:

@@ -26,9 +26,9 @@ import pytest_asyncio
 
 from pytest_wsharness.protocol import Routes
 from pytest_wsharness.proxy.records import ANSWERED_BY_PROXY, REMOVED_HEADERS, RESET
+from pytest_wsharness.runtime.tls import TestCA
 from pytest_wsharness.server.cms import SimulatedCMS
 from pytest_wsharness.server.records import RequestRecord
-from pytest_wsharness.tls import TestCA
 
 # mitmproxy's dependencies (ldap3 via pyasn1) warn on import; filterwarnings=error must not fail
 # collection for a warning that is not ours (the engine does the same in proxy/mitm.py).
@@ -398,6 +398,9 @@ async def mitmdump(
         yield dump
     finally:
         if process.returncode is None:
+            # Every client gone first: a connection still being handled when SIGTERM lands is
+            # cancelled, and asyncio prints that as a traceback (py3.12), which is no addon's.
+            await connections_closed(dump, STOP_DEADLINE)
             process.terminate()
         try:
             await asyncio.wait_for(process.wait(), STOP_DEADLINE)
@@ -405,6 +408,18 @@ async def mitmdump(
             process.kill()
             await asyncio.wait_for(process.wait(), STOP_DEADLINE)
         dump.returncode = process.returncode
+
+
+async def connections_closed(dump: Mitmdump, deadline: float) -> None:
+    """Wait until mitmdump has logged as many client disconnects as connects, up to
+    ``deadline`` seconds (then stop it anyway: the output will show why)."""
+    waiter = asyncio.Event()  # never set: its wait is the interval between looks at the log
+    for _ in range(int(deadline / PROBE_INTERVAL) + 1):  # bounded by the deadline
+        output = dump.output
+        if output.count("client disconnect") >= output.count("client connect"):
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waiter.wait(), PROBE_INTERVAL)
 
 
 @dataclass

@@ -22,8 +22,8 @@ from websockets import exceptions as ws_errors
 from websockets.asyncio import client as ws_client
 from websockets.asyncio.client import connect
 
-from pytest_wsharness.behaviours import BEHAVIOURS, BehaviourType
 from pytest_wsharness.profiles import Behaviour, Expect, Profile
+from pytest_wsharness.profiles.behaviours import BEHAVIOURS, BehaviourType
 from pytest_wsharness.protocol import Routes
 from pytest_wsharness.proxy import records
 from pytest_wsharness.proxy.mitm import MitmProxy

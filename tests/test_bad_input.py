@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_wsharness import reachable
 from pytest_wsharness.cli import EXIT_PROBLEM, EXIT_USAGE, main
-from pytest_wsharness.loopthread import LoopThread
 from pytest_wsharness.profiles import Catalogue, builtin_dir
 from pytest_wsharness.real.configs import RealCatalogue
+from pytest_wsharness.runtime.loopthread import LoopThread
+from pytest_wsharness.upstream import reachable
 
 # Messages read word by word; the commands' width has tests of its own.
 pytestmark = pytest.mark.usefixtures("wide_terminal")

@@ -8,6 +8,7 @@ sets WSHARNESS_REQUIRE_BROWSER=1, so that there it fails instead.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,11 +16,12 @@ import pytest
 
 from pytest_wsharness.assertions import assert_expected_outcome
 from pytest_wsharness.client.machine import Dialog, State
-from pytest_wsharness.errors import PageLoadError
+from pytest_wsharness.errors import Inconclusive, PageLoadError
 from pytest_wsharness.protocol import Topic
 from pytest_wsharness.proxy.base import Proxy
-from pytest_wsharness.sync import SyncClient, SyncCMS
-from pytest_wsharness.tls import TestCA
+from pytest_wsharness.runtime import lag
+from pytest_wsharness.runtime.sync import SyncClient, SyncCMS
+from pytest_wsharness.runtime.tls import TestCA
 
 # A browser's timers slip, and a heartbeat echo through TLS and three hops can take a few
 # hundred milliseconds on a loaded 2-core machine; two unanswered heartbeats close the socket.
@@ -100,13 +102,27 @@ def test_the_reconnecting_dialog_shows_at_the_third_failure_in_a_row(
 
 @pytest.mark.wsharness_profiles("idle-timeout-60s")
 def test_idle_timeout_is_survived_while_heartbeats_flow(
-    ui: SyncClient, cms_server: SyncCMS, cms_proxy: Proxy
+    ui: SyncClient, cms_server: SyncCMS, cms_proxy: Proxy, wsharness_time_scale: float
 ) -> None:
+    started = time.monotonic()
     ui.settle()
     # A heartbeat every 3 s of CMS time: 25 of them outlast the 60 s idle timeout.
     ui.wait_for(lambda: _heartbeats(cms_proxy) >= 25, 30, "75 s of CMS time of heartbeats")
     cms_server.publish(Topic.NOTIFICATION, {"id": "late", "action": 1})
     ui.wait_for(lambda: ui.view.unread == 1, 5, "the notification")
+    if ui.machine.attempts != 1:
+        # A heartbeat echo the page's timers saw late makes the client drop a healthy socket:
+        # that is the machine's doing, not the proxy's (issue 7); the plugin runs the test
+        # again at a larger time scale.
+        late, limit = lag.METER.worst(started), lag.limit(wsharness_time_scale)
+        if late.seconds > limit:
+            raise Inconclusive(
+                "one socket for 75 s of heartbeats",
+                str(late),
+                limit,
+                wsharness_time_scale,
+                f"{ui.machine.attempts} attempts",
+            )
     assert ui.machine.attempts == 1
 
 

@@ -12,9 +12,9 @@ import functools
 
 import pytest
 
-from pytest_wsharness.matrix import Row, run_row
 from pytest_wsharness.profiles import Catalogue
-from pytest_wsharness.tls import TestCA
+from pytest_wsharness.runtime.tls import TestCA
+from pytest_wsharness.scenario.matrix import Row, run_row
 from pytest_wsharness.verdict import Verdict
 
 SCALE = 0.02

@@ -19,8 +19,8 @@ from command import WSHARNESS, wsharness
 from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, main
 from pytest_wsharness.client.driver import CmsClient
 from pytest_wsharness.profiles import Catalogue, builtin_dir
+from pytest_wsharness.runtime.tls import TestCA
 from pytest_wsharness.server import SimulatedCMS
-from pytest_wsharness.tls import TestCA
 
 # Lines read word by word; their width has tests of its own.
 pytestmark = pytest.mark.usefixtures("wide_terminal")
@@ -118,7 +118,7 @@ def test_the_matrix_says_its_progress_on_standard_error(
 def test_on_a_terminal_progress_is_one_line_rewritten_and_cleared() -> None:
     import io
 
-    from pytest_wsharness.progress import Progress
+    from pytest_wsharness.reports.progress import Progress
 
     stream = io.StringIO()
     progress = Progress(2, stream, live=True)

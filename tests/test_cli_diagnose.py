@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, main
-from pytest_wsharness.loopthread import LoopThread
 from pytest_wsharness.profiles import Catalogue
 from pytest_wsharness.proxy.chain import ProfileProxy
+from pytest_wsharness.runtime.loopthread import LoopThread
 from pytest_wsharness.server import SimulatedCMS
 
 # Lines read word by word; their width has tests of its own.

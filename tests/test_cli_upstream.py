@@ -18,9 +18,9 @@ import matrix_table
 import pytest
 
 from pytest_wsharness.cli import EXIT_OK, EXIT_PROBLEM, main
+from pytest_wsharness.runtime.tls import TestCA
 from pytest_wsharness.server import SimulatedCMS
 from pytest_wsharness.server.cms import NOTIFICATION_HOOK
-from pytest_wsharness.tls import TestCA
 
 SCALE = ["--time-scale", "0.01"]
 FORM = "an http:// or https:// URL with a host"

@@ -17,7 +17,7 @@ from pytest_wsharness.client.driver import CmsClient
 from pytest_wsharness.client.machine import Dialog, State
 from pytest_wsharness.errors import HarnessTimeout
 from pytest_wsharness.protocol import Action, Topic
-from pytest_wsharness.scenario import quiet_window
+from pytest_wsharness.scenario.observe import quiet_window
 from pytest_wsharness.server.cms import SimulatedCMS
 
 pytestmark = pytest.mark.asyncio

@@ -9,7 +9,7 @@ import pytest
 from pytest_wsharness.client.machine import State
 from pytest_wsharness.protocol import Topic
 from pytest_wsharness.proxy.base import Proxy
-from pytest_wsharness.sync import SyncClient, SyncCMS
+from pytest_wsharness.runtime.sync import SyncClient, SyncCMS
 
 WAIT = 5.0
 

@@ -18,9 +18,9 @@ from pytest_wsharness.diagnose.probe import Limits
 from pytest_wsharness.diagnose.report import Diagnosis, diagnose
 from pytest_wsharness.profiles import Catalogue
 from pytest_wsharness.proxy.chain import ProfileProxy
-from pytest_wsharness.scenario import ServerSetup
+from pytest_wsharness.runtime.tls import TestCA
+from pytest_wsharness.scenario.observe import ServerSetup
 from pytest_wsharness.server import SimulatedCMS
-from pytest_wsharness.tls import TestCA
 
 SCALE = 0.05
 CATALOGUE = Catalogue()

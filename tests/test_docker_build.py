@@ -14,7 +14,7 @@ import pytest
 
 from pytest_wsharness.errors import MissingPart, ProxyCrashed
 from pytest_wsharness.real.docker import base_image, build, engine
-from pytest_wsharness.require import skip_or_fail
+from pytest_wsharness.runtime.require import skip_or_fail
 
 REQUIRE_ENV = "WSHARNESS_REQUIRE_DOCKER"
 

@@ -13,14 +13,14 @@ from dataclasses import replace
 
 import pytest
 
-from pytest_wsharness import lag
 from pytest_wsharness.client.driver import CmsClient, SocketEvent
 from pytest_wsharness.client.machine import Dialog, State
 from pytest_wsharness.profiles import Catalogue, Expect
 from pytest_wsharness.proxy.base import start_proxy
-from pytest_wsharness.scenario import answered, observe
+from pytest_wsharness.runtime import lag
+from pytest_wsharness.scenario.observe import answered, observe
+from pytest_wsharness.scenario.updates import SimulatedUpdates
 from pytest_wsharness.server import SimulatedCMS
-from pytest_wsharness.updates import SimulatedUpdates
 from pytest_wsharness.verdict import AWAKE_ENOUGH, Observation, Verdict, fair, lag_explains
 
 STALL = lag.Lag(0.3, "client and server")

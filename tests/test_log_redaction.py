@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pytest_wsharness.redact import REDACTED, install_log_redaction, redact_text
+from pytest_wsharness.runtime.redact import REDACTED, install_log_redaction, redact_text
 
 SECRETS = {
     "Authorization": "Bearer tok-l0g-s3cr3t-authz",

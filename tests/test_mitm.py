@@ -21,9 +21,9 @@ import pytest_asyncio
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from pytest_wsharness.behaviours import BEHAVIOURS, BehaviourType
 from pytest_wsharness.errors import ProxyCrashed
 from pytest_wsharness.profiles import Behaviour, Catalogue, Expect, Profile
+from pytest_wsharness.profiles.behaviours import BEHAVIOURS, BehaviourType
 from pytest_wsharness.protocol import HEARTBEAT, Routes, Topic, encode_message
 from pytest_wsharness.proxy.mitm import MitmProxy
 from pytest_wsharness.proxy.records import ProxyRecord

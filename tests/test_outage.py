@@ -18,8 +18,8 @@ from pytest_wsharness.client.driver import CmsClient
 from pytest_wsharness.client.machine import Dialog, State
 from pytest_wsharness.errors import PageLoadError, UnknownChoiceError, UsageError
 from pytest_wsharness.protocol import Topic
+from pytest_wsharness.runtime.sync import SyncClient, SyncCMS
 from pytest_wsharness.server.cms import SimulatedCMS
-from pytest_wsharness.sync import SyncClient, SyncCMS
 
 SCALE = 0.01
 DEADLINE = 5.0  # generous bound on anything that should happen within milliseconds

@@ -19,7 +19,7 @@ from pytest_wsharness.diagnose.report import diagnose
 from pytest_wsharness.errors import ConfigRefused
 from pytest_wsharness.real.adapt import load_own
 from pytest_wsharness.real.local import LocalProxy, find_binary
-from pytest_wsharness.sync import SyncClient, SyncCMS
+from pytest_wsharness.runtime.sync import SyncClient, SyncCMS
 
 # A sites-enabled file as certbot leaves it: an http-to-https redirect, a TLS site in front of
 # a balancer of two backends, and no upgrade=websocket (mod_proxy_http then drops Upgrade and

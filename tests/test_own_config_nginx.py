@@ -18,7 +18,7 @@ from pytest_wsharness.diagnose.report import diagnose
 from pytest_wsharness.errors import ConfigRefused, UnknownChoiceError, UsageError
 from pytest_wsharness.real.adapt import detect, load_own
 from pytest_wsharness.real.local import LocalProxy
-from pytest_wsharness.sync import SyncClient, SyncCMS
+from pytest_wsharness.runtime.sync import SyncClient, SyncCMS
 
 # Debian's nginx.conf as a customer edits it: an http-to-https redirect, a TLS site, an
 # upstream pool, and no WebSocket headers (nginx then drops Upgrade and Connection).

@@ -24,8 +24,8 @@ from pytest_wsharness.real.adapt import load_own
 from pytest_wsharness.real.adapt.squid import parse
 from pytest_wsharness.real.fidelity import HandshakeSeen, observe_handshake
 from pytest_wsharness.real.local import LocalProxy, find_binary
+from pytest_wsharness.runtime.sync import SyncClient, SyncCMS
 from pytest_wsharness.server import SimulatedCMS
-from pytest_wsharness.sync import SyncClient, SyncCMS
 
 # Debian's /etc/squid/squid.conf without its comments: CONNECT only to SSL_ports (443), and
 # the include of conf.d that Debian's file has.

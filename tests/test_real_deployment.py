@@ -19,21 +19,26 @@ import aiohttp
 import pytest
 
 from pytest_wsharness.client.view import UiView
-from pytest_wsharness.deployment import (
+from pytest_wsharness.errors import NoUpdateTrigger, TriggerFailed, UsageError
+from pytest_wsharness.profiles import Catalogue
+from pytest_wsharness.protocol import Topic
+from pytest_wsharness.runtime.redact import redact_text
+from pytest_wsharness.runtime.urls import check_url
+from pytest_wsharness.scenario.explain import NOT_OBSERVED, explain, server_clause
+from pytest_wsharness.scenario.updates import (
+    CallbackUpdates,
+    MissingTrigger,
+    SimulatedUpdates,
+    source_for,
+)
+from pytest_wsharness.server import SimulatedCMS
+from pytest_wsharness.server.cms import NOTIFICATION_HOOK
+from pytest_wsharness.upstream.deployment import (
     RealDeployment,
     left_out_reason,
     server_changes,
     skip_reason,
 )
-from pytest_wsharness.errors import NoUpdateTrigger, TriggerFailed, UsageError
-from pytest_wsharness.explain import NOT_OBSERVED, explain, server_clause
-from pytest_wsharness.profiles import Catalogue
-from pytest_wsharness.protocol import Topic
-from pytest_wsharness.redact import redact_text
-from pytest_wsharness.server import SimulatedCMS
-from pytest_wsharness.server.cms import NOTIFICATION_HOOK
-from pytest_wsharness.updates import CallbackUpdates, MissingTrigger, SimulatedUpdates, source_for
-from pytest_wsharness.urls import check_url
 
 CATALOGUE = Catalogue()
 SERVER_CHANGING = ["no-websocket-feature", "server-restart", "tls-intercepting", "two-backends"]
@@ -93,7 +98,7 @@ def test_option_puts_the_proxies_in_front_of_that_server(
         """
     import pytest
     from pytest_wsharness.assertions import assert_expected_outcome
-    from pytest_wsharness.deployment import RealDeployment
+    from pytest_wsharness.upstream.deployment import RealDeployment
 
     @pytest.mark.wsharness_profiles("compliant", "header-stripping", "idle-timeout-2s")
     def test_outcome(cms_client, cms_server, cms_proxy):

@@ -1,7 +1,7 @@
 """Against a real ``https`` deployment whose certificate comes from a CA of its own.
 
 The "team's dev instance" is a simulated CMS serving https with a certificate from a
-:class:`~pytest_wsharness.tls.TestCA` made here, which the system does not trust, as a
+:class:`~pytest_wsharness.runtime.tls.TestCA` made here, which the system does not trust, as a
 self-signed or internal CA is not; ``--wsharness-upstream-ca`` hands its PEM file to the
 proxies and the client. Acceptance tests run the plugin with ``pytester``, over real sockets on
 127.0.0.1; the rest test the parts without pytest.
@@ -17,17 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from pytest_wsharness.deployment import (
+from pytest_wsharness.errors import PageLoadError, UntrustedCertificate, UsageError
+from pytest_wsharness.runtime.tls import TestCA
+from pytest_wsharness.server import SimulatedCMS
+from pytest_wsharness.server.cms import NOTIFICATION_HOOK
+from pytest_wsharness.upstream.deployment import (
     CA_FILE_FORM,
     RealDeployment,
     check_ca_file,
     check_upstream_ca,
     verify_failure,
 )
-from pytest_wsharness.errors import PageLoadError, UntrustedCertificate, UsageError
-from pytest_wsharness.server import SimulatedCMS
-from pytest_wsharness.server.cms import NOTIFICATION_HOOK
-from pytest_wsharness.tls import TestCA
 
 CA_OPTION = "--wsharness-upstream-ca / wsharness_upstream_ca"
 UPSTREAM_OPTION = "--wsharness-upstream / wsharness_upstream"
@@ -72,9 +72,9 @@ SERVER_CONFTEST = (
     TRIGGER
     + """
 
-    from pytest_wsharness.loopthread import LoopThread
+    from pytest_wsharness.runtime.loopthread import LoopThread
     from pytest_wsharness.server import SimulatedCMS
-    from pytest_wsharness.tls import TestCA
+    from pytest_wsharness.runtime.tls import TestCA
 
 
     @pytest.fixture

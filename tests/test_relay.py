@@ -21,14 +21,14 @@ import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 
+from pytest_wsharness.commands.proxy import _Reporter
 from pytest_wsharness.errors import ProxyCrashed, UnknownChoiceError, UsageError
-from pytest_wsharness.explain import relay_summary
 from pytest_wsharness.protocol import HEARTBEAT, Routes, Topic
 from pytest_wsharness.relay import FAULTS, FaultType, Relay
 from pytest_wsharness.relay.fault import Direction, Fault, Segment
 from pytest_wsharness.relay.records import ConnectionRecord
+from pytest_wsharness.scenario.explain import relay_summary
 from pytest_wsharness.server import SimulatedCMS
-from pytest_wsharness.commands.proxy import _Reporter
 
 # Lines read word by word; their width has tests of its own.
 pytestmark = pytest.mark.usefixtures("wide_terminal")
@@ -341,7 +341,7 @@ async def test_an_encrypted_connection_passes_through_a_websocket_only_relay() -
     """A TLS client sends no head the relay could judge: its bytes pass on untouched."""
     import aiohttp
 
-    from pytest_wsharness.tls import TestCA
+    from pytest_wsharness.runtime.tls import TestCA
 
     ca = TestCA()
     async with SimulatedCMS(ssl=ca.issue().server_context()) as cms:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_wsharness.errors import UnknownChoiceError
-from pytest_wsharness.params import REQUIRED
+from pytest_wsharness.profiles.params import REQUIRED
 from pytest_wsharness.relay import FaultError, Relay
 from pytest_wsharness.relay.fault import DOWN, UP, Context, Direction
 from pytest_wsharness.relay.faults import FAULTS, FaultSpec, check_fault

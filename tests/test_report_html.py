@@ -17,10 +17,10 @@ from pytest_wsharness.client.driver import SocketEvent
 from pytest_wsharness.client.machine import TimelineEntry
 from pytest_wsharness.proxy.records import ProxyRecord
 from pytest_wsharness.relay.records import ConnectionRecord
-from pytest_wsharness.report import HopEvent, ScenarioResult
-from pytest_wsharness.report_html import render_html
+from pytest_wsharness.reports.html import render_html
+from pytest_wsharness.reports.scenarios import HopEvent, ScenarioResult
+from pytest_wsharness.scenario.timeline import build_timeline
 from pytest_wsharness.server.records import RequestRecord
-from pytest_wsharness.timeline import build_timeline
 
 ENDPOINT = "/EPiServer/Shell/socket/endpoint"
 T0 = 1000.0  # the client's start on the monotonic clock

@@ -32,13 +32,13 @@ from real_software import installed
 
 from pytest_wsharness.cli import EXIT_OK, EXIT_USAGE, main
 from pytest_wsharness.errors import MissingPart, UsageError
-from pytest_wsharness.listen import parse_listen
 from pytest_wsharness.profiles import Catalogue
 from pytest_wsharness.proxy.chain import ProfileProxy
 from pytest_wsharness.real.configs import RealCatalogue
 from pytest_wsharness.real.local import LocalProxy
 from pytest_wsharness.real.plugin import REQUIRE_ENV
-from pytest_wsharness.require import skip_or_fail
+from pytest_wsharness.runtime.listen import parse_listen
+from pytest_wsharness.runtime.require import skip_or_fail
 from pytest_wsharness.server.cms import SimulatedCMS
 
 CATALOGUE = Catalogue()
@@ -359,7 +359,7 @@ HOLD_A_KEY = """
     import sys
     from pytest_wsharness.profiles import Catalogue
     from pytest_wsharness.proxy.mitm import MitmProxy
-    from pytest_wsharness.tls import TestCA
+    from pytest_wsharness.runtime.tls import TestCA
 
     # A reverse proxy to an https server writes its CA's key for mitmproxy as it starts.
     proxy = MitmProxy(Catalogue().get("header-stripping"), "https://127.0.0.1:9", ca=TestCA())
@@ -441,7 +441,7 @@ LEAVE_RUNNING = """
 
     from pytest_wsharness.profiles import Catalogue
     from pytest_wsharness.proxy.chain import ProfileProxy
-    from pytest_wsharness.tls import TestCA
+    from pytest_wsharness.runtime.tls import TestCA
 
     # mitmproxy speaking TLS upstream (so its native threads run too), and a relay.
     ca = TestCA()
@@ -461,7 +461,7 @@ NATIVE_THREADS = """
     import os
     from pytest_wsharness.profiles import Catalogue
     from pytest_wsharness.proxy.chain import ProfileProxy
-    from pytest_wsharness.tls import TestCA
+    from pytest_wsharness.runtime.tls import TestCA
 
     with ProfileProxy(Catalogue().get("header-stripping"), "https://127.0.0.1:9", ca=TestCA()):
         tasks = os.listdir("/proc/self/task")
@@ -483,7 +483,7 @@ def test_the_next_run_removes_the_keys_a_killed_run_left(tmp: Path) -> None:
             killed.send_signal(signal.SIGKILL)
             assert killed.wait(PROCESS_TIMEOUT) == -signal.SIGKILL
         assert len(private_keys(tmp)) == 2
-        done = run_python(tmp, "from pytest_wsharness.tls import TestCA; TestCA()")
+        done = run_python(tmp, "from pytest_wsharness.runtime.tls import TestCA; TestCA()")
         assert done.returncode == 0, done.stderr
         # The live run's key stays: only a run that is gone leaves keys to remove.
         [kept] = private_keys(tmp)

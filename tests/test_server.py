@@ -17,7 +17,7 @@ from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from pytest_wsharness.errors import UnknownChoiceError
 from pytest_wsharness.protocol import HEARTBEAT, Routes, Topic
-from pytest_wsharness.redact import REDACTED
+from pytest_wsharness.runtime.redact import REDACTED
 from pytest_wsharness.server import SimulatedCMS
 from pytest_wsharness.server import cms as cms_module
 from pytest_wsharness.server.cms import NOTIFICATION_HOOK, PLAIN_PAGE

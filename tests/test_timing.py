@@ -15,18 +15,18 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from pytest_wsharness import lag
 from pytest_wsharness.client.driver import CmsClient, SocketEvent
 from pytest_wsharness.client.machine import CmsClientMachine, Dialog, State, Timings
 from pytest_wsharness.client.waiting import Waiting
 from pytest_wsharness.errors import HarnessTimeout, Inconclusive
-from pytest_wsharness.loopthread import LoopThread
-from pytest_wsharness.matrix import run_row
 from pytest_wsharness.profiles import Catalogue, Expect
 from pytest_wsharness.proxy.base import start_proxy
-from pytest_wsharness.scenario import budget, observe, quiet_window, settle_window
+from pytest_wsharness.runtime import lag
+from pytest_wsharness.runtime.loopthread import LoopThread
+from pytest_wsharness.scenario.matrix import run_row
+from pytest_wsharness.scenario.observe import budget, observe, quiet_window, settle_window
+from pytest_wsharness.scenario.updates import SimulatedUpdates
 from pytest_wsharness.server import SimulatedCMS
-from pytest_wsharness.updates import SimulatedUpdates
 from pytest_wsharness.verdict import Observation, Verdict, fair
 
 CATALOGUE = Catalogue()
@@ -116,7 +116,7 @@ def test_the_lag_module_imports_no_client_code(pytester: pytest.Pytester) -> Non
     result = pytester.run(
         sys.executable,
         "-c",
-        "import sys, pytest_wsharness.lag as lag; lag.probe_interval(0.1); "
+        "import sys, pytest_wsharness.runtime.lag as lag; lag.probe_interval(0.1); "
         "print(sorted(m for m in sys.modules if m.startswith('pytest_wsharness')))",
     )
     assert result.ret == 0
@@ -269,7 +269,7 @@ async def test_accept_then_fin_settles_at_the_default_time_scale() -> None:
 async def test_a_scenario_in_trouble_is_its_own_row_and_runs_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import pytest_wsharness.matrix as matrix
+    import pytest_wsharness.scenario.matrix as matrix
 
     scales: list[float] = []
     real_run_once = matrix.run_once
@@ -292,7 +292,7 @@ async def test_a_scenario_in_trouble_is_its_own_row_and_runs_again(
 async def test_a_scenario_that_never_settles_is_inconclusive_not_the_end_of_the_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import pytest_wsharness.matrix as matrix
+    import pytest_wsharness.scenario.matrix as matrix
 
     async def always_stuck(profile, enabled, scale, ca=None, **options):  # type: ignore[no-untyped-def]
         raise HarnessTimeout("the realtime client to settle", 10.06, "client made 1 attempt")
@@ -355,9 +355,9 @@ def test_a_rerun_test_reports_only_its_last_run(
     write_ini(time_scale=None)
     pytester.makepyfile(
         test_rerun="""
-from pytest_wsharness import report
+from pytest_wsharness.reports import scenarios as report
 from pytest_wsharness.errors import Inconclusive
-from pytest_wsharness.report import ScenarioResult
+from pytest_wsharness.reports.scenarios import ScenarioResult
 
 def test_judged_on_the_second_run(wsharness_time_scale):
     scale = wsharness_time_scale
@@ -536,8 +536,8 @@ def test_one_default_time_scale(
 
 
 def test_the_matrix_defaults_to_the_plugins_time_scale() -> None:
-    from pytest_wsharness import timescale
     from pytest_wsharness.cli import build_parser
+    from pytest_wsharness.runtime import timescale
 
     args = build_parser().parse_args(["matrix"])
     assert args.time_scale is None  # chosen once the upstream is known

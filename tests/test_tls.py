@@ -25,11 +25,11 @@ from websockets.exceptions import InvalidProxyStatus
 from pytest_wsharness.client.driver import CmsClient
 from pytest_wsharness.client.machine import State
 from pytest_wsharness.errors import PageLoadError, UsageError
-from pytest_wsharness.loopthread import LoopThread
 from pytest_wsharness.protocol import Topic
+from pytest_wsharness.runtime.loopthread import LoopThread
+from pytest_wsharness.runtime.sync import SyncClient, SyncCMS
+from pytest_wsharness.runtime.tls import TestCA
 from pytest_wsharness.server.cms import SimulatedCMS
-from pytest_wsharness.sync import SyncClient, SyncCMS
-from pytest_wsharness.tls import TestCA
 
 SCALE = 0.01
 DEADLINE = 5.0  # generous bound on anything that should happen within milliseconds

@@ -11,11 +11,11 @@ import pytest
 
 from pytest_wsharness.client.driver import CmsClient
 from pytest_wsharness.errors import PageLoadError, UsageError
-from pytest_wsharness.matrix import Row, run_row
 from pytest_wsharness.profiles import Catalogue, Profile
 from pytest_wsharness.proxy.chain import ProfileProxy
+from pytest_wsharness.runtime.tls import TestCA
+from pytest_wsharness.scenario.matrix import Row, run_row
 from pytest_wsharness.server import SimulatedCMS
-from pytest_wsharness.tls import TestCA
 from pytest_wsharness.verdict import Verdict
 
 SCALE = 0.02

@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 
 from pytest_wsharness.client.machine import Dialog, State
-from pytest_wsharness.explain import (
+from pytest_wsharness.profiles import Expect
+from pytest_wsharness.proxy.records import ProxyRecord
+from pytest_wsharness.relay.records import ConnectionRecord
+from pytest_wsharness.runtime.redact import REDACTED, redact_headers
+from pytest_wsharness.scenario.explain import (
     backend_requests,
     backends_clause,
     explain,
     proxy_clause,
     server_clause,
 )
-from pytest_wsharness.profiles import Expect
-from pytest_wsharness.proxy.records import ProxyRecord
-from pytest_wsharness.redact import REDACTED, redact_headers
-from pytest_wsharness.relay.records import ConnectionRecord
 from pytest_wsharness.server.records import RequestRecord
 from pytest_wsharness.verdict import Observation, Verdict, expected_outcome, judge
 

@@ -265,7 +265,7 @@ def _marker_name(env: BuildEnvironment, sig: str, signode: addnodes.desc_signatu
 def _to_layout(
     app: Sphinx, env: BuildEnvironment, node: addnodes.pending_xref, contnode: nodes.Element
 ) -> nodes.Element | None:
-    """A docstring's ``:class:`~pytest_wsharness.deployment.RealDeployment``` (or ``:mod:``,
+    """A docstring's ``:class:`~pytest_wsharness.upstream.deployment.RealDeployment``` (or ``:mod:``,
     ``:func:``...) where no page documents it: a link to its module in the layout, provided the
     module exists and defines that name. Anything else stays unresolved and fails the build."""
     if node.get("refdomain") != "py":

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pytest_wsharness.loopthread import LoopThread
+from pytest_wsharness.runtime.loopthread import LoopThread
 from pytest_wsharness.server import SimulatedCMS
 
 # A direct opener: urllib would otherwise send the request to a proxy named in http_proxy.

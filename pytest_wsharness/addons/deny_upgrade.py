@@ -10,7 +10,7 @@ from typing import Any
 
 from mitmproxy import exceptions, http
 
-from pytest_wsharness.handshake import asks_to_upgrade
+from pytest_wsharness.protocol.handshake import asks_to_upgrade
 from pytest_wsharness.proxy.records import ANSWERED_BY_PROXY
 
 BODY = b"Request blocked by firewall policy: WebSocket upgrade not allowed.\n"

@@ -11,7 +11,7 @@ import time
 
 from mitmproxy import http
 
-from pytest_wsharness.handshake import asks_to_upgrade
+from pytest_wsharness.protocol.handshake import asks_to_upgrade
 from pytest_wsharness.proxy.records import (
     ALLOWED_TARGETS,
     ANSWERED_BY_PROXY,

@@ -15,7 +15,7 @@ from typing import Any
 from mitmproxy import exceptions, http
 from mitmproxy.proxy.mode_specs import ReverseMode
 
-from pytest_wsharness.handshake import asks_to_upgrade
+from pytest_wsharness.protocol.handshake import asks_to_upgrade
 from pytest_wsharness.proxy.records import ANSWERED_BY_PROXY
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from pytest_wsharness.handshake import asks_to_upgrade
+from pytest_wsharness.protocol.handshake import asks_to_upgrade
 from pytest_wsharness.proxy.mitm import reset_client
 from pytest_wsharness.proxy.records import RESET
 

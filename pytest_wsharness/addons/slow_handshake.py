@@ -17,7 +17,7 @@ from typing import Any
 
 from mitmproxy import exceptions, http
 
-from pytest_wsharness.handshake import asks_to_upgrade
+from pytest_wsharness.protocol.handshake import asks_to_upgrade
 from pytest_wsharness.proxy.records import DELAYED
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from pytest_wsharness.handshake import HOP_BY_HOP, connection_tokens
+from pytest_wsharness.protocol.handshake import HOP_BY_HOP, connection_tokens
 from pytest_wsharness.proxy.records import REMOVED_HEADERS
 
 

@@ -24,19 +24,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .. import lag
 from ..client.driver import SocketEvent
 from ..client.machine import Dialog, State, TimelineEntry
 from ..client.view import UiView
 from ..client.waiting import Waiting
 from ..errors import PageLoadError, UsageError
 from ..protocol import Routes
+from ..runtime import lag
 from .chromium import find_browser, find_playwright
 from .shared import LAUNCH_TIMEOUT, launch_args
 
 if TYPE_CHECKING:
     from ..proxy.base import Proxy
-    from ..tls import TestCA
+    from ..runtime.tls import TestCA
     from .shared import SharedChromium
 
 LOAD_TIMEOUT = 30.0

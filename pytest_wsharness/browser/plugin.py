@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ..errors import MissingPart
-from ..require import skip_or_fail
+from ..runtime.require import skip_or_fail
 
 # The engine is imported by the fixtures that use it: see the same note in ../plugin.py.
 if TYPE_CHECKING:
-    from ..deployment import RealDeployment
     from ..proxy.base import Proxy
-    from ..sync import SyncClient, SyncCMS
-    from ..tls import TestCA
+    from ..runtime.sync import SyncClient, SyncCMS
+    from ..runtime.tls import TestCA
+    from ..upstream.deployment import RealDeployment
     from .shared import ChromiumThread
 
 REQUIRE_ENV = "WSHARNESS_REQUIRE_BROWSER"
@@ -106,7 +106,7 @@ def cms_browser_factory(
     the test; a context still open then fails the test's teardown. Skips when Chromium or
     Playwright is missing.
     """
-    from ..sync import SyncClient
+    from ..runtime.sync import SyncClient
     from .client import BrowserClient
 
     loaded: list[SyncClient] = []

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from .chromium import LAUNCH_ARGS, find_browser, find_playwright
 
 if TYPE_CHECKING:
-    from ..tls import TestCA
+    from ..runtime.tls import TestCA
 
 LAUNCH_TIMEOUT = 30.0
 # Browsers kept at once, one per set of trusted test CAs (Chromium takes the keys it trusts at
@@ -303,7 +303,7 @@ class ChromiumThread:
 
     Its clients run on :attr:`loop` (``loop.run(client.load(), ...)``); a test's simulated
     CMS runs on the test's loop, and the scenarios reach it there
-    (:func:`~pytest_wsharness.loopthread.on_loop`).
+    (:func:`~pytest_wsharness.runtime.loopthread.on_loop`).
 
     Args:
         executable: the Chromium to run; found by
@@ -315,7 +315,7 @@ class ChromiumThread:
     """
 
     def __init__(self, executable: Path | None = None, name: str = "wsharness-browser") -> None:
-        from ..loopthread import LoopThread
+        from ..runtime.loopthread import LoopThread
 
         self.loop = LoopThread(name=name)
         try:

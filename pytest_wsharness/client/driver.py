@@ -42,9 +42,9 @@ from websockets.exceptions import (
     InvalidStatus,
 )
 
-from .. import lag
 from ..errors import Inconclusive, PageLoadError, UsageError
 from ..protocol import Routes
+from ..runtime import lag
 from .machine import (
     CancelTimer,
     CloseSocket,

@@ -28,8 +28,8 @@ from typing import TypeAlias
 
 from ..errors import UsageError
 from ..protocol import HEARTBEAT as HEARTBEAT_TEXT
-from ..timescale import CMS_HEARTBEAT, CMS_RECONNECT_BASE, positive
-from ..timescale import check as check_time_scale
+from ..runtime.timescale import CMS_HEARTBEAT, CMS_RECONNECT_BASE, positive
+from ..runtime.timescale import check as check_time_scale
 
 HEARTBEAT_TIMER = "heartbeat"
 RECONNECT_TIMER = "reconnect"

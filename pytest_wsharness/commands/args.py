@@ -7,9 +7,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .. import timescale
 from ..errors import UsageError
-from ..listen import BEYOND_LOOPBACK_FLAG
+from ..runtime import timescale
+from ..runtime.listen import BEYOND_LOOPBACK_FLAG
 
 
 def positive_number(value: str) -> float:

@@ -13,11 +13,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from ..columns import terminal_width
-from ..deployment import check_ca_file
 from ..diagnose.probe import Header, Limits
 from ..diagnose.report import diagnose
 from ..errors import UsageError
+from ..reports.columns import terminal_width
+from ..upstream.deployment import check_ca_file
 from .args import seconds
 
 DESCRIPTION = (

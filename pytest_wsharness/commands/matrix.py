@@ -12,16 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import timescale
 from ..errors import PageLoadError, TriggerFailed, UsageError
 from ..profiles import Catalogue, Profile
+from ..runtime import timescale
 from . import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_PROBLEM
 from .args import add_profiles_dir, positive_number
 from .upstream import add_upstream_options, real_deployment
 
 if TYPE_CHECKING:
-    from ..deployment import RealDeployment
-    from ..matrix import Row
+    from ..scenario.matrix import Row
+    from ..upstream.deployment import RealDeployment
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if args.screenshots is not None and not args.browser:
         raise UsageError("--screenshots needs --browser: the Python client has no screen")
     deployment, chosen, left_out = real_deployment(args, chosen)
-    from ..report import check_report_path
+    from ..reports.scenarios import check_report_path
 
     for option, path in (
         ("--report-html", args.report_html),
@@ -133,8 +133,8 @@ def _matrix(
     reports: dict[str, Path | None] | None = None,
     verbose: bool = False,
 ) -> int:
-    from ..matrix import format_table, run_matrix, use_color
-    from ..progress import Progress
+    from ..reports.progress import Progress
+    from ..scenario.matrix import format_table, run_matrix, use_color
     from ..verdict import Verdict
 
     started = time.perf_counter()
@@ -182,8 +182,8 @@ def _matrix(
 
 
 def _write_reports(rows: Sequence[Row], reports: dict[str, Path | None]) -> None:
-    from ..report import scenarios_json
-    from ..report_html import render_html
+    from ..reports.html import render_html
+    from ..reports.scenarios import scenarios_json
 
     results = [(row.name, "passed" if row.ok else "failed", row.to_result()) for row in rows]
     for kind, render in (("html", render_html), ("json", scenarios_json)):

@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _real_configs() -> int:
-    from ..columns import table
     from ..real.configs import RealCatalogue
+    from ..reports.columns import table
 
     rows = [(c.name, c.models, c.summary) for c in RealCatalogue()]
     print("\n".join(table(("config", "models profile", "what it does"), rows)))
@@ -47,7 +47,7 @@ def _real_configs() -> int:
 
 
 def _profiles(catalogue: Catalogue) -> int:
-    from ..columns import table
+    from ..reports.columns import table
 
     rows = [(p.name, p.expect.value, p.summary) for p in catalogue]
     print("\n".join(table(("profile", "the UI should", "what the proxy does"), rows)))

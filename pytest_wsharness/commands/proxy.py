@@ -12,14 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from .. import listen as listening
-from ..columns import wrap
-from ..deployment import check_upstream_ca
 from ..errors import UsageError
-from ..explain import relay_summary
 from ..profiles import Catalogue, Profile
 from ..proxy.chain import ProfileProxy
-from ..urls import Url, parse_url
+from ..reports.columns import wrap
+from ..runtime import listen as listening
+from ..runtime.urls import Url, parse_url
+from ..scenario.explain import relay_summary
+from ..upstream.deployment import check_upstream_ca
 from . import EXIT_OK
 from .args import add_listen_arguments, add_profiles_dir, positive_number
 
@@ -28,7 +28,7 @@ POLL = 0.2
 
 def parse_listen(value: str, *, beyond_loopback: bool = False) -> tuple[str, int]:
     """Parse ``HOST:PORT`` (or ``PORT``) for ``--listen`` and check that a proxy can listen
-    there (see :mod:`pytest_wsharness.listen`).
+    there (see :mod:`pytest_wsharness.runtime.listen`).
 
     Args:
         value: the option's value; ``[::1]:0`` for an IPv6 address.
@@ -51,7 +51,7 @@ def check_upstream(url: str) -> Url:
 
     Raises:
         UsageError: anything else; the message names ``--upstream``, the value and the form
-            wanted (see :func:`~pytest_wsharness.urls.parse_url`).
+            wanted (see :func:`~pytest_wsharness.runtime.urls.parse_url`).
     """
     return parse_url(url, "--upstream")
 

@@ -16,9 +16,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from ..columns import wrap
 from ..errors import UsageError
 from ..profiles import Catalogue
+from ..reports.columns import wrap
 from . import EXIT_OK
 from .proxy import POLL, check_upstream, on_signals
 

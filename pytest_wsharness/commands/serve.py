@@ -17,9 +17,9 @@ import sys
 import tempfile
 from typing import Any, TextIO
 
-from .. import listen as listening
-from ..columns import wrap
 from ..diagnose.report import printable
+from ..reports.columns import wrap
+from ..runtime import listen as listening
 from ..server.cms import NOTIFICATION_HOOK, SimulatedCMS
 from ..server.records import RequestRecord
 from .args import add_listen_arguments, seconds
@@ -111,7 +111,7 @@ async def serve(
         ssl = None
         trust = None
         if tls:
-            from ..tls import TestCA  # cryptography: only for --tls
+            from ..runtime.tls import TestCA  # cryptography: only for --tls
 
             ca = TestCA()
             ssl = ca.issue().server_context()

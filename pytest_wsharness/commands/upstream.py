@@ -1,14 +1,14 @@
 """``wsharness matrix --upstream URL``: the options that put the proxies in front of a CMS a
-team runs, and reading them into a :class:`~pytest_wsharness.deployment.RealDeployment`."""
+team runs, and reading them into a :class:`~pytest_wsharness.upstream.deployment.RealDeployment`."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from ..deployment import RealDeployment
 from ..errors import UsageError
 from ..profiles import Profile
+from ..upstream.deployment import RealDeployment
 from .args import positive_number
 
 UPSTREAM_HELP = UPSTREAM_HELP = """\
@@ -28,7 +28,7 @@ NO_TRIGGER = (
 
 
 def add_upstream_options(matrix: argparse.ArgumentParser) -> None:
-    from ..updates import TRIGGER_TIMEOUT
+    from ..scenario.updates import TRIGGER_TIMEOUT
 
     real = matrix.add_argument_group("against your own CMS", UPSTREAM_HELP)
     real.add_argument(
@@ -80,9 +80,9 @@ def real_deployment(
             ``--upstream``, or no profile left to run.
         UpstreamUnreachable: ``--upstream`` does not answer HTTP when asked directly.
     """
-    from ..deployment import browser_left_out_reason, check_upstream_ca, left_out_reason
-    from ..reachable import check_reachable
-    from ..urls import check_url, parse_url
+    from ..runtime.urls import check_url, parse_url
+    from ..upstream.deployment import browser_left_out_reason, check_upstream_ca, left_out_reason
+    from ..upstream.reachable import check_reachable
 
     trigger_given = args.trigger is not None or args.trigger_url is not None
     ca_options = {"option": "--upstream-ca", "upstream_option": "--upstream"}
@@ -99,8 +99,8 @@ def real_deployment(
                     "publishes the updates itself"
                 )
         return None, chosen, []
-    from ..triggers import CommandTrigger, UrlTrigger, parse_command
-    from ..updates import TRIGGER_TIMEOUT
+    from ..scenario.updates import TRIGGER_TIMEOUT
+    from ..upstream.triggers import CommandTrigger, UrlTrigger, parse_command
 
     upstream = parse_url(args.upstream, "--upstream")
     url = upstream.text

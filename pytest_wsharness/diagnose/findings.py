@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from ..explain import status_text
+from ..scenario.explain import status_text
 from .fixes import fix_lines
 from .probe import DEFAULT_LIMITS, Limits, Probe
 
@@ -18,7 +18,7 @@ from .probe import DEFAULT_LIMITS, Limits, Probe
 PLAIN_GET_ANSWERS = frozenset({200, 400, 426})
 # A finding that rests on a wait running out is not given when the harness itself ran this
 # share of that wait late: the answer may have been on its way (the same third of a schedule
-# that makes a scenario's verdict inconclusive, pytest_wsharness.lag.SHARE_OF_HEARTBEAT).
+# that makes a scenario's verdict inconclusive, pytest_wsharness.runtime.lag.SHARE_OF_HEARTBEAT).
 LATE_SHARE = 1 / 3
 INCONCLUSIVE = "inconclusive"
 

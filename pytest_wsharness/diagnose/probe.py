@@ -21,12 +21,12 @@ from dataclasses import dataclass, field, replace
 
 from websockets.utils import accept_key, generate_key
 
-from .. import lag
-from ..handshake import asks_to_upgrade
 from ..protocol import DEFAULT_ENDPOINT, HEARTBEAT
-from ..redact import redact_headers
+from ..protocol.handshake import asks_to_upgrade
 from ..relay.frames import Frame, Head, Opcode, StreamReader, close_frame, encode_frame
-from ..urls import parse_url
+from ..runtime import lag
+from ..runtime.redact import redact_headers
+from ..runtime.urls import parse_url
 
 MAX_HEAD = 64 * 1024
 SCHEMES = ("ws", "wss", "http", "https")
@@ -130,7 +130,7 @@ class Probe:
         idle_silent: after the idle watch the socket looked open but the heartbeat went
             unanswered: something stopped forwarding without closing.
         lag: how late, at worst, an event loop of this process woke up while the probe ran
-            (:mod:`pytest_wsharness.lag`), in seconds: a wait that expired may have expired
+            (:mod:`pytest_wsharness.runtime.lag`), in seconds: a wait that expired may have expired
             because this machine was busy, not because the path dropped the answer.
     """
 

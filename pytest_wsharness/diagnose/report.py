@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .. import lag
-from ..columns import wrap
+from ..reports.columns import wrap
+from ..runtime import lag
 from .findings import INCONCLUSIVE, Finding, classify
 from .probe import DEFAULT_LIMITS, Header, Limits, Probe, Target, probe
 

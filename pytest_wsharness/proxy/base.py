@@ -16,7 +16,7 @@ from ..profiles import Profile
 from .records import ProxyRecord
 
 if TYPE_CHECKING:
-    from ..tls import TestCA
+    from ..runtime.tls import TestCA
 
 
 @runtime_checkable

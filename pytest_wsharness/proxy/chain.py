@@ -13,15 +13,15 @@ import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..behaviours import INTERCEPT, PASS_THROUGH
-from ..engine import ThreadedEngine
 from ..errors import UsageError
-from ..loopthread import collect_garbage
 from ..profiles import Kind, Profile, Scope
+from ..profiles.behaviours import INTERCEPT, PASS_THROUGH
+from ..runtime.engine import ThreadedEngine
+from ..runtime.loopthread import collect_garbage
 from .records import ProxyRecord
 
 if TYPE_CHECKING:
-    from ..tls import TestCA
+    from ..runtime.tls import TestCA
 
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -181,7 +181,7 @@ class ProfileProxy(ThreadedEngine):
         """How the relay opens the clients' TLS: with the site's CA, as a load balancer holding
         the site's certificate does, or with a CA of its own for a profile that intercepts."""
         from ..relay.relay import TlsTermination
-        from ..tls import TestCA
+        from ..runtime.tls import TestCA
 
         note = ""
         if self.profile.tls == INTERCEPT:

@@ -41,21 +41,21 @@ with warnings.catch_warnings():
     from mitmproxy.master import Master
     from mitmproxy.options import Options
 
-from .. import lag
 from ..addons.recorder import Recorder
 from ..addons.refuse_targets import RefuseOtherTargets
 from ..addons.tls_passthrough import PassTlsThrough
-from ..behaviours import BEHAVIOURS
-from ..engine import ThreadedEngine
 from ..errors import HarnessTimeout, ProxyCrashed
-from ..listen import url_host
-from ..loopthread import run_to_the_end
 from ..profiles import Kind, Profile
-from ..urls import parse_url
+from ..profiles.behaviours import BEHAVIOURS
+from ..runtime import lag
+from ..runtime.engine import ThreadedEngine
+from ..runtime.listen import url_host
+from ..runtime.loopthread import run_to_the_end
+from ..runtime.urls import parse_url
 from .records import ProxyRecord, RecordSink
 
 if TYPE_CHECKING:
-    from ..tls import TestCA
+    from ..runtime.tls import TestCA
 
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -285,7 +285,7 @@ class MitmProxy(ThreadedEngine):
         try:
             tls = []
             if self.profile.kind is Kind.REVERSE and self.upstream.startswith("https://"):
-                from ..tls import key_folder  # cryptography: only for TLS upstreams
+                from ..runtime.tls import key_folder  # cryptography: only for TLS upstreams
 
                 # The presented CA's private key goes there: 0700, removed even after SIGKILL.
                 confdir = key_folder()
@@ -306,14 +306,14 @@ class MitmProxy(ThreadedEngine):
             await master.run()
         finally:
             if confdir is not None:
-                from ..tls import remove_key_folder
+                from ..runtime.tls import remove_key_folder
 
                 remove_key_folder(confdir)
 
     def _terminate_tls(self, options: Options, confdir: Path) -> None:
         """Set mitmproxy up to speak TLS to the upstream, and to open the TLS of clients that
         send it (in a profile's proxy the relay in front opens it, and sends plain HTTP)."""
-        from ..tls import TestCA  # cryptography: only for TLS upstreams
+        from ..runtime.tls import TestCA  # cryptography: only for TLS upstreams
 
         self.presented_ca = self.ca or TestCA(label="proxy CA")
         self.presented_ca.write_signing_store(confdir)

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..engine import ThreadedEngine
 from ..errors import HarnessTimeout, MissingPart, ProxyCrashed, UnknownChoiceError
 from ..profiles import Catalogue, Kind, Profile
 from ..proxy.records import ProxyRecord
+from ..runtime.engine import ThreadedEngine
 from .configs import RealConfig
 
 if TYPE_CHECKING:

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ..errors import MissingPart, TimeScaleUnsupported, UnknownChoiceError, UsageError
-from ..require import skip_or_fail
+from ..runtime.require import skip_or_fail
 
 # The engine is imported by the fixtures that use it: see the same note in ../plugin.py.
 if TYPE_CHECKING:
     from ..profiles import Catalogue
-    from ..sync import SyncCMS
+    from ..runtime.sync import SyncCMS
     from .adapt import Change
     from .configs import RealCatalogue, RealConfig
     from .local import LocalProxy
@@ -64,7 +64,7 @@ def real_proxy(
     ``changes``); ``models`` names the profile it should behave like, which the assertions
     hold it to.
     """
-    from ..rig import stop_all
+    from ..scenario.rig import stop_all
     from .local import BACKENDS, runner
 
     started: list[LocalProxy] = []

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from ..params import Param
+from ..profiles.params import Param
 from .messages import Message
 
 Direction = Literal["up", "down"]

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 # FaultError lives with the other exceptions; re-exported where it was defined (issue 13).
 from ..errors import FaultError as FaultError
 from ..errors import ProfileError, UnknownChoiceError
-from ..params import REQUIRED, Param, check_params
+from ..profiles.params import REQUIRED, Param, check_params
 from .fault import STREAM, TOXICITY, Fault
 from .toxics import Bandwidth, Down, Latency, LimitData, ResetPeer, Slicer, SlowClose, Timeout
 from .wsfaults import (

@@ -23,14 +23,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .. import lag
-from ..engine import ThreadedEngine
 from ..errors import HarnessTimeout, ProfileError, ProxyCrashed, UnknownChoiceError
-from ..handshake import asks_to_upgrade
-from ..listen import family, url_host
-from ..loopthread import run_to_the_end
-from ..timescale import check as check_time_scale
-from ..urls import parse_url
+from ..protocol.handshake import asks_to_upgrade
+from ..runtime import lag
+from ..runtime.engine import ThreadedEngine
+from ..runtime.listen import family, url_host
+from ..runtime.loopthread import run_to_the_end
+from ..runtime.timescale import check as check_time_scale
+from ..runtime.urls import parse_url
 from .fault import Context
 from .faults import FaultError, FaultSpec, check_fault
 from .frames import Head

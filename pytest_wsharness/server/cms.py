@@ -29,9 +29,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from ..errors import UnknownChoiceError, UsageError
-from ..handshake import asks_to_upgrade
 from ..protocol import HEARTBEAT, Action, Routes, Topic, encode_message
-from ..redact import redact_headers
+from ..protocol.handshake import asks_to_upgrade
+from ..runtime.redact import redact_headers
 from .content import Content
 from .page import page_html, realtime_js
 from .records import RequestRecord

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from ..handshake import asks_to_upgrade
+from ..protocol.handshake import asks_to_upgrade
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from ...errors import ConfigRefused
-from ...timescale import CMS_HEARTBEAT
+from ...runtime.timescale import CMS_HEARTBEAT
 
 
 @dataclass(frozen=True)

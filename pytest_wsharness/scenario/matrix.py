@@ -18,23 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .client.base import UiClient
-from .client.driver import CmsClient
-from .deployment import RealDeployment, ServerUnderTest
-from .errors import PageLoadError, TriggerFailed, UnknownChoiceError, UsageError
+from ..client.base import UiClient
+from ..client.driver import CmsClient
+from ..errors import PageLoadError, TriggerFailed, UnknownChoiceError, UsageError
+from ..profiles import Expect, Profile
+from ..reports.scenarios import HopEvent, ScenarioResult
+from ..runtime.lag import MAX_RERUNS, RERUN_FACTOR
+from ..upstream.deployment import RealDeployment, ServerUnderTest
+from ..verdict import Observation, Verdict, expected_outcome, fair, judge
 from .explain import backends_clause, proxy_clause, server_clause
-from .lag import MAX_RERUNS, RERUN_FACTOR
-from .profiles import Expect, Profile
-from .report import HopEvent, ScenarioResult
+from .observe import ServerSetup, observe
 from .rig import SimulatedSite, proxy_in_front
-from .scenario import ServerSetup, observe
 from .timeline import build_timeline
-from .verdict import Observation, Verdict, expected_outcome, fair, judge
 
 if TYPE_CHECKING:
-    from .browser.shared import SharedChromium
-    from .progress import Progress
-    from .tls import TestCA
+    from ..browser.shared import SharedChromium
+    from ..reports.progress import Progress
+    from ..runtime.tls import TestCA
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Row:
         return f"matrix[{self.profile}-{'enabled' if self.websocket_enabled else 'disabled'}]"
 
     def to_result(self) -> ScenarioResult:
-        """The row as the reports' :class:`~pytest_wsharness.report.ScenarioResult`."""
+        """The row as the reports' :class:`~pytest_wsharness.reports.scenarios.ScenarioResult`."""
         return ScenarioResult(
             profile=self.profile,
             websocket_enabled=self.websocket_enabled,
@@ -148,7 +148,7 @@ async def run_once(
         client: UiClient
         shoot = None
         if driver == "browser":
-            from .browser.client import BrowserClient
+            from ..browser.client import BrowserClient
 
             in_browser = BrowserClient(
                 page,
@@ -234,8 +234,8 @@ async def run_row(
 
     A scenario that cannot be judged (the harness lagged more than its timings allow, or a
     wait of its own expired) is :attr:`Verdict.INCONCLUSIVE`, with what was seen, and runs
-    again with every timing :data:`~pytest_wsharness.lag.RERUN_FACTOR` times longer, at most
-    :data:`~pytest_wsharness.lag.MAX_RERUNS` times; the row says what the earlier runs saw.
+    again with every timing :data:`~pytest_wsharness.runtime.lag.RERUN_FACTOR` times longer, at most
+    :data:`~pytest_wsharness.runtime.lag.MAX_RERUNS` times; the row says what the earlier runs saw.
     Only what makes every scenario impossible ends the run: a bad input, the team's trigger
     failing, a real deployment's page that does not load.
     """
@@ -300,19 +300,19 @@ async def run_matrix(
     With the browser, at most :data:`BROWSERS_AT_ONCE` rows run at a time, each in a context
     of one Chromium launched for the run (issue 11: a launch per row cost a second). With a
     ``deployment`` each profile runs once (``enabled`` is the server's to say), one at a time;
-    leave out the profiles :func:`~pytest_wsharness.deployment.left_out_reason` refuses.
+    leave out the profiles :func:`~pytest_wsharness.upstream.deployment.left_out_reason` refuses.
     """
     chosen = list(profiles)
     ca = None
     if deployment is None and any(p.server["tls"] for p in chosen):
-        from .tls import TestCA  # cryptography: only for TLS profiles
+        from ..runtime.tls import TestCA  # cryptography: only for TLS profiles
 
         ca = TestCA()
     if driver != "browser":
         return await _run_rows(
             chosen, time_scale, enabled, ca, driver, screenshots, deployment, None, progress
         )
-    from .browser.shared import SharedChromium
+    from ..browser.shared import SharedChromium
 
     async with SharedChromium() as browser:
         return await _run_rows(
@@ -369,8 +369,8 @@ def format_table(
     ``verbose``, what was expected and what each hop did; a re-run is always said. ``color``
     (a terminal, without ``NO_COLOR``) colours each mark and verdict.
     """
-    from .columns import marks as outcome_marks
-    from .columns import table, terminal_width
+    from ..reports.columns import marks as outcome_marks
+    from ..reports.columns import table, terminal_width
 
     width = terminal_width() if width is None else width
     marks = outcome_marks()

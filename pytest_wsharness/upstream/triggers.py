@@ -6,7 +6,7 @@
 * :class:`UrlTrigger` (``--trigger-url URL``) POSTs ``{"marker": "..."}`` as JSON to a URL
   (the simulated CMS answers on ``/wsharness/notifications``).
 
-Both are async callables that meet :class:`~pytest_wsharness.updates.CallbackUpdates`'s
+Both are async callables that meet :class:`~pytest_wsharness.scenario.updates.CallbackUpdates`'s
 contract, each bounded by its timeout, and raise
 :class:`~pytest_wsharness.errors.TriggerFailed` with what went wrong, secret headers redacted.
 """
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import aiohttp
 
-from .errors import TriggerFailed, UsageError
-from .redact import redact_text
-from .updates import TRIGGER_TIMEOUT
+from ..errors import TriggerFailed, UsageError
+from ..runtime.redact import redact_text
+from ..scenario.updates import TRIGGER_TIMEOUT
 
 MARKER_ENV = "WSHARNESS_MARKER"
 OUTPUT_LINES = 5  # of a failed command's output, quoted in the error

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from . import report as scenarios
-from .errors import UsageError
+from ..errors import UsageError
+from . import scenarios
 
 PROPERTY = "wsharness_scenario"
 
@@ -100,6 +100,6 @@ class _Reports:
         html = self.config.getoption("--wsharness-report-html")
         if html is not None:
             self.html = Path(html).resolve()
-            from .report_html import render_html  # only when a report is asked for
+            from .html import render_html  # only when a report is asked for
 
             self.html.write_text(render_html(self.results), encoding="utf-8")

@@ -15,8 +15,8 @@ import errno
 import socket
 import ssl
 
-from .errors import UpstreamUnreachable
-from .urls import DEFAULT_PORTS, Url
+from ..errors import UpstreamUnreachable
+from ..runtime.urls import DEFAULT_PORTS, Url
 
 ANSWER_TIMEOUT = 10.0
 # Enough of an answer to see its status line start.

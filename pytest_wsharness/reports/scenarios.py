@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
 
 ScenarioSink = Callable[["ScenarioResult"], None]
 
@@ -66,7 +66,7 @@ class ScenarioResult:
         problems: the broken expectations.
         driver: ``model`` (the Python client) or ``browser``.
         timeline: what the client, the proxy and the server did, in time order
-            (:func:`~pytest_wsharness.timeline.build_timeline`).
+            (:func:`~pytest_wsharness.scenario.timeline.build_timeline`).
         diagnosis: for a failed scenario behind a proxy, what ``wsharness diagnose`` found on
             its path afterwards, one sentence per finding with its likely fix.
         time_scale: the time scale the scenario ran at (0 when not known).

@@ -4,8 +4,8 @@ client must trust to load the page through that proxy.
 The plugin's fixtures, the browser plugin, ``wsharness matrix`` and scripts without pytest all
 build their scenarios here, so that trust is chosen in one place. What differs between the
 simulated CMS (:class:`SimulatedSite`) and a team's own server
-(:class:`~pytest_wsharness.deployment.RealDeployment`) is behind the methods both offer
-(:class:`~pytest_wsharness.deployment.ServerUnderTest`), never in a type check here::
+(:class:`~pytest_wsharness.upstream.deployment.RealDeployment`) is behind the methods both offer
+(:class:`~pytest_wsharness.upstream.deployment.ServerUnderTest`), never in a type check here::
 
     async with SimulatedSite(ServerSetup()) as site, proxy_in_front(site, profile) as proxy:
         page, forward = proxy.route(site.url)
@@ -25,17 +25,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self
 
-from .scenario import ServerSetup
-from .server.cms import SimulatedCMS
+from ..server.cms import SimulatedCMS
+from .observe import ServerSetup
 from .updates import SimulatedUpdates, UpdateSource
 
 if TYPE_CHECKING:
-    from .deployment import ServerUnderTest
-    from .profiles import Profile
-    from .protocol import Routes
-    from .proxy.base import Proxy
-    from .server.records import RequestRecord
-    from .tls import TestCA
+    from ..profiles import Profile
+    from ..protocol import Routes
+    from ..proxy.base import Proxy
+    from ..runtime.tls import TestCA
+    from ..server.records import RequestRecord
+    from ..upstream.deployment import ServerUnderTest
 
 STARTUP_TIMEOUT = 30.0
 
@@ -61,7 +61,7 @@ class SiteTrust:
             UsageError: none is at hand.
         """
         if self.ca is None:
-            from .errors import UsageError
+            from ..errors import UsageError
 
             raise UsageError("an https server of the harness needs a test CA")
         return self.ca()
@@ -83,16 +83,16 @@ class SiteTrust:
         :func:`~pytest_wsharness.browser.client.trust_for`)."""
         if not self.tls:
             return []
-        from .browser.client import trust_for
+        from ..browser.client import trust_for
 
         return trust_for(self.test_ca(), proxy)
 
 
 class HarnessServer:
     """What a server the harness runs offers a scenario beyond its requests (the rest of a
-    :class:`~pytest_wsharness.deployment.ServerUnderTest`): the trust of its
+    :class:`~pytest_wsharness.upstream.deployment.ServerUnderTest`): the trust of its
     :class:`SiteTrust`, and no reason to leave a test out. Shared by :class:`SimulatedSite`
-    and its sync handle, :class:`~pytest_wsharness.sync.SyncCMS`."""
+    and its sync handle, :class:`~pytest_wsharness.runtime.sync.SyncCMS`."""
 
     trust: SiteTrust
 
@@ -131,10 +131,10 @@ class HarnessServer:
 class SimulatedSite(HarnessServer):
     """The simulated CMS of a scenario, started and stopped as an async context manager: one
     server, or several backends of one site sharing its content, as a profile's ``[server]``
-    table says (:class:`~pytest_wsharness.scenario.ServerSetup`).
+    table says (:class:`~pytest_wsharness.scenario.observe.ServerSetup`).
 
     It offers what every server under test offers
-    (:class:`~pytest_wsharness.deployment.ServerUnderTest`), trust included.
+    (:class:`~pytest_wsharness.upstream.deployment.ServerUnderTest`), trust included.
 
     Args:
         setup: how the server is set up.
@@ -245,7 +245,7 @@ def proxy_for(
     hop), trusting what ``server`` says a proxy in front of it must trust; return it,
     listening. Blocks while it starts (see :func:`~pytest_wsharness.proxy.base.start_proxy`).
     """
-    from .proxy.base import start_proxy
+    from ..proxy.base import start_proxy
 
     target = upstream or server.upstream
     ca, upstream_ca = server.proxy_trust(target)

@@ -18,7 +18,7 @@ import errno
 import ipaddress
 import socket
 
-from .errors import UsageError
+from ..errors import UsageError
 
 BEYOND_LOOPBACK_FLAG = "--listen-beyond-loopback"
 LOOPBACK_NAMES = frozenset({"localhost"})

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .errors import UsageError
+from ..errors import UsageError
 
 # Wide enough for a clock that is a little off or a long test session, short enough that a
 # leaked CA file is worthless by tomorrow.

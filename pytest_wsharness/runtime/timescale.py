@@ -6,7 +6,8 @@ with or without ``--browser``), and another in front of a real deployment:
 * 0.1 against the simulated CMS: the client and every simulated middlebox are scaled alike, so
   a 300 ms heartbeat judges the same as a 3 s one, ten times faster; and a 100 ms stall of the
   machine (what a busy 2-core CI runner shows) stays below the lag that could change an outcome
-  (:func:`pytest_wsharness.lag.limit`: a third of the heartbeat), so verdicts stay conclusive.
+  (:func:`pytest_wsharness.runtime.lag.limit`: a third of the heartbeat), so verdicts stay
+  conclusive.
 * 1 in front of a real deployment: only the client can be scaled there, while the team's own
   proxies and load balancers keep their real timeouts; a faster heartbeat would keep an idle
   cut from ever showing.
@@ -45,7 +46,7 @@ def positive(value: object, noun: str = "number") -> float:
             no number at all, ``must be a finite {noun} > 0`` for one out of range, and what
             was given; the caller names the option.
     """
-    from .errors import UsageError
+    from ..errors import UsageError
 
     try:
         number = float(value)  # type: ignore[arg-type]
@@ -62,7 +63,7 @@ def check(time_scale: float) -> float:
     Raises:
         UsageError: ``time_scale must be a finite number > 0, got ...``.
     """
-    from .errors import UsageError
+    from ..errors import UsageError
 
     try:
         return positive(time_scale)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ProfileError
+from ..errors import ProfileError
 
 REQUIRED: Any = object()
 

@@ -9,7 +9,7 @@ from collections.abc import Coroutine
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
-from .errors import HarnessTimeout
+from ..errors import HarnessTimeout
 
 T = TypeVar("T")
 

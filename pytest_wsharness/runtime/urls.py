@@ -5,9 +5,9 @@
     url.authority     # 'localhost:80'
 
 ``--upstream`` (``wsharness matrix`` and ``proxy``), ``--wsharness-upstream``, a
-:class:`~pytest_wsharness.deployment.RealDeployment`, ``--trigger-url``, the relay's upstream
-and ``wsharness diagnose``'s URLs all go through :func:`parse_url`, so that they accept the same
-forms and refuse the rest with the same message: the option, the value (its password redacted),
+:class:`~pytest_wsharness.upstream.deployment.RealDeployment`, ``--trigger-url``, the relay's
+upstream and ``wsharness diagnose``'s URLs all go through :func:`parse_url`, so that they accept the
+same forms and refuse the rest with the same message: the option, the value (its password redacted),
 the form wanted and what is wrong with it.
 
 Pure: no I/O.
@@ -19,7 +19,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
-from .errors import UsageError
+from ..errors import UsageError
 
 # What a browser connects to when a URL names no port.
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}

@@ -8,18 +8,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .client.base import PageLife, UiClient
-from .client.driver import SocketEvent
-from .client.machine import State, TimelineEntry
-from .client.view import UiView
+from ..client.base import PageLife, UiClient
+from ..client.driver import SocketEvent
+from ..client.machine import State, TimelineEntry
+from ..client.view import UiView
+from ..protocol import Routes, Topic
+from ..scenario.observe import settle_window
+from ..scenario.rig import HarnessServer, SiteTrust
+from ..scenario.updates import SimulatedUpdates, UpdateSource, UpdateTrigger, source_for
+from ..server.cms import SimulatedCMS
+from ..server.content import Content
+from ..server.records import RequestRecord
 from .loopthread import LoopThread
-from .protocol import Routes, Topic
-from .rig import HarnessServer, SiteTrust
-from .scenario import settle_window
-from .server.cms import SimulatedCMS
-from .server.content import Content
-from .server.records import RequestRecord
-from .updates import SimulatedUpdates, UpdateSource, UpdateTrigger, source_for
 
 CALL_TIMEOUT = 30.0
 
@@ -34,8 +34,8 @@ class SyncCMS(HarnessServer):
             it (the plugin's ``cms_trigger_update`` fixture); ``None``, the default, publishes
             on ``engine``.
         trust: what proxies and clients trust to reach it (the site's
-            :class:`~pytest_wsharness.rig.SiteTrust`); the default, for a plain http server,
-            trusts nothing.
+            :class:`~pytest_wsharness.scenario.rig.SiteTrust`); the default, for a plain http
+            server, trusts nothing.
     """
 
     def __init__(
@@ -181,7 +181,8 @@ class SyncClient:
 
         Args:
             timeout: seconds to wait. It defaults to the client's own bound on a first
-                connect at its time scale (:func:`~pytest_wsharness.scenario.settle_window`).
+                connect at its time scale
+                (:func:`~pytest_wsharness.scenario.observe.settle_window`).
         """
         wait = settle_window(self.engine.time_scale) if timeout is None else timeout
         self.loop.run(self.engine.settle(wait), wait + CALL_TIMEOUT, "settle")

@@ -30,17 +30,17 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from .errors import PageLoadError, UntrustedCertificate, UsageError
-from .profiles import SERVER_PARAMS, Kind, Profile
-from .protocol import Routes, Topic
-from .proxy.base import Proxy
+from ..errors import PageLoadError, UntrustedCertificate, UsageError
+from ..profiles import SERVER_PARAMS, Kind, Profile
+from ..protocol import Routes, Topic
+from ..proxy.base import Proxy
+from ..runtime.urls import parse_url
+from ..scenario.updates import MissingTrigger, UpdateSource, UpdateTrigger, source_for
+from ..server.records import RequestRecord
 from .reachable import check_reachable
-from .server.records import RequestRecord
-from .updates import MissingTrigger, UpdateSource, UpdateTrigger, source_for
-from .urls import parse_url
 
 if TYPE_CHECKING:
-    from .tls import TestCA
+    from ..runtime.tls import TestCA
 
 CA_FILE_FORM = "a PEM file of CA certificates"
 # What Python's ssl, mitmproxy and the client say when verification fails, wherever it is
@@ -103,8 +103,8 @@ def check_upstream_ca(
 
     Args:
         value: the file given, or ``None``.
-        upstream: the server it is for (checked by :func:`~pytest_wsharness.urls.check_url`),
-            or ``None``.
+        upstream: the server it is for (checked by
+            :func:`~pytest_wsharness.runtime.urls.check_url`), or ``None``.
         option: how the user gave ``value``, for the message.
         upstream_option: how the user gives ``upstream``, for the message.
 
@@ -212,7 +212,7 @@ def _toml(value: Any) -> str:
 
 class ServerUnderTest(Protocol):
     """What the assertions need from the server a test runs against: the simulated CMS
-    (:class:`~pytest_wsharness.sync.SyncCMS`) or a :class:`RealDeployment`."""
+    (:class:`~pytest_wsharness.runtime.sync.SyncCMS`) or a :class:`RealDeployment`."""
 
     @property
     def url(self) -> str:
@@ -294,9 +294,9 @@ class RealDeployment:
 
     Args:
         url: the server, ``http(s)://host[:port]`` (see
-            :func:`~pytest_wsharness.urls.parse_url`).
+            :func:`~pytest_wsharness.runtime.urls.parse_url`).
         trigger: makes the server push an update carrying the marker it is given (the contract
-            of :class:`~pytest_wsharness.updates.CallbackUpdates`). ``None``, the default,
+            of :class:`~pytest_wsharness.scenario.updates.CallbackUpdates`). ``None``, the default,
             means none was given: a scenario then raises
             :class:`~pytest_wsharness.errors.NoUpdateTrigger`.
         find_trigger: instead of ``trigger``, called for it when a scenario first needs it
@@ -347,11 +347,12 @@ class RealDeployment:
         Args:
             option: how the user gave the server, for the message.
             timeout: seconds each step may take. It defaults to
-                :data:`~pytest_wsharness.reachable.ANSWER_TIMEOUT`.
+                :data:`~pytest_wsharness.upstream.reachable.ANSWER_TIMEOUT`.
 
         Raises:
             UpstreamUnreachable: it refused, does not resolve, answered something that is not
-                HTTP or nothing within ``timeout`` (see :mod:`~pytest_wsharness.reachable`).
+                HTTP or nothing within ``timeout`` (see
+                :mod:`~pytest_wsharness.upstream.reachable`).
         """
         check_reachable(self._parsed, option, path=self.routes.settings, timeout=timeout)
 
@@ -376,7 +377,7 @@ class RealDeployment:
         return None
 
     def update_source(self) -> UpdateSource:
-        """A :class:`~pytest_wsharness.updates.CallbackUpdates` on the trigger.
+        """A :class:`~pytest_wsharness.scenario.updates.CallbackUpdates` on the trigger.
 
         Raises:
             NoUpdateTrigger: there is none; the message says how to give one.
@@ -406,7 +407,7 @@ class RealDeployment:
     def browser_trust(self, proxy: Proxy) -> list[TestCA]:
         """The CA ``proxy`` presents, if it opens TLS: Chromium never meets the deployment's
         own CA through a reverse proxy."""
-        from .browser.client import trust_for
+        from ..browser.client import trust_for
 
         return trust_for(None, proxy)
 

@@ -14,24 +14,24 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import lag
-from .client.base import UiClient
-from .client.driver import LOAD_TIMEOUT, OPEN_TIMEOUT
-from .client.machine import State, Timings
-from .errors import HarnessTimeout, Inconclusive, UsageError
-from .loopthread import on_loop
-from .profiles import Expect, Profile
-from .server.cms import SimulatedCMS
+from ..client.base import UiClient
+from ..client.driver import LOAD_TIMEOUT, OPEN_TIMEOUT
+from ..client.machine import State, Timings
+from ..errors import HarnessTimeout, Inconclusive, UsageError
+from ..profiles import Expect, Profile
+from ..runtime import lag
+from ..runtime.loopthread import on_loop
+from ..server.cms import SimulatedCMS
+from ..verdict import HOT_LOOP_ATTEMPTS, Observation
 from .updates import SimulatedUpdates, UpdateSource
 from .updates import shows as _view_shows
 from .updates import update_for as update_for  # re-exported: it was defined here
-from .verdict import HOT_LOOP_ATTEMPTS, Observation
 
 DELIVERY_TIMEOUT = 5.0
 # Room for what the scenario does besides its waits (starting a task, a trigger's round trip).
 BUDGET_MARGIN = 30.0
 if TYPE_CHECKING:
-    from .tls import TestCA
+    from ..runtime.tls import TestCA
 
 _markers = itertools.count(1)
 # A real deployment keeps what earlier runs created: a marker must never repeat across runs.
@@ -55,7 +55,7 @@ def quiet_window(time_scale: float) -> float:
     A retry the client should not make comes after its first reconnect delay (5 s x 1^2); a
     retry after losing an opened socket to silence, within one more heartbeat interval. The
     scaled sum (8 s of CMS time); never under 0.2 s so a slow machine still gets a fair look
-    (and a lagging one is caught by :mod:`~pytest_wsharness.lag`).
+    (and a lagging one is caught by :mod:`~pytest_wsharness.runtime.lag`).
     """
     timings = Timings.scaled(time_scale)
     return max(0.2, timings.reconnect_delay(1) + timings.heartbeat_interval)
@@ -124,7 +124,7 @@ def reconnect_window(time_scale: float) -> float:
     waits 5 s x 1^2; a silent drop 10 s after the upgrade adds those 10 s; a hot loop needs
     three attempts. 60 s of CMS time covers them with room; the wait ends as soon as the retry
     is seen, so the room costs nothing when all is well. Never under 1 s, and a machine too
-    slow for even that is caught by :mod:`~pytest_wsharness.lag`.
+    slow for even that is caught by :mod:`~pytest_wsharness.runtime.lag`.
     """
     return max(1.0, 60.0 * time_scale)
 
@@ -155,7 +155,7 @@ async def observe(
     Args:
         client: a loaded client.
         updates: where the update comes from and how the UI shows it
-            (:class:`~pytest_wsharness.updates.UpdateSource`); a :class:`SimulatedCMS` is
+            (:class:`~pytest_wsharness.scenario.updates.UpdateSource`); a :class:`SimulatedCMS` is
             published on, as ``SimulatedUpdates(server, backends)``.
         expect: what the UI should do; it decides what to wait for. A UI that should get the
             update live is given up to ``timeout``; one that should retry, up to

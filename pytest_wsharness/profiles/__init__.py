@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import ProfileError, UnknownChoiceError
 from .behaviours import BEHAVIOURS
-from .errors import ProfileError, UnknownChoiceError
 from .params import TOML_TYPES, Param, check_params
 
 
@@ -224,7 +224,7 @@ def _behaviour(where: str, index: int, table: Any) -> Behaviour:
 
 def _fault(where: str, index: int, table: Any) -> Fault:
     # The relay's registry: cheap to import, but only needed by profiles with faults.
-    from .relay.faults import FAULTS, check_fault
+    from ..relay.faults import FAULTS, check_fault
 
     key = f"faults[{index}]"
 
@@ -239,7 +239,7 @@ def builtin_dir() -> Path:
 
     The wheel carries ``proxies/`` inside the package; a source checkout has it beside the package.
     """
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # pytest_wsharness/, above profiles/
     installed = package / "proxies"
     return installed if installed.is_dir() else package.parent / "proxies"
 

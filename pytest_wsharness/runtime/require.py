@@ -7,7 +7,7 @@ from typing import NoReturn
 
 import pytest
 
-from .errors import MissingPart
+from ..errors import MissingPart
 
 
 def skip_or_fail(missing: MissingPart, require_env: str) -> NoReturn:

@@ -13,15 +13,15 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from ..reports.scenarios import HopEvent
 from .explain import answer_text, status_text
-from .report import HopEvent
 
 if TYPE_CHECKING:
-    from .client.driver import SocketEvent
-    from .client.machine import TimelineEntry
-    from .proxy.records import ProxyRecord
-    from .relay.records import ConnectionRecord
-    from .server.records import RequestRecord
+    from ..client.driver import SocketEvent
+    from ..client.machine import TimelineEntry
+    from ..proxy.records import ProxyRecord
+    from ..relay.records import ConnectionRecord
+    from ..server.records import RequestRecord
 
 # Past this many events the middle of the timeline is left out: a retry storm must not turn a
 # report attached to a ticket into megabytes.

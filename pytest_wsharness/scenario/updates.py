@@ -1,6 +1,6 @@
 """Where a scenario's update comes from, and how to tell that the UI shows it.
 
-Every scenario (:func:`~pytest_wsharness.scenario.observe`) makes the server push one
+Every scenario (:func:`~pytest_wsharness.scenario.observe.observe`) makes the server push one
 recognisable update, identified by a marker string, then asks whether the UI showed it live and
 after a reload. An :class:`UpdateSource` does both:
 
@@ -23,11 +23,11 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from .client.view import UiView
-from .errors import NoUpdateTrigger, TriggerFailed, WsHarnessError
-from .loopthread import on_loop
-from .protocol import Topic
-from .server.cms import SimulatedCMS, marked_update
+from ..client.view import UiView
+from ..errors import NoUpdateTrigger, TriggerFailed, WsHarnessError
+from ..protocol import Topic
+from ..runtime.loopthread import on_loop
+from ..server.cms import SimulatedCMS, marked_update
 
 # A trigger of the team's: called with the marker, plain (run in a thread of its own, so that a
 # blocking HTTP call cannot stall the clients' event loop) or async (awaited on that loop, or

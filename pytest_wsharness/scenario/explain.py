@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
-from .proxy.records import ProxyRecord
-from .relay.records import ConnectionRecord
-from .server.records import RequestRecord
+from ..proxy.records import ProxyRecord
+from ..relay.records import ConnectionRecord
+from ..server.records import RequestRecord
 
 NOT_OBSERVED = "server not observed (a real deployment)"
 
@@ -117,7 +117,7 @@ def backends_clause(backends: Sequence[Sequence[RequestRecord]], endpoint: str) 
 
 def backend_requests(server: Any) -> list[Sequence[RequestRecord]]:
     """The requests each backend of ``server`` received, one list per backend, when it runs
-    several (a :class:`~pytest_wsharness.sync.SyncCMS` of a two-backends profile); empty
+    several (a :class:`~pytest_wsharness.runtime.sync.SyncCMS` of a two-backends profile); empty
     otherwise."""
     # A real deployment, or a server with one backend, has none to list.
     return [backend.requests for backend in getattr(server, "backends", ())]

@@ -16,7 +16,7 @@ from collections.abc import Generator
 import pytest
 from _pytest.runner import runtestprotocol
 
-from .errors import Inconclusive
+from ..errors import Inconclusive
 from .lag import MAX_RERUNS
 from .lag import RERUN_FACTOR as FACTOR
 

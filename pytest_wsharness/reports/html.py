@@ -3,7 +3,7 @@
 A summary table, then per scenario (a ``<details>``, open when its test failed) what the editor
 saw, the broken expectations and the timeline in three lanes: client, proxy, server. Inline CSS,
 no script, no external resource: it opens offline, in a mail client's viewer too. Every text is
-escaped; the timeline quotes no credential (see :mod:`pytest_wsharness.timeline`).
+escaped; the timeline quotes no credential (see :mod:`pytest_wsharness.scenario.timeline`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import datetime
 from collections.abc import Sequence
 from html import escape
 
-from . import __version__
-from .report import HOPS, HopEvent, ScenarioResult
+from .. import __version__
+from .scenarios import HOPS, HopEvent, ScenarioResult
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #1b1b1b; }

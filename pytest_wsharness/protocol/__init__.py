@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import UnknownChoiceError
+from ..errors import UnknownChoiceError
 
 HEARTBEAT = "/epi/heartbeat"
 DEFAULT_ENDPOINT = "/EPiServer/Shell/socket/endpoint"
