@@ -137,9 +137,14 @@ class Surface:
 
 
 def plugin_modules() -> list[str]:
-    """The modules this distribution registers with pytest (its ``pytest11`` entry points)."""
+    """The modules this distribution registers with pytest: its ``pytest11`` entry points, and
+    the modules they register in turn (their ``pytest_plugins``)."""
     dist = importlib.metadata.distribution(DISTRIBUTION)
-    return sorted(ep.value.split(":")[0] for ep in dist.entry_points if ep.group == "pytest11")
+    found = sorted(ep.value.split(":")[0] for ep in dist.entry_points if ep.group == "pytest11")
+    for name in list(found):
+        more = getattr(importlib.import_module(name), "pytest_plugins", ())
+        found += [module for module in more if module not in found]
+    return found
 
 
 def _environment(columns: str) -> dict[str, str]:
