@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..client.driver import SocketEvent
+from ..client.events import SocketEvent
 from ..client.machine import Dialog, State, TimelineEntry
 from ..client.view import UiView
 from ..client.waiting import Waiting

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from .driver import SocketEvent
+from .events import SocketEvent
 from .machine import Dialog, State, TimelineEntry
 from .view import UiView
 

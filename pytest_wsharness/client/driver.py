@@ -24,10 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import ssl as ssl_module
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from ssl import SSLContext
 from types import TracebackType
 from typing import Any
@@ -37,14 +35,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
-    InvalidProxyMessage,
-    InvalidProxyStatus,
     InvalidStatus,
 )
 
 from ..errors import Inconclusive, PageLoadError, UsageError
 from ..protocol import Routes
 from ..runtime import lag
+from .events import SocketEvent
 from .machine import (
     CancelTimer,
     CloseSocket,
@@ -61,6 +58,7 @@ from .machine import (
     TimelineEntry,
     Timings,
 )
+from .phrases import describe_error, describe_load_error, issuer
 from .view import UiView
 from .waiting import Waiting
 
@@ -82,46 +80,6 @@ class _BrowserConnect(connect):
 
     def process_redirect(self, exc: Exception) -> Exception | str:
         return exc
-
-
-@dataclass(frozen=True)
-class SocketEvent:
-    """What the client's socket saw, including what a browser would hide from the page.
-
-    Attributes:
-        t: seconds since the client was created.
-        kind: ``"handshake-failed"``, ``"open"`` or ``"close"``.
-        status: the HTTP status of a failed handshake, when there was one.
-        detail: the error, for a failed handshake.
-        code: the close code the page sees (1006 for a failed handshake or a cut connection).
-        clean: whether the close handshake completed (``wasClean``).
-        issuer: for a ``wss://`` socket that opened, the common name of its certificate's
-            issuer: a browser's padlock shows it, and it gives a TLS-intercepting proxy away.
-    """
-
-    t: float
-    kind: str
-    status: int | None = None
-    detail: str = ""
-    code: int | None = None
-    clean: bool = False
-    issuer: str = ""
-
-    def __str__(self) -> str:
-        if self.kind == "handshake-failed":
-            # Only what was recorded: a missing status or code is not a claim to print.
-            got = f"HTTP {self.status}" if self.status is not None else self.detail
-            text = f"handshake failed ({got})" if got else "handshake failed"
-            return text + (f", closed {self.code}" if self.code is not None else "")
-        if self.kind == "close" and self.code is None:
-            return "closed" + (f" ({self.detail})" if self.detail else "")
-        if self.kind == "close":
-            return f"closed {self.code}" + (
-                " cleanly" if self.clean else " without a close handshake"
-            )
-        if self.kind == "open" and self.issuer:
-            return f"open (certificate issued by {self.issuer})"
-        return self.kind
 
 
 class CmsClient(Waiting):
@@ -351,7 +309,7 @@ class CmsClient(Waiting):
             self._perform(machine.handshake_failed(self._now(), f"HTTP {status}"))
             return
         except (InvalidHandshake, OSError, TimeoutError, EOFError) as error:
-            detail = _describe_error(error, via_proxy=self.proxy is not None)
+            detail = describe_error(error, via_proxy=self.proxy is not None)
             self._event("handshake-failed", detail=detail, code=1006)
             self._perform(machine.handshake_failed(self._now(), detail))
             return
@@ -360,7 +318,7 @@ class CmsClient(Waiting):
             return
         attempt = machine.attempts
         self._ws = ws
-        self._event("open", issuer=_issuer(ws.transport.get_extra_info("ssl_object")))
+        self._event("open", issuer=issuer(ws.transport.get_extra_info("ssl_object")))
         self._perform(machine.opened(self._now()))
 
         def current() -> bool:
@@ -405,7 +363,7 @@ class CmsClient(Waiting):
                 self.view.projects.pop(key, None)
         except (aiohttp.ClientError, TimeoutError) as error:
             # A failed XHR leaves the list as it was; the page goes on (a server restart).
-            reason = "no answer" if isinstance(error, TimeoutError) else _describe_load_error(error)
+            reason = "no answer" if isinstance(error, TimeoutError) else describe_load_error(error)
             self._failed_fetch(key, reason)
         self._changed.set()
 
@@ -427,7 +385,7 @@ class CmsClient(Waiting):
         try:
             return await self._get(path)
         except aiohttp.ClientError as error:
-            reason = _describe_load_error(error)
+            reason = describe_load_error(error)
             if isinstance(error, aiohttp.ClientResponseError) and error.status in LATE_STATUSES:
                 await self._unless_late(path, reason, started)
             raise PageLoadError(self.base_url + path, reason) from error
@@ -483,65 +441,3 @@ class CmsClient(Waiting):
 
     def _event(self, kind: str, **fields: Any) -> None:
         self.events.append(SocketEvent(self._now() - self._origin, kind, **fields))
-
-
-def _issuer(tls: ssl_module.SSLObject | None) -> str:
-    """The common name of the issuer of the peer's certificate; empty without TLS."""
-    cert: dict[str, Any] = (tls.getpeercert() if tls is not None else None) or {}
-    for rdn in cert.get("issuer", ()):
-        for name, value in rdn:
-            if name == "commonName":
-                return str(value)
-    return ""
-
-
-def _describe_error(error: BaseException, *, via_proxy: bool = False) -> str:
-    """Say in a phrase why a WebSocket handshake failed; the page itself only sees 1006."""
-    cause = error.__cause__ or error.__context__
-    if isinstance(error, ssl_module.SSLError):
-        return _describe_tls_error(error)
-    if isinstance(error, InvalidProxyStatus):
-        return f"proxy refused CONNECT: HTTP {error.response.status_code}"
-    if isinstance(error, InvalidProxyMessage):
-        return "proxy sent no valid HTTP answer to CONNECT"
-    if isinstance(error, ConnectionRefusedError):
-        # Through a proxy, the refusal is the proxy's: its refusal to reach the server is a 50x.
-        return "proxy connection refused" if via_proxy else "connection refused"
-    if isinstance(error, ConnectionResetError) or isinstance(cause, ConnectionResetError):
-        return "connection reset"
-    if isinstance(error, TimeoutError):
-        return "no answer before the open timeout"
-    if isinstance(cause, EOFError) or isinstance(error, EOFError):
-        return "connection closed before an HTTP answer"
-    return f"{type(error).__name__}: {error}"
-
-
-def _describe_tls_error(error: ssl_module.SSLError) -> str:
-    if isinstance(error, ssl_module.SSLCertVerificationError):
-        return f"TLS certificate verify failed: {error.verify_message}"
-    return f"TLS handshake failed: {error.reason or error}"
-
-
-def _describe_load_error(error: aiohttp.ClientError) -> str:
-    """Say in a phrase why a REST call of the page load failed."""
-    if isinstance(error, aiohttp.ClientConnectorCertificateError):
-        cause = error.certificate_error
-        if isinstance(cause, ssl_module.SSLError):
-            return _describe_tls_error(cause)
-        return f"TLS certificate verify failed: {cause}"
-    if isinstance(error, aiohttp.ClientConnectorSSLError):
-        return f"TLS handshake failed: {error.os_error}"
-    if isinstance(error, aiohttp.ClientHttpProxyError):
-        return f"proxy refused CONNECT: HTTP {error.status}"
-    if isinstance(error, aiohttp.ClientProxyConnectionError):
-        return f"proxy connection failed: {error.os_error}"
-    if isinstance(error, aiohttp.ContentTypeError):
-        return f"the answer is not JSON: {error.message}"
-    if isinstance(error, aiohttp.ClientResponseError):
-        # Through a proxy, a plain http:// GET's status may be the proxy's or the server's.
-        return f"HTTP {error.status}"
-    if isinstance(error, aiohttp.ClientConnectorError):
-        if isinstance(error.os_error, ConnectionRefusedError):
-            return "connection refused"
-        return f"connection failed: {error.os_error}"
-    return f"{type(error).__name__}: {error}"

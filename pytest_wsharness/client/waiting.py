@@ -15,7 +15,7 @@ from ..errors import HarnessTimeout
 from .machine import Dialog, State
 
 if TYPE_CHECKING:
-    from .driver import SocketEvent
+    from .events import SocketEvent
 
 SETTLED = {State.CONNECTED, State.NO_CONNECTION, State.DISABLED, State.GAVE_UP}
 # Reached only after the first connect had an outcome: a socket lost after it opened.

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..client.base import PageLife, UiClient
-from ..client.driver import SocketEvent
+from ..client.events import SocketEvent
 from ..client.machine import State, TimelineEntry
 from ..client.view import UiView
 from ..protocol import Routes, Topic

@@ -17,7 +17,7 @@ from ..reports.scenarios import HopEvent
 from .explain import answer_text, status_text
 
 if TYPE_CHECKING:
-    from ..client.driver import SocketEvent
+    from ..client.events import SocketEvent
     from ..client.machine import TimelineEntry
     from ..proxy.records import ProxyRecord
     from ..relay.records import ConnectionRecord
