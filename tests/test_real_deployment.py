@@ -33,12 +33,8 @@ from pytest_wsharness.scenario.updates import (
 )
 from pytest_wsharness.server import SimulatedCMS
 from pytest_wsharness.server.cms import NOTIFICATION_HOOK
-from pytest_wsharness.upstream.deployment import (
-    RealDeployment,
-    left_out_reason,
-    server_changes,
-    skip_reason,
-)
+from pytest_wsharness.upstream.deployment import RealDeployment
+from pytest_wsharness.upstream.eligibility import left_out_reason, server_changes, skip_reason
 
 CATALOGUE = Catalogue()
 SERVER_CHANGING = ["no-websocket-feature", "server-restart", "tls-intercepting", "two-backends"]

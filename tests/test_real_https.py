@@ -21,13 +21,13 @@ from pytest_wsharness.errors import PageLoadError, UntrustedCertificate, UsageEr
 from pytest_wsharness.runtime.tls import TestCA
 from pytest_wsharness.server import SimulatedCMS
 from pytest_wsharness.server.cms import NOTIFICATION_HOOK
-from pytest_wsharness.upstream.deployment import (
+from pytest_wsharness.upstream.certificates import (
     CA_FILE_FORM,
-    RealDeployment,
     check_ca_file,
     check_upstream_ca,
     verify_failure,
 )
+from pytest_wsharness.upstream.deployment import RealDeployment
 
 CA_OPTION = "--wsharness-upstream-ca / wsharness_upstream_ca"
 UPSTREAM_OPTION = "--wsharness-upstream / wsharness_upstream"

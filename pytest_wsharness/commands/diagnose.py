@@ -17,7 +17,7 @@ from ..diagnose.probe import Header, Limits
 from ..diagnose.report import diagnose
 from ..errors import UsageError
 from ..reports.columns import terminal_width
-from ..upstream.deployment import check_ca_file
+from ..upstream.certificates import check_ca_file
 from .args import seconds
 
 DESCRIPTION = (

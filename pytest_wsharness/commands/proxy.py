@@ -19,7 +19,7 @@ from ..reports.columns import wrap
 from ..runtime import listen as listening
 from ..runtime.urls import Url, parse_url
 from ..scenario.explain import relay_summary
-from ..upstream.deployment import check_upstream_ca
+from ..upstream.certificates import check_upstream_ca
 from . import EXIT_OK
 from .args import add_listen_arguments, add_profiles_dir, positive_number
 

@@ -81,7 +81,8 @@ def real_deployment(
         UpstreamUnreachable: ``--upstream`` does not answer HTTP when asked directly.
     """
     from ..runtime.urls import check_url, parse_url
-    from ..upstream.deployment import browser_left_out_reason, check_upstream_ca, left_out_reason
+    from ..upstream.certificates import check_upstream_ca
+    from ..upstream.eligibility import browser_left_out_reason, left_out_reason
     from ..upstream.reachable import check_reachable
 
     trigger_given = args.trigger is not None or args.trigger_url is not None

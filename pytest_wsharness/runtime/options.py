@@ -96,7 +96,7 @@ def read(config: pytest.Config) -> None:
         checked = check_url(upstream, UPSTREAM_OPTION) if upstream else None
         ca = None
         if given_ca is not None:
-            from ..upstream.deployment import check_upstream_ca
+            from ..upstream.certificates import check_upstream_ca
 
             ca = check_upstream_ca(
                 given_ca, checked, option=UPSTREAM_CA_OPTION, upstream_option=UPSTREAM_OPTION

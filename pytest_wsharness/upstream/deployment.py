@@ -12,18 +12,19 @@ The harness runs no part of that server, so three things change:
 * records: it sees no request the server received (``requests`` is ``None``), so explanations
   rest on what the proxy and the client saw, and say the server was not observed;
 * profiles: a profile whose ``[server]`` table changes the server (no WebSocket feature, TLS
-  with the test CA, a restart, a second backend) cannot run: :func:`left_out_reason` says why.
+  with the test CA, a restart, a second backend) cannot run:
+  :func:`~pytest_wsharness.upstream.eligibility.left_out_reason` says why.
 
 An ``https`` server is trusted through the system's CAs plus, for a certificate from the team's
-own CA (self-signed or internal), a PEM file of it (``upstream_ca``, :func:`check_ca_file`); a
-page that fails to load on the certificate says so (:class:`~.errors.UntrustedCertificate`).
+own CA (self-signed or internal), a PEM file of it (``upstream_ca``,
+:func:`~pytest_wsharness.upstream.certificates.check_ca_file`); a page that fails to load on
+the certificate says so (:class:`~pytest_wsharness.errors.UntrustedCertificate`).
 
 Pytest-free; the plugin and the ``wsharness matrix --upstream`` command use it.
 """
 
 from __future__ import annotations
 
-import re
 import ssl
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -31,183 +32,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..errors import PageLoadError, UntrustedCertificate, UsageError
-from ..profiles import SERVER_PARAMS, Kind, Profile
+from ..profiles import Profile
 from ..protocol import Routes, Topic
 from ..proxy.base import Proxy
 from ..runtime.urls import parse_url
 from ..scenario.updates import MissingTrigger, UpdateSource, UpdateTrigger, source_for
 from ..server.records import RequestRecord
+from .certificates import _UNKNOWN_ISSUER, check_upstream_ca, verify_failure
+from .eligibility import browser_left_out_reason, left_out_reason, skip_reason
 from .reachable import check_reachable
 
 if TYPE_CHECKING:
     from ..runtime.tls import TestCA
-
-CA_FILE_FORM = "a PEM file of CA certificates"
-# What Python's ssl, mitmproxy and the client say when verification fails, wherever it is
-# quoted (a repr in a relay record ends with "(_ssl.c:1006)')"): the reason is what follows.
-_VERIFY_FAILED = re.compile(
-    r"certificate verify failed: (?P<why>.+?)(?: \(_ssl\.c:\d+\))?['\"]?\)?$",
-    re.IGNORECASE | re.DOTALL,
-)
-# OpenSSL's words for an issuer it does not know, the one failure a CA file cures.
-_UNKNOWN_ISSUER = ("issuer", "self-signed", "self signed")
-
-# What each [server] setting asks of the server, for the reason a profile is left out.
-_SERVER_NEEDS = {
-    "websocket_feature": "the server must answer upgrades as a plain page",
-    "plain_get_status": "the server must answer a plain GET of the endpoint with that status",
-    "tls": "the harness must serve https with its test CA",
-    "restart_after": "the harness must restart the server",
-    "down_for": "the harness must restart the server",
-    "backends": "the harness must run a second backend",
-}
-
-
-def check_ca_file(value: str | Path, option: str) -> Path:
-    """Return ``value`` as a path if it is a PEM file of CA certificates that TLS can load.
-
-    Args:
-        value: the file given.
-        option: how the user gave it, for the message, e.g. ``"--upstream-ca"``.
-
-    Raises:
-        UsageError: no such file, a folder, unreadable, or no PEM certificate in it; the
-            message names the option, the value and what is wrong.
-    """
-    path = Path(value)
-    if path.is_dir():
-        why = "it is a folder"
-    elif not path.exists():
-        why = "no such file"
-    else:
-        try:
-            # What the client, the relay and the trigger do with it: it must load there.
-            ssl.create_default_context().load_verify_locations(cafile=path)
-        except ssl.SSLError as error:
-            if error.reason == "NO_CERTIFICATE_OR_CRL_FOUND":
-                why = "it holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
-            else:
-                text = re.sub(r" \(_ssl\.c:\d+\)$", "", error.strerror or str(error))
-                why = f"its PEM does not parse: {text}"
-        except OSError as error:
-            why = f"it cannot be read: {error.strerror or error}"
-        else:
-            return path
-    raise UsageError(f"{option} must be {CA_FILE_FORM}, got {str(value)!r}: {why}")
-
-
-def check_upstream_ca(
-    value: str | Path | None, upstream: str | None, *, option: str, upstream_option: str
-) -> Path | None:
-    """Check a CA file given for the upstream ``upstream`` (see :func:`check_ca_file`).
-
-    Args:
-        value: the file given, or ``None``.
-        upstream: the server it is for (checked by
-            :func:`~pytest_wsharness.runtime.urls.check_url`), or ``None``.
-        option: how the user gave ``value``, for the message.
-        upstream_option: how the user gives ``upstream``, for the message.
-
-    Returns:
-        The file's path; ``None`` when none was given.
-
-    Raises:
-        UsageError: ``upstream`` is not ``https`` (no certificate to trust) or missing, or
-            the file is not a PEM file of CAs; the message names the options and the values.
-    """
-    if value is None:
-        return None
-    if upstream is None or not upstream.startswith("https://"):
-        got = f"got {upstream!r}" if upstream else "none was given"
-        raise UsageError(
-            f"{option} needs an https:// {upstream_option}, the server whose certificate its "
-            f"CAs are to verify; {got}"
-        )
-    return check_ca_file(value, option)
-
-
-def verify_failure(text: str) -> str | None:
-    """What a certificate verification said, quoted anywhere in ``text`` (a relay record, a
-    mitmproxy error, the client's reason), e.g. ``unable to get local issuer certificate``;
-    ``None`` when ``text`` reports no verification failure."""
-    found = _VERIFY_FAILED.search(text)
-    return found["why"] if found else None
-
-
-def server_changes(profile: Profile) -> list[str]:
-    """Say which ``[server]`` settings of ``profile`` change the server, and what they ask.
-
-    Returns:
-        One phrase per change, e.g. ``"websocket_feature = false: the server must answer
-        upgrades as a plain page"``; empty for a profile that leaves the server alone.
-    """
-    changed = [
-        name for name, param in SERVER_PARAMS.items() if profile.server[name] != param.default
-    ]
-    phrases = []
-    for name in changed:
-        if name == "down_for" and "restart_after" in changed:
-            continue  # one restart, said once
-        settings = [name] if name != "restart_after" else ["restart_after", "down_for"]
-        values = ", ".join(f"{key} = {_toml(profile.server[key])}" for key in settings)
-        need = _SERVER_NEEDS.get(name, "the harness must change the server")
-        phrases.append(f"{values}: {need}")
-    return phrases
-
-
-def left_out_reason(profile: Profile) -> str | None:
-    """Why ``profile`` cannot run against a real deployment; ``None`` when it can."""
-    changes = server_changes(profile)
-    if not changes:
-        return None
-    return (
-        f"needs the server changed ([server] {'; '.join(changes)}), which the harness cannot "
-        "do to a real deployment"
-    )
-
-
-def browser_left_out_reason(profile: Profile, url: str) -> str | None:
-    """Why Chromium cannot run ``profile`` against the real deployment at ``url``; ``None``
-    when it can.
-
-    Through a forward proxy Chromium tunnels to an ``https`` server itself and meets the
-    server's own certificate, and Chromium reads no CA file (it is told the keys to accept,
-    which the harness knows only for CAs it made).
-    """
-    if profile.kind is Kind.FORWARD and url.startswith("https://"):
-        return (
-            "is a forward proxy: Chromium would tunnel to the https server itself, and it cannot "
-            "be told to trust a certificate from the deployment's own CA (the Python client can)"
-        )
-    return None
-
-
-def skip_reason(profile: Profile | None, websocket_enabled: bool, url: str) -> str | None:
-    """Why a test cannot run against the real deployment at ``url``; ``None`` when it can.
-
-    Args:
-        profile: the test's proxy profile, if it has one.
-        websocket_enabled: what the test asks ``WebSocketEnabled`` to be.
-        url: the real deployment.
-    """
-    if profile is not None:
-        reason = left_out_reason(profile)
-        if reason is not None:
-            return f"profile {profile.name!r} {reason} ({url})"
-    if not websocket_enabled:
-        return (
-            f"websocket_enabled=False: the harness cannot switch WebSocketEnabled off on the "
-            f"real deployment at {url}; its page reports the server's own setting"
-        )
-    return None
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 class ServerUnderTest(Protocol):
