@@ -15,8 +15,8 @@ from real_software import installed
 
 from pytest_wsharness.diagnose.probe import Limits
 from pytest_wsharness.diagnose.report import Diagnosis, diagnose
+from pytest_wsharness.real.backends import runner
 from pytest_wsharness.real.configs import RealCatalogue
-from pytest_wsharness.real.local import runner
 from pytest_wsharness.server import SimulatedCMS
 
 REAL = RealCatalogue()

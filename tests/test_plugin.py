@@ -63,7 +63,7 @@ UNUSED = """
     ENGINE = ("aiohttp", "websockets", "mitmproxy", "playwright", "docker", "cryptography")
     OURS = (
         "profiles", "client.driver", "client.machine", "server.cms", "relay", "proxy.mitm",
-        "real.local", "report_html",
+        "real.local", "reports.html",
     )
 
 

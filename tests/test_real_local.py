@@ -27,9 +27,10 @@ from pytest_wsharness.errors import (
     UsageError,
 )
 from pytest_wsharness.proxy.chain import ProfileProxy
+from pytest_wsharness.real.backends import runner
 from pytest_wsharness.real.configs import RealCatalogue, RealConfig, load_real
 from pytest_wsharness.real.fidelity import HandshakeSeen, observe_handshake
-from pytest_wsharness.real.local import LocalProxy, runner
+from pytest_wsharness.real.local import LocalProxy
 from pytest_wsharness.runtime.require import skip_or_fail
 from pytest_wsharness.runtime.sync import SyncClient, SyncCMS
 from pytest_wsharness.server import SimulatedCMS

@@ -58,7 +58,7 @@ def serve_real(
         TimeScaleUnsupported: an idle cut of the config cannot be scaled by ``time_scale``;
             the message names the smallest time scale that works.
     """
-    from ..real.local import runner
+    from ..real.backends import runner
     from ..relay.relay import Relay
 
     origin = check_upstream(upstream).origin

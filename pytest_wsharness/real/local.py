@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -20,16 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import HarnessTimeout, MissingPart, ProxyCrashed, UnknownChoiceError
+from ..errors import HarnessTimeout, MissingPart, ProxyCrashed
 from ..profiles import Catalogue, Kind, Profile
 from ..proxy.records import ProxyRecord
 from ..runtime.engine import ThreadedEngine
 from .configs import RealConfig
+from .processes import free_port, give, probe, wait_for_group_to_end
 
 if TYPE_CHECKING:
     from .adapt import Change
 
-BACKENDS = ("auto", "docker", "local")
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 PROBE_INTERVAL = 0.02  # between connect probes while the process starts
@@ -229,7 +228,7 @@ class LocalProxy(ThreadedEngine):
             # each has ended before stop returns (a kill is delivered, not waited for).
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
-            _wait_for_group_to_end(process.pid, timeout)
+            wait_for_group_to_end(process.pid, timeout)
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -298,14 +297,14 @@ class LocalProxy(ThreadedEngine):
     def _prepare(self, spec: Software) -> None:
         """The private folder, the port and the rendered config."""
         self.workdir = Path(tempfile.mkdtemp(prefix=f"wsharness-{self.config.name}-"))
-        self._port = self.listen_port or _free_port()
+        self._port = self.listen_port or free_port()
         seen = self._workdir_seen()
         rendered = self.config.render(
             port=self._port, upstream=self.upstream, workdir=seen, time_scale=self.time_scale
         )
         (self.workdir / spec.config_name).write_text(rendered)
         if spec.run_as is not None and self._owns_workdir():
-            _give(self.workdir, spec.run_as)
+            give(self.workdir, spec.run_as)
 
     def _wait_listening(self, timeout: float) -> None:
         port = self._port
@@ -320,94 +319,3 @@ class LocalProxy(ThreadedEngine):
                 return
             waiter.wait(PROBE_INTERVAL)
         raise HarnessTimeout(f"{self.config.name} to listen on 127.0.0.1:{port}", timeout)
-
-
-def _give(folder: Path, user: str) -> None:
-    """Hand ``folder`` (and what is in it) to ``user``, who writes its logs there."""
-    import pwd
-
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        raise MissingPart(f"user {user!r}", "the package that runs as it creates it") from None
-    for path in (folder, *folder.iterdir()):
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-
-
-def runner(backend: str) -> type[LocalProxy]:
-    """The class that runs real proxies on ``backend``: ``"docker"``, ``"local"``, or
-    ``"auto"`` (Docker when an engine answers, else a local process).
-
-    Raises:
-        UnknownChoiceError: not one of :data:`BACKENDS`.
-        MissingPart: ``"docker"`` and no engine answers.
-    """
-    if backend not in BACKENDS:
-        raise UnknownChoiceError("real proxy backend", backend, BACKENDS)
-    if backend == "local":
-        return LocalProxy
-    from .docker import DockerProxy, engine
-
-    try:
-        engine().close()
-    except MissingPart:
-        if backend == "docker":
-            raise
-        return LocalProxy
-    return DockerProxy
-
-
-def probe(port: int) -> bool:
-    """Whether something accepts connections on 127.0.0.1:``port``."""
-    with socket.socket() as client:
-        client.settimeout(1.0)
-        return client.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _free_port() -> int:
-    # The kernel picks; the proxy binds it a moment later (nginx and HAProxy take no fd).
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        return int(holder.getsockname()[1])
-
-
-def _group_members(pgid: int) -> list[int]:
-    """The live (not zombie) processes of process group ``pgid``, from ``/proc``."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue  # ended while listing
-        # Fields after the command (which may hold spaces), from ")": state, ppid, pgrp.
-        state, _ppid, group = stat.rsplit(")", 1)[1].split()[:3]
-        if int(group) == pgid and state != "Z":
-            members.append(int(entry))
-    return members
-
-
-def _wait_for_group_to_end(pgid: int, timeout: float) -> None:
-    """Wait until every process of group ``pgid`` has ended, up to ``timeout`` seconds.
-
-    A killed worker whose master is gone is no child of ours to ``wait()`` for: a pidfd
-    becomes readable when it ends.
-
-    Raises:
-        HarnessTimeout: a process of the group still runs after ``timeout``.
-    """
-    import select
-
-    deadline = time.monotonic() + timeout
-    for pid in _group_members(pgid):
-        try:
-            fd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            continue
-        try:
-            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        finally:
-            os.close(fd)
-        if not ready:
-            raise HarnessTimeout(f"process {pid} of process group {pgid} to end", timeout)

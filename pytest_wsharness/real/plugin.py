@@ -65,7 +65,7 @@ def real_proxy(
     hold it to.
     """
     from ..scenario.rig import stop_all
-    from .local import BACKENDS, runner
+    from .backends import BACKENDS, runner
 
     started: list[LocalProxy] = []
 
