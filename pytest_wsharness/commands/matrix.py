@@ -133,8 +133,9 @@ def _matrix(
     reports: dict[str, Path | None] | None = None,
     verbose: bool = False,
 ) -> int:
+    from ..reports.matrix_table import format_table, use_color
     from ..reports.progress import Progress
-    from ..scenario.matrix import format_table, run_matrix, use_color
+    from ..scenario.matrix import run_matrix
     from ..verdict import Verdict
 
     started = time.perf_counter()
