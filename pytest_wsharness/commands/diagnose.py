@@ -13,7 +13,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from ..diagnose.probe import Header, Limits
+from ..diagnose.records import Header, Limits
 from ..diagnose.report import diagnose
 from ..errors import UsageError
 from ..reports.columns import terminal_width

@@ -7,7 +7,8 @@ tier and directly, and say what is wrong and the likely fix.
 """
 
 from .findings import Finding, classify
-from .probe import Limits, Probe, Target, probe
+from .probe import probe
+from .records import Limits, Probe, Target
 from .report import Diagnosis, diagnose
 
 __all__ = ["Diagnosis", "Finding", "Limits", "Probe", "Target", "classify", "diagnose", "probe"]

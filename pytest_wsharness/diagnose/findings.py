@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from ..scenario.explain import status_text
 from .fixes import fix_lines
-from .probe import DEFAULT_LIMITS, Limits, Probe
+from .records import DEFAULT_LIMITS, Limits, Probe
 
 # What a server answers to a GET that does not ask to upgrade: a hop that dropped the upgrade
 # headers gets one of these back from a WebSocket server (REFERENCE.md section 2).

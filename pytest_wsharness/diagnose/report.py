@@ -12,7 +12,8 @@ from typing import Any
 from ..reports.columns import wrap
 from ..runtime import lag
 from .findings import INCONCLUSIVE, Finding, classify
-from .probe import DEFAULT_LIMITS, Header, Limits, Probe, Target, probe
+from .probe import probe
+from .records import DEFAULT_LIMITS, Header, Limits, Probe, Target
 
 # A failing test waits this long at most for an answer that may never come (a blackhole).
 SCENARIO_ANSWER = 2.0
