@@ -4,20 +4,23 @@ libraries raised (websockets, aiohttp, ssl), as a failure message or a timeline 
 from __future__ import annotations
 
 import ssl as ssl_module
-from typing import Any
 
 import aiohttp
 from websockets.exceptions import InvalidProxyMessage, InvalidProxyStatus
 
 
 def issuer(tls: ssl_module.SSLObject | None) -> str:
-    """The common name of the issuer of the peer's certificate; empty without TLS."""
-    cert: dict[str, Any] = (tls.getpeercert() if tls is not None else None) or {}
-    for rdn in cert.get("issuer", ()):
-        for name, value in rdn:
-            if name == "commonName":
-                return str(value)
-    return ""
+    """The common name (else the whole name) of the issuer of the peer's certificate; empty
+    without TLS. Read from the certificate itself: the client verified it, but the diagnosis
+    may not have (``getpeercert()`` is empty then)."""
+    der = tls.getpeercert(binary_form=True) if tls is not None else None
+    if not der:
+        return ""
+    from cryptography import x509  # mitmproxy's dependency; only needed for wss://
+
+    name = x509.load_der_x509_certificate(der).issuer
+    common = name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(common[0].value) if common else name.rfc4514_string()
 
 
 def describe_error(error: BaseException, *, via_proxy: bool = False) -> str:

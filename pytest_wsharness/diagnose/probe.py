@@ -21,6 +21,7 @@ from dataclasses import replace
 
 from websockets.utils import accept_key, generate_key
 
+from ..client.phrases import issuer
 from ..protocol import HEARTBEAT
 from ..protocol.handshake import asks_to_upgrade
 from ..relay.frames import Frame, Head, Opcode, StreamReader, close_frame, encode_frame
@@ -125,7 +126,7 @@ async def _attempt(
                 raise
             except (OSError, TimeoutError) as error:
                 return failed("tls", _error(error))
-            seen = replace(seen, tls_issuer=_issuer(writer.get_extra_info("ssl_object")))
+            seen = replace(seen, tls_issuer=issuer(writer.get_extra_info("ssl_object")))
         return await _upgrade(reader, writer, target, limits, headers, seen, started)
     finally:
         writer.transport.abort()
@@ -312,15 +313,3 @@ def _tls_context(cafile: str | None, *, verify: bool) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
-
-
-def _issuer(tls: ssl.SSLObject | None) -> str:
-    """The common name (else the whole name) of the issuer of the peer's certificate."""
-    der = tls.getpeercert(binary_form=True) if tls is not None else None
-    if not der:
-        return ""
-    from cryptography import x509  # mitmproxy's dependency; only needed for wss://
-
-    issuer = x509.load_der_x509_certificate(der).issuer
-    names = issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    return str(names[0].value) if names else issuer.rfc4514_string()
