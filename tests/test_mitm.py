@@ -289,14 +289,14 @@ class CountMessages:
 
 
 @pytest.fixture
-def test_behaviours(monkeypatch: pytest.MonkeyPatch) -> None:
+def extra_behaviours(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(BEHAVIOURS, "explode", BehaviourType(f"{__name__}:Explode", "raise"))
     monkeypatch.setitem(BEHAVIOURS, "count", BehaviourType(f"{__name__}:CountMessages", "count"))
     monkeypatch.setattr(CountMessages, "held", [])
 
 
 @pytest.mark.asyncio
-@pytest.mark.usefixtures("test_behaviours")
+@pytest.mark.usefixtures("extra_behaviours")
 async def test_addon_error_is_reraised_by_check(cms: SimulatedCMS) -> None:
     async with MitmProxy(profile("exploding", Behaviour("explode")), cms.url) as proxy:
         proxy.check()  # nothing failed yet
@@ -310,7 +310,7 @@ async def test_addon_error_is_reraised_by_check(cms: SimulatedCMS) -> None:
 
 
 @pytest.mark.asyncio
-@pytest.mark.usefixtures("test_behaviours")
+@pytest.mark.usefixtures("extra_behaviours")
 async def test_recorder_keeps_no_websocket_messages(cms: SimulatedCMS) -> None:
     async with (
         MitmProxy(profile("counting", Behaviour("count")), cms.url) as proxy,

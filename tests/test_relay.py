@@ -25,7 +25,7 @@ from pytest_wsharness.commands.proxy import _Reporter
 from pytest_wsharness.errors import ProxyCrashed, UnknownChoiceError, UsageError
 from pytest_wsharness.protocol import HEARTBEAT, Routes, Topic
 from pytest_wsharness.relay import FAULTS, FaultType, Relay
-from pytest_wsharness.relay.fault import Direction, Fault, Segment
+from pytest_wsharness.relay.fault_base import Direction, Fault, Segment
 from pytest_wsharness.relay.records import ConnectionRecord
 from pytest_wsharness.scenario.explain import relay_summary
 from pytest_wsharness.server import SimulatedCMS

@@ -11,7 +11,7 @@ import pytest
 from pytest_wsharness.errors import UnknownChoiceError
 from pytest_wsharness.profiles.params import REQUIRED
 from pytest_wsharness.relay import FaultError, Relay
-from pytest_wsharness.relay.fault import DOWN, UP, Context, Direction
+from pytest_wsharness.relay.fault_base import DOWN, UP, Context, Direction
 from pytest_wsharness.relay.faults import FAULTS, FaultSpec, check_fault
 from pytest_wsharness.relay.frames import Frame, Opcode, StreamReader, close_frame, encode_frame
 from pytest_wsharness.relay.records import ConnectionRecord

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from pytest_wsharness.relay.fault import DOWN, UP, Context, Fault
+from pytest_wsharness.relay.fault_base import DOWN, UP, Context, Fault
 from pytest_wsharness.relay.frames import (
     Frame,
     Head,

@@ -78,11 +78,6 @@ SERVER_PARAMS: dict[str, Param] = {
 }
 
 
-def server_defaults() -> dict[str, Any]:
-    """The ``[server]`` settings of a profile that sets none."""
-    return {name: param.default for name, param in SERVER_PARAMS.items()}
-
-
 _TOP_KEYS: dict[str, type] = {
     "summary": str,
     "expect": str,

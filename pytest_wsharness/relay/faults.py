@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from ..errors import FaultError as FaultError
 from ..errors import ProfileError, UnknownChoiceError
 from ..profiles.params import REQUIRED, Param, check_params
-from .fault import STREAM, TOXICITY, Fault
+from .fault_base import STREAM, TOXICITY, Fault
 from .toxics import Bandwidth, Down, Latency, LimitData, ResetPeer, Slicer, SlowClose, Timeout
 from .wsfaults import (
     AcceptThenClose,

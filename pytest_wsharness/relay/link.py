@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .fault import DOWN, UP, Direction
+from .fault_base import DOWN, UP, Direction
 from .tunnel import Action, End, Finish, Send, Tunnel
 
 CHUNK = 64 * 1024

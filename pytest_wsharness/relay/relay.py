@@ -31,7 +31,7 @@ from ..runtime.listen import family, url_host
 from ..runtime.loopthread import run_to_the_end
 from ..runtime.timescale import check as check_time_scale
 from ..runtime.urls import parse_url
-from .fault import Context
+from .fault_base import Context
 from .faults import FaultError, FaultSpec, check_fault
 from .frames import Head
 from .link import Link

@@ -7,7 +7,7 @@ microseconds, as in Toxiproxy), multiplied by the relay's ``time_scale``.
 
 from __future__ import annotations
 
-from .fault import NONE, TOWARDS, Cut, Direction, Fault, Segment, Toxic
+from .fault_base import NONE, TOWARDS, Cut, Direction, Fault, Segment, Toxic
 
 
 class Latency(Toxic):

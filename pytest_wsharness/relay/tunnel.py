@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from .fault import DOWN, TOWARDS, UP, Context, Cut, Direction, Fault, Segment
+from .fault_base import DOWN, TOWARDS, UP, Context, Cut, Direction, Fault, Segment
 from .frames import Head, ProtocolViolation, StreamReader, close_frame
 from .messages import MessageAssembler
 from .records import ConnectionRecord

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ..protocol import HEARTBEAT
-from .fault import BOTH, DOWN, STREAMS, TOWARDS, Cut, Direction, Fault, Segment
+from .fault_base import BOTH, DOWN, STREAMS, TOWARDS, Cut, Direction, Fault, Segment
 from .frames import Opcode
 from .messages import Message
 

@@ -24,8 +24,6 @@ from ..runtime.loopthread import on_loop
 from ..server.cms import SimulatedCMS
 from ..verdict import HOT_LOOP_ATTEMPTS, Observation
 from .updates import SimulatedUpdates, UpdateSource
-from .updates import shows as _view_shows
-from .updates import update_for as update_for  # re-exported: it was defined here
 
 DELIVERY_TIMEOUT = 5.0
 # Room for what the scenario does besides its waits (starting a task, a trigger's round trip).
@@ -64,12 +62,6 @@ def quiet_window(time_scale: float) -> float:
 def new_marker() -> str:
     """A marker no other update of this run, or of an earlier run, carries."""
     return f"wsharness-{_RUN}-{next(_markers)}"
-
-
-def shows(client: UiClient, marker: str, unread_before: int) -> bool:
-    """Whether the client's UI shows the update ``marker`` of the simulated CMS: the project
-    and a higher badge."""
-    return _view_shows(client.view, marker, unread_before)
 
 
 @dataclass(frozen=True)
