@@ -180,7 +180,7 @@ class ProfileProxy(ThreadedEngine):
     def _tls_termination(self, behind_edge: bool) -> Any:
         """How the relay opens the clients' TLS: with the site's CA, as a load balancer holding
         the site's certificate does, or with a CA of its own for a profile that intercepts."""
-        from ..relay.relay import TlsTermination
+        from ..relay.accept import TlsTermination
         from ..runtime.tls import TestCA
 
         note = ""

@@ -17,10 +17,8 @@ import itertools
 import logging
 import random
 import socket
-import ssl
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..errors import HarnessTimeout, ProfileError, ProxyCrashed, UnknownChoiceError
@@ -30,7 +28,16 @@ from ..runtime.engine import ThreadedEngine
 from ..runtime.listen import family, url_host
 from ..runtime.loopthread import run_to_the_end
 from ..runtime.timescale import check as check_time_scale
-from ..runtime.urls import parse_url
+from .accept import (
+    TLS_HANDSHAKE,
+    TlsTermination,
+    accept_tls,
+    address,
+    note,
+    peer_of,
+    read_head,
+    tls_reason,
+)
 from .fault_base import Context
 from .faults import FaultError, FaultSpec, check_fault
 from .frames import Head
@@ -39,34 +46,12 @@ from .records import ConnectionRecord
 from .tunnel import CUT_ALL, Tunnel
 
 STARTUP_TIMEOUT = 10.0
-# How long a client has to send its request head before the relay judges it as it stands.
-HEAD_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 CONTROL_TIMEOUT = 10.0
 logger = logging.getLogger(__name__)
 STOP_GRACE = 2.0  # how long connections get to close at stop before they are aborted
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class TlsTermination:
-    """The relay opens the clients' TLS, as a load balancer holding a certificate does.
-
-    The relay then sees the handshake and the frames, so faults scoped to the WebSocket work
-    on ``wss://`` as on ``ws://``.
-
-    Attributes:
-        server: presents the certificate to clients.
-        upstream: speaks TLS again to the upstream; ``None`` speaks plain HTTP to it (the
-            next hop, mitmproxy, then speaks TLS to the server).
-        note: what a failure message says the relay did, e.g. ``opened TLS with its own CA``;
-            empty when that is unremarkable (the site's own CA).
-    """
-
-    server: ssl.SSLContext
-    upstream: ssl.SSLContext | None = None
-    note: str = ""
 
 
 class Relay(ThreadedEngine):
@@ -119,7 +104,7 @@ class Relay(ThreadedEngine):
         self.upstream = upstream
         # Several upstreams: a balancer without affinity, each new connection to the next one.
         upstreams = [u.strip() for u in upstream.split(",")]
-        self._targets = [_address(u) for u in upstreams]
+        self._targets = [address(u) for u in upstreams]
         self.time_scale = float(time_scale)
         self.seed = seed
         self.name = name
@@ -414,12 +399,12 @@ class Relay(ThreadedEngine):
             reader, writer = await asyncio.open_connection(sock=conn)
         else:
             try:
-                reader, writer = await _accept_tls(conn, self.tls.server)
+                reader, writer = await accept_tls(conn, self.tls.server)
             except (OSError, TimeoutError) as error:  # ssl.SSLError is an OSError
-                peer = _peer(conn)
+                client = peer_of(conn)
                 conn.close()
-                record = ConnectionRecord(len(self._records), peer)
-                record.end(f"client TLS handshake failed: {_tls_reason(error)}")
+                record = ConnectionRecord(len(self._records), client)
+                record.end(f"client TLS handshake failed: {tls_reason(error)}")
                 self._records.append(record)
                 return
         self._writers.add(writer)
@@ -443,7 +428,7 @@ class Relay(ThreadedEngine):
             assert reading is not None
             self._reading.add(reading)
             try:
-                head = await _read_head(reader)
+                head = await read_head(reader)
             except asyncio.CancelledError:
                 # The relay stopped before the client said anything: nothing to relay.
                 record.end("relay stopped")
@@ -463,7 +448,7 @@ class Relay(ThreadedEngine):
         # The events' times count from here (see _note); asyncio's clock is time.monotonic().
         record.started = now
         rng = random.Random(f"{self.seed}:{index}")
-        ctx = Context(now, rng, self.time_scale, lambda at, text: _note(record, now, at, text))
+        ctx = Context(now, rng, self.time_scale, lambda at, text: note(record, now, at, text))
         specs = self._specs if record.asked_to_upgrade is not False else []
         tunnel = Tunnel(record, ctx, [(s.id, s.build()) for s in specs], now)
         if head[:1] == bytes([TLS_HANDSHAKE]):
@@ -517,80 +502,3 @@ class Relay(ThreadedEngine):
             # ("Future exception was never retrieved"): the relay's daily bread, not a bug.
             return
         self._errors.append(error or RuntimeError(context.get("message", "relay loop error")))
-
-
-TLS_HANDSHAKE = 0x16  # the first byte of a TLS record carrying a ClientHello
-
-
-async def _read_head(reader: asyncio.StreamReader) -> bytes:
-    """Read a request head; on a timeout, an early close or an oversize head, what came.
-
-    A TLS client sends no head the relay could read: its first byte is returned alone. Bytes
-    not returned stay in ``reader`` for the relay to pass on.
-    """
-    try:
-        first = await asyncio.wait_for(reader.readexactly(1), HEAD_TIMEOUT)
-    except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
-        return b""
-    if first[0] == TLS_HANDSHAKE:
-        # Pass the ClientHello on in one piece, as it came: a lone first byte makes the next
-        # hop (mitmproxy) judge the connection on a fragment.
-        try:
-            return first + await asyncio.wait_for(reader.read(65536), HEAD_TIMEOUT)
-        except (TimeoutError, ConnectionError):
-            return first
-    try:
-        return first + await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT)
-    except asyncio.IncompleteReadError as error:
-        return first + error.partial
-    except asyncio.LimitOverrunError as error:
-        return first + await reader.read(error.consumed)
-    except (TimeoutError, ConnectionError):
-        return first
-
-
-def _note(record: ConnectionRecord, start: float, now: float, text: str) -> None:
-    record.events.append(f"+{now - start:.3f}s {text}")
-
-
-SCHEMES = ("http", "https", "ws", "wss")
-UPSTREAM_FORM = "http://HOST[:PORT] or https://HOST[:PORT]"
-TLS_HANDSHAKE_TIMEOUT = 10.0
-
-
-async def _accept_tls(
-    conn: socket.socket, context: ssl.SSLContext
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Streams over an accepted socket, after the server side of a TLS handshake."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    protocol = asyncio.StreamReaderProtocol(reader)
-    transport, _ = await loop.connect_accepted_socket(
-        lambda: protocol, conn, ssl=context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT
-    )
-    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
-
-
-def _peer(conn: socket.socket) -> str:
-    try:
-        host, port = conn.getpeername()[:2]
-    except OSError:
-        return "?:0"  # the client left already
-    return f"{host}:{port}"
-
-
-def _tls_reason(error: BaseException) -> str:
-    if isinstance(error, ssl.SSLError):
-        return str(error.reason or error)
-    return type(error).__name__
-
-
-def _address(upstream: str) -> tuple[str, int]:
-    """``(host, port)`` of an ``http(s)://`` or ``ws(s)://`` URL, the port the scheme's when it
-    names none.
-
-    The scheme does not decide TLS: the relay passes it through whole unless its ``tls``
-    setting has it open the clients' TLS.
-    """
-    url = parse_url(upstream, "upstream", schemes=SCHEMES, form=UPSTREAM_FORM, path=True)
-    return url.host, url.port
