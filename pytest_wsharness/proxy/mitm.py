@@ -44,13 +44,11 @@ with warnings.catch_warnings():
 from ..addons.recorder import Recorder
 from ..addons.refuse_targets import RefuseOtherTargets
 from ..addons.tls_passthrough import PassTlsThrough
-from ..errors import HarnessTimeout, ProxyCrashed
 from ..profiles import Kind, Profile
 from ..profiles.behaviours import BEHAVIOURS
 from ..runtime import lag
-from ..runtime.engine import ThreadedEngine
+from ..runtime.engine import LoopEngine
 from ..runtime.listen import url_host
-from ..runtime.loopthread import run_to_the_end
 from ..runtime.urls import parse_url
 from .records import ProxyRecord, RecordSink
 
@@ -148,7 +146,7 @@ class _ThreadErrors(logging.Handler):
             self.errors.append(RuntimeError(record.getMessage()))
 
 
-class MitmProxy(ThreadedEngine):
+class MitmProxy(LoopEngine):
     """mitmproxy running one profile's behaviour addons.
 
     A reverse proxy in front of ``upstream``, or, for a profile of kind ``forward``, an explicit
@@ -192,12 +190,11 @@ class MitmProxy(ThreadedEngine):
         self.upstream = upstream.rstrip("/")
         self.sink = sink or RecordSink()
         self.host = host
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
+        self._init_loop_engine()
         self._ready_addon = _Ready(self._ready)
-        self._errors = _ThreadErrors()
+        # What mitmproxy logs as an error on this proxy's thread; the thread's own are _errors.
+        self._logged = _ThreadErrors()
         self._master: Master | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def url(self) -> str:
@@ -212,65 +209,44 @@ class MitmProxy(ThreadedEngine):
         return self.sink.snapshot()
 
     def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
-        """Start the proxy thread and wait until it listens.
-
-        Raises:
-            ProxyCrashed: the proxy failed to start.
-            HarnessTimeout: it did not listen within ``timeout`` seconds.
-        """
-        if self._thread is not None:
-            raise RuntimeError(f"proxy {self.profile.name!r} was already started")
-        self._thread = threading.Thread(
-            target=self._run, name=f"wsharness-proxy-{self.profile.name}", daemon=True
-        )
-        _per_thread_context()
-        logging.getLogger("mitmproxy").addHandler(self._errors)
-        self._stop_at_exit()
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            self.stop()
-            self.check()
-            raise HarnessTimeout(f"proxy {self.profile.name!r} to listen", timeout)
-        self.check()
-
-    def check(self) -> None:
-        """Re-raise in the caller's thread the first error the proxy thread had.
-
-        Raises:
-            ProxyCrashed: with the original error as its cause.
-        """
-        if self._errors.errors:
-            error = self._errors.errors[0]
-            raise ProxyCrashed(self.profile.name, error) from error
+        """Start the proxy thread and wait until it listens (see
+        :meth:`~pytest_wsharness.runtime.engine.LoopEngine.start`)."""
+        super().start(timeout)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop listening, close the connections, and join the thread; idempotent."""
-        thread, loop, master = self._thread, self._loop, self._master
-        try:
-            if thread is None or not thread.is_alive():
-                return
-            if loop is not None and master is not None and not loop.is_closed():
-                # RuntimeError: the loop ended between the check and the call; nothing to stop.
-                with contextlib.suppress(RuntimeError):
-                    stopping = asyncio.run_coroutine_threadsafe(self._stop_servers(master), loop)
-                    stopping.result(timeout)
-                master.shutdown()
-            thread.join(timeout)
-            if thread.is_alive():
-                raise HarnessTimeout(f"proxy {self.profile.name!r} thread to end", timeout)
-        finally:
-            logging.getLogger("mitmproxy").removeHandler(self._errors)
+        super().stop(timeout)
 
-    def _run(self) -> None:
-        self._errors.thread_id = threading.get_ident()
-        try:
-            run_to_the_end(self._main())
-        except BaseException as error:
-            self._errors.errors.append(error)
-        finally:
-            self._ready.set()
+    def _what(self) -> str:
+        return f"proxy {self.profile.name!r}"
+
+    def _crash_name(self) -> str:
+        return self.profile.name
+
+    def _thread_name(self) -> str:
+        return f"wsharness-proxy-{self.profile.name}"
+
+    def _thread_errors(self) -> list[BaseException]:
+        return [*self._logged.errors, *self._errors]
+
+    def _before_thread(self) -> None:
+        _per_thread_context()
+        logging.getLogger("mitmproxy").addHandler(self._logged)
+
+    def _request_stop(self, timeout: float) -> None:
+        loop, master = self._loop, self._master
+        if loop is not None and master is not None and not loop.is_closed():
+            # RuntimeError: the loop ended between the check and the call; nothing to stop.
+            with contextlib.suppress(RuntimeError):
+                stopping = asyncio.run_coroutine_threadsafe(self._stop_servers(master), loop)
+                stopping.result(timeout)
+            master.shutdown()
+
+    def _after_stop(self) -> None:
+        logging.getLogger("mitmproxy").removeHandler(self._logged)
 
     async def _main(self) -> None:
+        self._logged.thread_id = threading.get_ident()
         self._loop = asyncio.get_running_loop()
         # Cancelled with the loop's other tasks when it winds down.
         lag.start_watch("mitmproxy", self.time_scale)

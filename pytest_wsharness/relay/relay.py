@@ -11,22 +11,19 @@ own, and errors on that thread are re-raised in the test by :meth:`Relay.check`.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import itertools
 import logging
 import random
 import socket
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from ..errors import HarnessTimeout, ProfileError, ProxyCrashed, UnknownChoiceError
+from ..errors import ProfileError, UnknownChoiceError
 from ..protocol.handshake import asks_to_upgrade
 from ..runtime import lag
-from ..runtime.engine import ThreadedEngine
+from ..runtime.engine import LoopEngine
 from ..runtime.listen import family, url_host
-from ..runtime.loopthread import run_to_the_end
 from ..runtime.timescale import check as check_time_scale
 from .accept import (
     TLS_HANDSHAKE,
@@ -47,14 +44,13 @@ from .tunnel import CUT_ALL, Tunnel
 
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
-CONTROL_TIMEOUT = 10.0
 logger = logging.getLogger(__name__)
 STOP_GRACE = 2.0  # how long connections get to close at stop before they are aborted
 
 T = TypeVar("T")
 
 
-class Relay(ThreadedEngine):
+class Relay(LoopEngine):
     """A TCP relay in front of ``upstream`` that applies faults to the connections crossing it.
 
     Usable as a context manager (sync or async) or with :meth:`start` and :meth:`stop`. The
@@ -123,11 +119,8 @@ class Relay(ThreadedEngine):
         self._writers: set[asyncio.StreamWriter] = set()  # every end, aborted at the very end
         self._accepted_sockets: list[socket.socket] = []
         self._opening: set[asyncio.Task[None]] = set()
-        self._errors: list[BaseException] = []
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._init_loop_engine()
         self._stopping: asyncio.Event | None = None
-        self._ready = threading.Event()
         self._port: int | None = None
 
     @property
@@ -158,34 +151,9 @@ class Relay(ThreadedEngine):
         return list(self._specs)
 
     def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
-        """Start the relay's thread and wait until it listens.
-
-        Raises:
-            ProxyCrashed: the relay failed to start.
-            HarnessTimeout: it did not listen within ``timeout`` seconds.
-        """
-        if self._thread is not None:
-            raise RuntimeError(f"relay {self.name!r} was already started")
-        self._thread = threading.Thread(
-            target=self._run, name=f"wsharness-relay-{self.name}", daemon=True
-        )
-        self._stop_at_exit()
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            self.stop()
-            self.check()
-            raise HarnessTimeout(f"relay {self.name!r} to listen", timeout)
-        self.check()
-
-    def check(self) -> None:
-        """Re-raise in the caller's thread the first error the relay's thread had.
-
-        Raises:
-            ProxyCrashed: with the original error as its cause.
-        """
-        if self._errors:
-            error = self._errors[0]
-            raise ProxyCrashed(f"relay {self.name}", error) from error
+        """Start the relay's thread and wait until it listens (see
+        :meth:`~pytest_wsharness.runtime.engine.LoopEngine.start`)."""
+        super().start(timeout)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop listening, close every connection, and join the thread; idempotent.
@@ -196,16 +164,23 @@ class Relay(ThreadedEngine):
         Raises:
             HarnessTimeout: the thread did not end within ``timeout`` seconds.
         """
-        thread, loop, stopping = self._thread, self._loop, self._stopping
-        if thread is None or not thread.is_alive():
-            return
+        super().stop(timeout)
+
+    def _what(self) -> str:
+        return f"relay {self.name!r}"
+
+    def _crash_name(self) -> str:
+        return f"relay {self.name}"
+
+    def _thread_name(self) -> str:
+        return f"wsharness-relay-{self.name}"
+
+    def _request_stop(self, timeout: float) -> None:
+        loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None:
             # RuntimeError: the loop ended between the check and the call; nothing to stop.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(stopping.set)
-        thread.join(timeout)
-        if thread.is_alive():
-            raise HarnessTimeout(f"relay {self.name!r} thread to end", timeout)
 
     def cut_all(self, how: str = "fin") -> int:
         """Cut every open connection now.
@@ -289,45 +264,6 @@ class Relay(ThreadedEngine):
         except ProfileError as error:
             raise FaultError(error.path, error.key, error.problem) from None
         return FaultSpec(next(self._ids), use, checked)
-
-    def _call(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the relay's loop and return its result; here when the loop is not running.
-
-        Raises:
-            HarnessTimeout: the loop did not run it within ``CONTROL_TIMEOUT`` seconds.
-        """
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None or not thread.is_alive():
-            return fn()  # not started, or stopped: no connection is open, nothing races
-        if threading.current_thread() is thread:
-            return fn()
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-        def run() -> None:
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn())
-                except BaseException as error:
-                    future.set_exception(error)
-
-        try:
-            loop.call_soon_threadsafe(run)
-        except RuntimeError:  # the loop closed meanwhile: the relay stopped
-            return fn()
-        try:
-            return future.result(CONTROL_TIMEOUT)
-        except concurrent.futures.TimeoutError:
-            raise HarnessTimeout(
-                f"relay {self.name!r} to run a control call", CONTROL_TIMEOUT
-            ) from None
-
-    def _run(self) -> None:
-        try:
-            run_to_the_end(self._main())
-        except BaseException as error:
-            self._errors.append(error)
-        finally:
-            self._ready.set()
 
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
