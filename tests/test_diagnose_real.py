@@ -79,13 +79,20 @@ def test_nginx_speaking_http10_to_a_strict_server_is_a_version_downgrade() -> No
 
 @pytest.mark.parametrize("name", ["nginx-short-read-timeout", "haproxy-short-tunnel"])
 def test_a_scaled_idle_cut_is_found_at_its_scaled_time(name: str) -> None:
-    # Issue 10: the real proxy's cut follows the time scale (200 ms at 0.1). Only held to the
-    # scaled side of the unscaled 2 s: a stalled client measures the cut early.
+    # Issue 10: the real proxy's cut follows the time scale (500 ms at 0.25). Only held to the
+    # scaled side of the unscaled 2 s: a stalled client measures the cut early. Not 0.1: the
+    # proxy's own timers, on a loaded machine, can run 200 ms late, which no lag meter of ours
+    # sees (issue 7: a -n 4 run found no cut within the 400 ms watch). An inconclusive
+    # diagnosis (the harness itself ran late) is no answer: it is asked once more.
     installed(REAL.get(name).software)
-    found = asyncio.run(_diagnose(name, time_scale=0.1))
+    scale = 0.25
+    for _ in range(2):  # bounded: one more look after an inconclusive one
+        found = asyncio.run(_diagnose(name, time_scale=scale))
+        if found.findings[-1].code != "inconclusive":
+            break
     assert found.findings[-1].code == "idle-cut", found.to_text()
     assert found.through.ended_after is not None
-    assert found.through.ended_after < 1.0, found.to_text()
+    assert found.through.ended_after < (2.0 * scale + 2.0) / 2, found.to_text()
 
 
 def test_an_idle_cut_says_when() -> None:
