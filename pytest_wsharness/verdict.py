@@ -189,6 +189,11 @@ def judge(observation: Observation, expect: Expect) -> tuple[Verdict, list[str]]
     return _verdict(Verdict.MISSED, checks)
 
 
+# What the UI does behind these profiles brings no update live: one that arrived live says the
+# proxy passed the socket, whatever the timing.
+NO_LIVE_UPDATE = frozenset({Expect.FALLBACK, Expect.HOT_LOOP, Expect.HANGS, Expect.MISSES_UPDATES})
+
+
 def lag_explains(observation: Observation, expect: Expect) -> bool:
     """Whether the harness's own lag could have made ``observation`` wrong.
 
@@ -197,11 +202,17 @@ def lag_explains(observation: Observation, expect: Expect) -> bool:
     dialogs, what a reload shows), which no timing decides. A UI that should have got the
     update live and did not stays wrong when every attempt was answered (refused with an HTTP
     status, or opened and never lost) and, with a socket open, the harness was awake for at
-    least :data:`AWAKE_ENOUGH` of the watch: the update had its chance. Anything else (a
-    socket lost, a wait that ran out, a schedule of reconnects) lag can explain.
+    least :data:`AWAKE_ENOUGH` of the watch: the update had its chance. A UI that got the
+    update live behind a profile that lets none through (:data:`NO_LIVE_UPDATE`) stays wrong:
+    the proxy passed the socket. Anything else (a socket lost, a wait that ran out, a schedule
+    of reconnects) lag can explain.
     """
     o = observation
     if not o.websocket_enabled:
+        return False
+    if o.live and expect in NO_LIVE_UPDATE:
+        # The update came live through a path that should carry none: no lateness of the
+        # harness makes a blocked socket work.
         return False
     if expect is not Expect.DELIVERED or o.live or not o.answered:
         return True

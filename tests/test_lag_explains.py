@@ -55,6 +55,10 @@ OPEN_BUT_SILENT = replace(
         (replace(REFUSED, websocket_enabled=False, answered=False), Expect.FALLBACK, False),
         (REFUSED, Expect.FALLBACK, True),  # a dialog, a state: timing decides them
         (REFUSED, Expect.RECONNECTS, True),
+        # Live through a proxy that should block: it passed the socket, however late we ran.
+        (replace(OPEN_BUT_SILENT, live=True, awake=0.1), Expect.FALLBACK, False),
+        (replace(OPEN_BUT_SILENT, live=True, awake=0.1), Expect.HANGS, False),
+        (replace(OPEN_BUT_SILENT, live=True, awake=0.1), Expect.RECONNECTS, True),
     ],
     ids=[
         "refused",
@@ -67,6 +71,9 @@ OPEN_BUT_SILENT = replace(
         "disabled-fallback",
         "fallback",
         "reconnects",
+        "live-behind-a-blocking-proxy",
+        "live-behind-a-silent-proxy",
+        "live-reconnects",
     ],
 )
 def test_what_lag_can_explain(observation: Observation, expect: Expect, explains: bool) -> None:
