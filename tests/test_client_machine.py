@@ -25,8 +25,8 @@ from pytest_wsharness.client.machine import (
     ShowDialog,
     State,
     TimelineEntry,
-    Timings,
 )
+from pytest_wsharness.client.timings import Timings
 from pytest_wsharness.protocol import HEARTBEAT as HEARTBEAT_TEXT
 from pytest_wsharness.protocol import NO_CONNECTION_TEXT
 

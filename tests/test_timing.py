@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from pytest_wsharness.client.driver import CmsClient, SocketEvent
-from pytest_wsharness.client.machine import CmsClientMachine, Dialog, State, Timings
+from pytest_wsharness.client.machine import CmsClientMachine, Dialog, State
+from pytest_wsharness.client.timings import Timings
 from pytest_wsharness.client.waiting import Waiting
 from pytest_wsharness.errors import HarnessTimeout, Inconclusive
 from pytest_wsharness.profiles import Catalogue, Expect

@@ -56,9 +56,9 @@ from .machine import (
     ShowDialog,
     State,
     TimelineEntry,
-    Timings,
 )
 from .phrases import describe_error, describe_load_error, issuer
+from .timings import Timings
 from .view import UiView
 from .waiting import Waiting
 

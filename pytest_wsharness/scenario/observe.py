@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..client.base import UiClient
 from ..client.driver import LOAD_TIMEOUT, OPEN_TIMEOUT
-from ..client.machine import State, Timings
+from ..client.machine import State
+from ..client.timings import Timings
 from ..errors import HarnessTimeout, Inconclusive, UsageError
 from ..profiles import Expect, Profile
 from ..runtime import lag
