@@ -11,11 +11,12 @@ import pytest
 from pytest_wsharness.errors import UnknownChoiceError
 from pytest_wsharness.profiles.params import REQUIRED
 from pytest_wsharness.relay import FaultError, Relay
+from pytest_wsharness.relay.actions import Action, End, Finish, Send
 from pytest_wsharness.relay.fault_base import DOWN, UP, Context, Direction
 from pytest_wsharness.relay.faults import FAULTS, FaultSpec, check_fault
 from pytest_wsharness.relay.frames import Frame, Opcode, StreamReader, close_frame, encode_frame
 from pytest_wsharness.relay.records import ConnectionRecord
-from pytest_wsharness.relay.tunnel import Action, End, Finish, Send, Tunnel
+from pytest_wsharness.relay.tunnel import Tunnel
 
 MASK = b"\x01\x02\x03\x04"
 REQUEST = (

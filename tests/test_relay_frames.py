@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from pytest_wsharness.relay.actions import Send
 from pytest_wsharness.relay.fault_base import DOWN, UP, Context, Fault
 from pytest_wsharness.relay.frames import (
     Frame,
@@ -21,7 +22,7 @@ from pytest_wsharness.relay.frames import (
 from pytest_wsharness.relay.messages import MessageAssembler
 from pytest_wsharness.relay.records import ConnectionRecord
 from pytest_wsharness.relay.scanner import FrameScanner
-from pytest_wsharness.relay.tunnel import Send, Tunnel
+from pytest_wsharness.relay.tunnel import Tunnel
 
 MASK = b"\x37\xfa\x21\x3d"
 REQUEST = (

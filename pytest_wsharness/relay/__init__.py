@@ -2,13 +2,16 @@
 
 * :mod:`.frames`, :mod:`.messages`, :mod:`.scanner`: sans-I/O reading of heads, frames,
   messages and frame boundaries.
-* :mod:`.fault`, :mod:`.toxics`, :mod:`.wsfaults`: the faults; :mod:`.faults`: their registry
-  :data:`~pytest_wsharness.relay.faults.FAULTS` (cheap to import: profiles validate with it).
-* :mod:`.tunnel`: one connection's decisions, without I/O; :mod:`.link`: its I/O.
-* :mod:`.relay`: :class:`~pytest_wsharness.relay.relay.Relay`, the engine on its own thread.
+* :mod:`.fault_base`, :mod:`.toxics`, :mod:`.wsfaults`: the faults; :mod:`.faults`: their
+  registry :data:`~pytest_wsharness.relay.faults.FAULTS` (cheap to import: profiles validate
+  with it).
+* :mod:`.tunnel`: one connection's decisions, without I/O, as :mod:`.actions`; :mod:`.link`:
+  its I/O, which carries them out.
+* :mod:`.relay`: :class:`~pytest_wsharness.relay.relay.Relay`, the engine on its own thread
+  (:class:`~pytest_wsharness.runtime.engine.LoopEngine`); :mod:`.accept`: what it does with a
+  connection before the tunnel.
 
-The engine is imported on first use of ``Relay`` so that importing the registry stays cheap.
-"""
+The engine is imported on first use of ``Relay`` so that importing the registry stays cheap."""
 
 from __future__ import annotations
 

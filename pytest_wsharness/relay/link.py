@@ -19,8 +19,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .actions import Action, End, Finish, Send
 from .fault_base import DOWN, UP, Direction
-from .tunnel import Action, End, Finish, Send, Tunnel
+from .tunnel import Tunnel
 
 CHUNK = 64 * 1024
 HIGH_WATER = 1024 * 1024  # queued bytes (delayed or held back) before a pump stops reading

@@ -19,49 +19,15 @@ on the bytes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Literal
 
+from .actions import Action, End, Finish, Send
 from .fault_base import DOWN, TOWARDS, UP, Context, Cut, Direction, Fault, Segment
 from .frames import Head, ProtocolViolation, StreamReader, close_frame
 from .messages import MessageAssembler
 from .records import ConnectionRecord
 from .scanner import FrameScanner
 
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Write ``data`` to the end ``direction`` goes to, not before ``at``, after earlier writes."""
-
-    direction: Direction
-    data: bytes
-    at: float
-    frames: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Finish:
-    """Forward the close of ``direction`` (FIN to the end it goes to), after earlier writes."""
-
-    direction: Direction
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class End:
-    """End the whole connection.
-
-    Attributes:
-        how: ``fin`` (FIN to both ends, then close once they close), ``rst`` (reset both ends) or
-            ``hang`` (discard what is queued, forward and send nothing more).
-        flush: write what is already queued first.
-    """
-
-    how: Literal["fin", "rst", "hang"]
-    flush: bool = True
-
-
-Action = Send | Finish | End
 DEFLATE = "permessage-deflate"
 Mode = Literal["head", "frames", "scan", "bytes"]
 CUT_ALL = {
