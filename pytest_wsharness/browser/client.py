@@ -32,52 +32,14 @@ from ..errors import PageLoadError, UsageError
 from ..protocol import Routes
 from ..runtime import lag
 from .chromium import find_browser, find_playwright
+from .page_scripts import READ_DOM, READ_TIMER_LAG, WATCH_TIMERS
 from .shared import LAUNCH_TIMEOUT, launch_args
 
 if TYPE_CHECKING:
-    from ..proxy.base import Proxy
     from ..runtime.tls import TestCA
     from .shared import SharedChromium
 
 LOAD_TIMEOUT = 30.0
-
-# Run in the page by the harness, not by the page's own script: what an editor would see.
-READ_DOM = """() => {
-  const body = document.body;
-  const text = (selector) => (document.querySelector(selector) || {}).textContent || "";
-  return {
-    document: performance.timeOrigin,
-    loaded: body.dataset.loaded || "false",
-    state: body.dataset.state || "idle",
-    websocketEnabled: body.dataset.websocketEnabled || "",
-    unread: Number(text("#badge")) || 0,
-    projects: [...document.querySelectorAll("#projects li")].map(
-      (li) => [li.dataset.id, li.textContent]),
-    dialogs: [...document.querySelectorAll("#dialogs [data-dialog]")].map(
-      (d) => [d.id, d.dataset.dialog]),
-    delays: (body.dataset.reconnectDelays || "").split(",").filter(Boolean).map(Number),
-  };
-}"""
-
-
-# Run in every document before the page's own script: how late the page's timers fire, the
-# renderer's share of the harness's lag (lag.py). Chromium is a process of its own, so a busy
-# machine can starve it when the harness's loops are fine. Stamps are epoch milliseconds.
-WATCH_TIMERS = """(interval) => {
-  const seen = [];
-  let last = performance.now();
-  setInterval(() => {
-    const now = performance.now();
-    const late = now - last - interval;
-    last = now;
-    if (late >= 2) {
-      seen.push([performance.timeOrigin + now, late]);
-      if (seen.length > 256) seen.shift();
-    }
-  }, interval);
-  Object.defineProperty(window, "__wsharnessTimerLag", { value: seen });
-}"""
-READ_TIMER_LAG = "() => window.__wsharnessTimerLag || []"
 
 
 @dataclass
@@ -455,16 +417,3 @@ class BrowserClient(Waiting):
 
 def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-
-
-def trust_for(ca: TestCA | None, proxy: Proxy) -> list[TestCA]:
-    """The test CAs a browser trusts to load an ``https`` page through ``proxy``: the site's
-    (``ca``), and the one the proxy presents when it opens TLS with another, as a managed
-    machine trusts its company's TLS-inspection CA.
-
-    ``ca`` is ``None`` for a real deployment, whose own CA the browser never meets through a
-    reverse proxy: the proxy opens the browser's TLS with the CA it presents.
-    """
-    presented = proxy.presented_ca
-    trusted = [ca] if ca is not None else []
-    return trusted if presented is None or presented is ca else [*trusted, presented]

@@ -80,10 +80,10 @@ class SiteTrust:
 
     def browser_trust(self, proxy: Proxy) -> list[TestCA]:
         """The test CAs Chromium accepts through ``proxy`` (see
-        :func:`~pytest_wsharness.browser.client.trust_for`)."""
+        :func:`~pytest_wsharness.browser.trust.trust_for`)."""
         if not self.tls:
             return []
-        from ..browser.client import trust_for
+        from ..browser.trust import trust_for
 
         return trust_for(self.test_ca(), proxy)
 

@@ -243,7 +243,7 @@ class RealDeployment:
     def browser_trust(self, proxy: Proxy) -> list[TestCA]:
         """The CA ``proxy`` presents, if it opens TLS: Chromium never meets the deployment's
         own CA through a reverse proxy."""
-        from ..browser.client import trust_for
+        from ..browser.trust import trust_for
 
         return trust_for(None, proxy)
 
