@@ -27,7 +27,8 @@ from ..client.view import UiView
 from ..errors import NoUpdateTrigger, TriggerFailed, WsHarnessError
 from ..protocol import Topic
 from ..runtime.loopthread import on_loop
-from ..server.cms import SimulatedCMS, marked_update
+from ..server.cms import SimulatedCMS
+from ..server.reads import marked_update
 
 # A trigger of the team's: called with the marker, plain (run in a thread of its own, so that a
 # blocking HTTP call cannot stall the clients' event loop) or async (awaited on that loop, or

@@ -10,7 +10,8 @@ A test hook stands in for a real CMS's own API, for code that can only reach a s
 
     POST /wsharness/notifications  {"marker": "<text>"}  ->  201 {"marker": ..., "sent": N}
 
-stores and pushes the update of that marker (:func:`marked_update`). It is the simulator's, not
+stores and pushes the update of that marker
+(:func:`~pytest_wsharness.server.reads.marked_update`). It is the simulator's, not
 the CMS's: a real CMS has no such path.
 """
 
@@ -29,12 +30,11 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from ..errors import UnknownChoiceError, UsageError
-from ..protocol import HEARTBEAT, Action, Routes, Topic, encode_message
+from ..protocol import HEARTBEAT, Routes, Topic, encode_message
 from ..protocol.handshake import asks_to_upgrade
-from ..runtime.redact import redact_headers
 from .content import Content
-from .page import page_html, realtime_js
-from .records import RequestRecord
+from .reads import Reads
+from .records import RequestRecord, client_gone, request_record
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -46,16 +46,7 @@ NOTIFICATION_HOOK = "/wsharness/notifications"
 SHUTDOWN_GRACE = 60.0
 
 
-def marked_update(marker: str) -> list[tuple[Topic, dict[str, Any]]]:
-    """The pushes of one recognisable update: an unread notification whose id and subject are
-    ``marker``, and a saved project whose id is ``marker``."""
-    return [
-        (Topic.NOTIFICATION, {"id": marker, "action": int(Action.SAVED), "subject": marker}),
-        (Topic.PROJECT, {"id": marker, "action": int(Action.SAVED), "name": f"Project {marker}"}),
-    ]
-
-
-class SimulatedCMS:
+class SimulatedCMS(Reads):
     """A realtime server that behaves as the CMS does on the wire.
 
     Args:
@@ -356,12 +347,12 @@ class SimulatedCMS:
             if self._stopping:
                 no_answer = "cancelled: server stopping"
             else:
-                no_answer = "cancelled: client gone" if _client_gone(request) else "cancelled"
+                no_answer = "cancelled: client gone" if client_gone(request) else "cancelled"
             raise
         except Exception as error:
             # aiohttp answers a failed handler with a 500, which a client gone never gets: a
             # write to it failed, or its connection is closing.
-            if isinstance(error, ConnectionResetError) or _client_gone(request):
+            if isinstance(error, ConnectionResetError) or client_gone(request):
                 no_answer = "client gone"
             else:
                 status = 500
@@ -370,7 +361,7 @@ class SimulatedCMS:
             if id(request) in self._upgraded:
                 self._upgraded.discard(id(request))
             else:
-                self.requests.append(_request_record(request, status, arrived, no_answer))
+                self.requests.append(request_record(request, status, arrived, no_answer))
 
     async def _endpoint(self, request: web.Request) -> web.StreamResponse:
         # Both headers, as ASP.NET Core's IsWebSocketRequest: a hop that rewrote Connection
@@ -392,7 +383,7 @@ class SimulatedCMS:
         await ws.prepare(request)
         # Record the 101 now: the handler returns only when the socket closes, and a failure
         # message written while it is open must still see the upgrade.
-        self.requests.append(_request_record(request, 101, arrived))
+        self.requests.append(request_record(request, 101, arrived))
         self._upgraded.add(id(request))
         assert request.transport is not None  # prepare() has just written the 101 on it
         self._sockets[ws] = request.transport
@@ -403,65 +394,3 @@ class SimulatedCMS:
         finally:
             self._sockets.pop(ws, None)
         return ws
-
-    async def _notification_hook(self, request: web.Request) -> web.Response:
-        # The test hook (module docstring): what a team's API does when an editor is notified.
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        marker = body.get("marker") if isinstance(body, dict) else None
-        if not isinstance(marker, str) or not marker:
-            raise web.HTTPBadRequest(text='the body must be JSON {"marker": "<text>"}\n')
-        sent = 0
-        for topic, data in marked_update(marker):
-            sent = max(sent, await self.publish(topic, data))
-        return web.json_response({"marker": marker, "sent": sent}, status=201)
-
-    async def _settings(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {"enableWebSockets": self.websocket_enabled, "socketEndpoint": self.routes.endpoint}
-        )
-
-    async def _page(self, request: web.Request) -> web.Response:
-        return web.Response(text=page_html(self.routes), content_type="text/html")
-
-    async def _script(self, request: web.Request) -> web.Response:
-        return web.Response(text=realtime_js(), content_type="text/javascript")
-
-    async def _unread_count(self, request: web.Request) -> web.Response:
-        return web.json_response({"count": self.content.unread})
-
-    async def _project(self, request: web.Request) -> web.Response:
-        key: Any = request.match_info["id"]
-        if key not in self.content.projects and key.isdigit():
-            key = int(key)
-        if key not in self.content.projects:
-            raise web.HTTPNotFound(text=f"no project {request.match_info['id']!r}")
-        return web.json_response(self.content.projects[key])
-
-    @staticmethod
-    def _json(get: Callable[[], Any]) -> _Handler:
-        async def handler(request: web.Request) -> web.Response:
-            return web.json_response(get())
-
-        return handler
-
-
-def _client_gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
-
-
-def _request_record(
-    request: web.Request, status: int | None, arrived: float, no_answer: str = ""
-) -> RequestRecord:
-    return RequestRecord(
-        method=request.method,
-        path=request.path_qs,
-        version=f"{request.version.major}.{request.version.minor}",
-        headers=redact_headers(request.headers.items()),
-        status=status,
-        at=arrived,
-        no_answer=no_answer,
-    )

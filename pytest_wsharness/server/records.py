@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..protocol.handshake import asks_to_upgrade
+from ..runtime.redact import redact_headers
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 @dataclass(frozen=True)
@@ -55,3 +60,25 @@ class RequestRecord:
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} HTTP/{self.version} -> {self.answer}"
+
+
+def client_gone(request: web.Request) -> bool:
+    """Whether the client of ``request`` has gone (its connection closed or closing)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def request_record(
+    request: web.Request, status: int | None, arrived: float, no_answer: str = ""
+) -> RequestRecord:
+    """The record of ``request``, answered ``status`` (``None``: not answered, ``no_answer``
+    says why), which arrived at ``arrived`` (``time.monotonic()``)."""
+    return RequestRecord(
+        method=request.method,
+        path=request.path_qs,
+        version=f"{request.version.major}.{request.version.minor}",
+        headers=redact_headers(request.headers.items()),
+        status=status,
+        at=arrived,
+        no_answer=no_answer,
+    )
