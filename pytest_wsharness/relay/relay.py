@@ -19,7 +19,6 @@ import socket
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from ..errors import ProfileError, UnknownChoiceError
 from ..protocol.handshake import asks_to_upgrade
 from ..runtime import lag
 from ..runtime.engine import LoopEngine
@@ -35,12 +34,13 @@ from .accept import (
     read_head,
     tls_reason,
 )
+from .control import FaultControl
 from .fault_base import Context
-from .faults import FaultError, FaultSpec, check_fault
+from .faults import FaultSpec
 from .frames import Head
 from .link import Link
 from .records import ConnectionRecord
-from .tunnel import CUT_ALL, Tunnel
+from .tunnel import Tunnel
 
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -50,7 +50,7 @@ STOP_GRACE = 2.0  # how long connections get to close at stop before they are ab
 T = TypeVar("T")
 
 
-class Relay(LoopEngine):
+class Relay(LoopEngine, FaultControl):
     """A TCP relay in front of ``upstream`` that applies faults to the connections crossing it.
 
     Usable as a context manager (sync or async) or with :meth:`start` and :meth:`stop`. The
@@ -145,11 +145,6 @@ class Relay(LoopEngine):
         """How many client connections are open now."""
         return len(self._links)
 
-    @property
-    def faults(self) -> list[FaultSpec]:
-        """The faults applied to new connections, in order."""
-        return list(self._specs)
-
     def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
         """Start the relay's thread and wait until it listens (see
         :meth:`~pytest_wsharness.runtime.engine.LoopEngine.start`)."""
@@ -181,89 +176,6 @@ class Relay(LoopEngine):
             # RuntimeError: the loop ended between the check and the call; nothing to stop.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(stopping.set)
-
-    def cut_all(self, how: str = "fin") -> int:
-        """Cut every open connection now.
-
-        Args:
-            how: ``fin`` (FIN to both ends, no Close frame), ``rst`` (reset both ends) or
-                ``close`` (Close 1001 to both ends, then FIN).
-
-        Returns:
-            How many connections were cut (those already cut are not counted).
-
-        Raises:
-            UnknownChoiceError: ``how`` is not one of the three.
-        """
-        if how not in CUT_ALL:
-            raise UnknownChoiceError("cut", how, CUT_ALL)
-
-        def cut() -> int:
-            if not self._links:
-                return 0
-            now = asyncio.get_running_loop().time()
-            count = 0
-            for link in list(self._links):
-                actions = link.tunnel.cut(how, now)
-                if actions:
-                    count += 1
-                    link.apply(actions)
-            return count
-
-        return self._call(cut)
-
-    def add_fault(self, use: str, **params: Any) -> int:
-        """Apply a fault to the open connections and to every new one.
-
-        Returns:
-            The fault's id, for :meth:`remove_fault`.
-
-        Raises:
-            UnknownChoiceError: ``use`` is not a fault.
-            FaultError: a parameter that is unknown, missing or out of range.
-        """
-        spec = self._spec(use, params, use)
-
-        def add() -> int:
-            self._specs.append(spec)
-            if self._links:
-                now = asyncio.get_running_loop().time()
-                for link in list(self._links):
-                    link.apply(link.tunnel.add(spec.id, spec.build(), now))
-            return spec.id
-
-        return self._call(add)
-
-    def remove_fault(self, fault_id: int) -> None:
-        """Stop a fault on every connection; what it held back is forwarded.
-
-        Raises:
-            UnknownChoiceError: no fault has that id.
-        """
-
-        def remove() -> None:
-            ids = [s.id for s in self._specs]
-            if fault_id not in ids:
-                raise UnknownChoiceError("relay fault id", fault_id, map(str, ids))
-            self._specs = [s for s in self._specs if s.id != fault_id]
-            if self._links:
-                now = asyncio.get_running_loop().time()
-                for link in list(self._links):
-                    link.apply(link.tunnel.remove(fault_id, now))
-
-        self._call(remove)
-
-    def clear_faults(self) -> None:
-        """Remove every fault."""
-        for spec in self.faults:
-            self.remove_fault(spec.id)
-
-    def _spec(self, use: str, params: Mapping[str, Any], key: str) -> FaultSpec:
-        try:
-            checked = check_fault(use, params, where=f"relay {self.name!r}", key=key)
-        except ProfileError as error:
-            raise FaultError(error.path, error.key, error.problem) from None
-        return FaultSpec(next(self._ids), use, checked)
 
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
