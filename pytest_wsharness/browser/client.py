@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..client.events import SocketEvent
 from ..client.machine import Dialog, State, TimelineEntry
+from ..client.rest import LOAD_TIMEOUT
 from ..client.view import UiView
 from ..client.waiting import Waiting
 from ..errors import PageLoadError, UsageError
@@ -38,8 +39,6 @@ from .shared import LAUNCH_TIMEOUT, launch_args
 if TYPE_CHECKING:
     from ..runtime.tls import TestCA
     from .shared import SharedChromium
-
-LOAD_TIMEOUT = 30.0
 
 
 @dataclass

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..client.base import UiClient
-from ..client.driver import LOAD_TIMEOUT, OPEN_TIMEOUT
+from ..client.driver import OPEN_TIMEOUT
 from ..client.machine import State
+from ..client.rest import LOAD_TIMEOUT
 from ..client.timings import Timings
 from ..errors import HarnessTimeout, Inconclusive, UsageError
 from ..profiles import Expect, Profile
