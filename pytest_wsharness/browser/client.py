@@ -19,7 +19,6 @@ import contextlib
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -33,28 +32,13 @@ from ..errors import PageLoadError, UsageError
 from ..protocol import Routes
 from ..runtime import lag
 from .chromium import find_browser, find_playwright
+from .page_life import BrowserLife, save_artifacts
 from .page_scripts import READ_DOM, READ_TIMER_LAG, WATCH_TIMERS
 from .shared import LAUNCH_TIMEOUT, launch_args
 
 if TYPE_CHECKING:
     from ..runtime.tls import TestCA
     from .shared import SharedChromium
-
-
-@dataclass
-class BrowserLife:
-    """What the realtime client of one page load did, as the browser showed it."""
-
-    attempt_count: int = 0
-    dialogs_shown: list[Dialog] = field(default_factory=list)
-    reconnect_delays: list[float] = field(default_factory=list)
-    timeline: list[TimelineEntry] = field(default_factory=list)
-    seen_dialogs: set[str] = field(default_factory=set)
-
-    @property
-    def attempts(self) -> int:
-        """WebSockets the page opened or tried to, from the browser's network record."""
-        return self.attempt_count
 
 
 class BrowserClient(Waiting):
@@ -265,23 +249,9 @@ class BrowserClient(Waiting):
         return self._life.dialogs_shown
 
     async def save_artifacts(self, name: str) -> list[Path]:
-        """Write a screenshot and the console log into the ``artifacts`` folder.
-
-        Returns:
-            The files written: nothing without an ``artifacts`` folder or a page.
-        """
-        if self.artifacts is None or self._page is None:
-            return []
-        self.artifacts.mkdir(parents=True, exist_ok=True)
-        screenshot = self.artifacts / f"{name}.png"
-        log = self.artifacts / f"{name}.console.log"
-        saved = []
-        with contextlib.suppress(Exception):  # a page that crashed cannot be shot
-            await self._page.screenshot(path=str(screenshot), full_page=True)
-            saved.append(screenshot)
-        log.write_text("\n".join(self.console) + "\n", encoding="utf-8")
-        saved.append(log)
-        return saved
+        """Write a screenshot and the console log into the ``artifacts`` folder (see
+        :func:`~pytest_wsharness.browser.page_life.save_artifacts`)."""
+        return await save_artifacts(self._page, self.artifacts, name, self.console)
 
     async def _start(self) -> None:
         self._origin = asyncio.get_running_loop().time()
