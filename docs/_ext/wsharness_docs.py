@@ -218,13 +218,17 @@ class Api(_Generated):
     def rst(self) -> str:
         name = self.arguments[0]
         module = importlib.import_module(name)
+        # A module that names its public API (``__all__``) is shown in that order: its
+        # members may be defined in modules of its own (pytest_wsharness.errors's families).
+        order = list(getattr(module, "__all__", ()))
         members = [
-            (inspect.getsourcelines(obj)[1], member, obj)
+            (order.index(member) if member in order else inspect.getsourcelines(obj)[1],
+             member, obj)
             for member, obj in vars(module).items()
             if not member.startswith("_")
             and (inspect.isfunction(obj) or inspect.isclass(obj))
             and obj.__module__ == name
-        ]
+        ]  # fmt: skip
         if self.options.get("module-docstring") == "literal":
             # A docstring written as plain text (an indented tree): shown as written.
             out = [f".. py:module:: {name}\n", _literal(inspect.getdoc(module) or "")]
@@ -265,9 +269,10 @@ def _marker_name(env: BuildEnvironment, sig: str, signode: addnodes.desc_signatu
 def _to_layout(
     app: Sphinx, env: BuildEnvironment, node: addnodes.pending_xref, contnode: nodes.Element
 ) -> nodes.Element | None:
-    """A docstring's ``:class:`~pytest_wsharness.upstream.deployment.RealDeployment``` (or ``:mod:``,
-    ``:func:``...) where no page documents it: a link to its module in the layout, provided the
-    module exists and defines that name. Anything else stays unresolved and fails the build."""
+    """A docstring's ``:class:`~pytest_wsharness.upstream.deployment.RealDeployment```
+    (or ``:mod:``, ``:func:``...) where no page documents it: a link to its module in the
+    layout, provided the module exists and defines that name. Anything else stays unresolved
+    and fails the build."""
     if node.get("refdomain") != "py":
         return None
     target = node.get("reftarget", "")
