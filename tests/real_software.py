@@ -1,4 +1,5 @@
-"""Real proxy software in tests: skip where it is missing, and hold a running one to its profile.
+"""Real proxy software in tests: skip where it is missing, diagnose through a running one, and
+hold it to its profile.
 
 A test that calls :func:`installed` (directly, or through ``own_config``'s helpers) or uses the
 ``real_proxy`` fixture is marked ``real_proxy`` by ``conftest.py``.
@@ -10,6 +11,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pytest_wsharness.assertions import assert_expected_outcome
+from pytest_wsharness.diagnose.records import Limits
+from pytest_wsharness.diagnose.report import Diagnosis, diagnose
 from pytest_wsharness.errors import MissingPart
 from pytest_wsharness.real.local import find_binary
 from pytest_wsharness.real.plugin import REQUIRE_ENV
@@ -36,3 +39,11 @@ def assert_held_to_its_profile(
     it is a forward one) does what the profile the proxy models calls for."""
     page, forward = proxy.route(cms_server.url)
     assert_expected_outcome(cms_client_factory(page, proxy=forward), cms_server, proxy)
+
+
+async def diagnose_through(proxy: LocalProxy, server_url: str, limits: Limits) -> Diagnosis:
+    """``wsharness diagnose`` of ``server_url`` through ``proxy`` (as the browser's proxy when
+    it is a forward one, else at its own URL), the server asked directly too."""
+    if proxy.forward:
+        return await diagnose(server_url, proxy=proxy.url, direct=server_url, limits=limits)
+    return await diagnose(proxy.url, direct=server_url, limits=limits)

@@ -400,7 +400,7 @@ async def mitmdump(
         if process.returncode is None:
             # Every client gone first: a connection still being handled when SIGTERM lands is
             # cancelled, and asyncio prints that as a traceback (py3.12), which is no addon's.
-            await connections_closed(dump, STOP_DEADLINE)
+            await connections_closed(process, dump, STOP_DEADLINE)
             process.terminate()
         try:
             await asyncio.wait_for(process.wait(), STOP_DEADLINE)
@@ -410,16 +410,19 @@ async def mitmdump(
         dump.returncode = process.returncode
 
 
-async def connections_closed(dump: Mitmdump, deadline: float) -> None:
+async def connections_closed(
+    process: asyncio.subprocess.Process, dump: Mitmdump, deadline: float
+) -> None:
     """Wait until mitmdump has logged as many client disconnects as connects, up to
     ``deadline`` seconds (then stop it anyway: the output will show why)."""
-    waiter = asyncio.Event()  # never set: its wait is the interval between looks at the log
     for _ in range(int(deadline / PROBE_INTERVAL) + 1):  # bounded by the deadline
         output = dump.output
         if output.count("client disconnect") >= output.count("client connect"):
             return
+        # Waits on the process's exit, as wait_listening does: an early death ends the wait.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(waiter.wait(), PROBE_INTERVAL)
+            await asyncio.wait_for(process.wait(), PROBE_INTERVAL)
+            return
 
 
 @dataclass

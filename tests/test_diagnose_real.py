@@ -11,10 +11,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from real_software import installed
+from real_software import diagnose_through, installed
 
 from pytest_wsharness.diagnose.probe import Limits
-from pytest_wsharness.diagnose.report import Diagnosis, diagnose
+from pytest_wsharness.diagnose.report import Diagnosis
 from pytest_wsharness.real.backends import runner
 from pytest_wsharness.real.configs import RealCatalogue
 from pytest_wsharness.server import SimulatedCMS
@@ -53,10 +53,7 @@ async def _diagnose(name: str, time_scale: float = 1.0, **server: Any) -> Diagno
         SimulatedCMS(**server) as cms,
         runner("local")(config, cms.url, time_scale=time_scale) as real,
     ):
-        if real.forward:
-            found = await diagnose(cms.url, proxy=real.url, direct=cms.url, limits=limits)
-        else:
-            found = await diagnose(real.url, direct=cms.url, limits=limits)
+        found = await diagnose_through(real, cms.url, limits)
         real.check()
     return found
 

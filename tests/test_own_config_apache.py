@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 from own_config import assert_idle_cut, side_by_side, write
-from real_software import installed
+from real_software import assert_held_to_its_profile, diagnose_through, installed
 
-from pytest_wsharness.assertions import assert_expected_outcome
 from pytest_wsharness.diagnose.probe import Limits
-from pytest_wsharness.diagnose.report import diagnose
 from pytest_wsharness.errors import ConfigRefused
 from pytest_wsharness.real.adapt import load_own
 from pytest_wsharness.real.local import LocalProxy, find_binary
@@ -372,11 +370,9 @@ def test_a_customer_site_without_upgrade_websocket_is_held_to_header_stripping(
     assert real.backend_saw_upgrade is False
     assert not real.differences(simulated)
     proxy = real_proxy(config=path, models="header-stripping", backend="local")
-    found = asyncio.run(
-        diagnose(proxy.url, direct=cms_server.url, limits=Limits(answer=2.0, heartbeat=2.0))
-    )
+    found = asyncio.run(diagnose_through(proxy, cms_server.url, Limits(answer=2.0, heartbeat=2.0)))
     assert found.findings[-1].code == "stripped", found.to_text()
-    assert_expected_outcome(cms_client_factory(proxy.url), cms_server, proxy)
+    assert_held_to_its_profile(proxy, cms_server, cms_client_factory)
 
 
 @pytest.mark.parametrize("site", [WEBSOCKET_SITE % "60", WSTUNNEL_SITE])

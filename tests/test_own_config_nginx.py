@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 from own_config import assert_idle_cut, side_by_side, write
-from real_software import installed
+from real_software import assert_held_to_its_profile, diagnose_through, installed
 
-from pytest_wsharness.assertions import assert_expected_outcome
 from pytest_wsharness.diagnose.probe import Limits
-from pytest_wsharness.diagnose.report import diagnose
 from pytest_wsharness.errors import ConfigRefused, UnknownChoiceError, UsageError
 from pytest_wsharness.real.adapt import detect, load_own
 from pytest_wsharness.real.local import LocalProxy
@@ -211,12 +209,9 @@ def test_a_customer_config_that_strips_the_headers_is_held_to_header_stripping(
     proxy = real_proxy(config=path, models="header-stripping", backend="local")
     assert proxy.profile.name == "header-stripping"
     assert proxy.changes
-    found = asyncio.run(
-        diagnose(proxy.url, direct=cms_server.url, limits=Limits(answer=2.0, heartbeat=2.0))
-    )
+    found = asyncio.run(diagnose_through(proxy, cms_server.url, Limits(answer=2.0, heartbeat=2.0)))
     assert found.findings[-1].code == "stripped", found.to_text()
-    client = cms_client_factory(proxy.url)
-    assert_expected_outcome(client, cms_server, proxy)
+    assert_held_to_its_profile(proxy, cms_server, cms_client_factory)
 
 
 def test_a_websocket_aware_site_behaves_like_compliant(tmp_path: Path) -> None:

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 from own_config import side_by_side, write
-from real_software import assert_held_to_its_profile, installed
+from real_software import assert_held_to_its_profile, diagnose_through, installed
 
 from pytest_wsharness.diagnose.probe import Limits
-from pytest_wsharness.diagnose.report import diagnose
 from pytest_wsharness.errors import ConfigRefused
 from pytest_wsharness.profiles import Catalogue
 from pytest_wsharness.proxy.chain import ProfileProxy
@@ -302,9 +301,7 @@ def test_diagnose_finds_debian_s_connect_rule(
     path = write(tmp_path, "squid.conf", DEBIAN)
     proxy = real_proxy(config=path, models="forward-connect-443", backend="local")
     assert proxy.forward
-    found = asyncio.run(
-        diagnose(cms_server.url, proxy=proxy.url, direct=cms_server.url, limits=LIMITS)
-    )
+    found = asyncio.run(diagnose_through(proxy, cms_server.url, LIMITS))
     assert found.findings[-1].code == "connect-443", found.to_text()
     assert_held_to_its_profile(proxy, cms_server, cms_client_factory)
 

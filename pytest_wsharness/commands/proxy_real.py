@@ -13,7 +13,6 @@ import argparse
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from ..errors import UsageError
@@ -23,7 +22,6 @@ from . import EXIT_OK
 from .proxy import POLL, check_upstream, on_signals
 
 if TYPE_CHECKING:
-    from ..real.adapt import Change
     from ..real.configs import RealConfig
     from ..real.local import LocalProxy
     from ..relay.records import ConnectionRecord
@@ -37,7 +35,6 @@ def serve_real(
     duration: float | None,
     backend: str = "auto",
     catalogue: Catalogue | None = None,
-    changes: Sequence[Change] = (),
     modelled: bool = True,
     out: TextIO = sys.stdout,
     time_scale: float = 1.0,
@@ -48,7 +45,6 @@ def serve_real(
     it ends. Its idle cuts are scaled by ``time_scale``, for clients that run at that scale.
 
     Args:
-        changes: what the harness rewrote in a team's own config, printed first.
         modelled: whether ``config.models`` was named by the user; when not, the first line
             says so rather than claim a model.
 
@@ -86,7 +82,7 @@ def serve_real(
             f"{software} itself listens on {proxy.url}; its config and logs: {proxy.workdir}",
         ):
             say(line, out)
-        _print_changes(config, proxy, origin, changes, time_scale, out)
+        _print_changes(config, proxy, origin, time_scale, out)
         deadline = None if duration is None else time.monotonic() + duration
         seen: dict[int, str] = {}
         while not stop.wait(POLL):  # bounded by the deadline, or Ctrl-C
@@ -106,26 +102,23 @@ def _print_changes(
     config: RealConfig,
     proxy: LocalProxy,
     upstream: str,
-    changes: Sequence[Change],
     time_scale: float,
     out: TextIO,
 ) -> None:
     """What the harness rewrote in the user's file, with the port, upstream and folder of
     this run in place of the placeholders, wrapped to the terminal."""
-    if not changes:
+    workdir = proxy.workdir
+    if not config.changes or workdir is None:
         return
-    assert proxy.workdir is not None
     port = int(proxy.url.rsplit(":", 1)[1])
 
     def fill(text: str) -> str:
-        workdir = proxy.workdir
-        assert workdir is not None
         return config.render(
             port=port, upstream=upstream, workdir=workdir, time_scale=time_scale, text=text
         )
 
     say(f"what the harness rewrote in {config.path}:", out)
-    for change in changes:
+    for change in config.changes:
         if change.before and " ".join(change.before.split()) == fill(change.after):
             continue  # a timeout that the time scale leaves as it was
         say(fill(change.describe()), out, prefix="  ", indent="      ")
@@ -204,12 +197,12 @@ def run_real(args: argparse.Namespace, catalogue: Catalogue, listen: tuple[str, 
     if args.config is None:
         if args.software or args.models:
             raise UsageError("--software and --models go with --config FILE")
-        config, changes, modelled = RealCatalogue().get(args.profile), [], True
+        config, modelled = RealCatalogue().get(args.profile), True
     else:
         from ..real.adapt import load_own
 
         own = load_own(args.config, args.software, args.models)
-        config, changes, modelled = own.config, own.changes, own.modelled
+        config, modelled = own.config, own.modelled
     serve_real(
         config,
         args.upstream,
@@ -217,7 +210,6 @@ def run_real(args: argparse.Namespace, catalogue: Catalogue, listen: tuple[str, 
         duration=args.duration,
         backend=args.backend,
         catalogue=catalogue,
-        changes=changes,
         modelled=modelled,
         time_scale=args.time_scale,
     )

@@ -36,9 +36,13 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ProfileError, TimeScaleUnsupported, UnknownChoiceError
 from ..profiles import builtin_dir
+
+if TYPE_CHECKING:
+    from .adapt.common import Change
 
 SOFTWARE = ("nginx", "haproxy", "apache", "caddy", "squid", "tinyproxy")
 KEYS = ("software", "models", "summary", "config", "idle_timeout")
@@ -108,6 +112,8 @@ class RealConfig:
         config: the config text, with placeholders.
         idle_timeout: seconds, for a config that cuts idle tunnels; ``None`` otherwise.
         path: the file it came from.
+        changes: for a team's own config, what the harness rewrote or left out of the file
+            (:mod:`~pytest_wsharness.real.adapt`), line by line; empty for the shipped ones.
     """
 
     name: str
@@ -117,6 +123,7 @@ class RealConfig:
     config: str
     idle_timeout: float | None
     path: Path
+    changes: tuple[Change, ...] = ()
 
     def cuts(self) -> list[float]:
         """Every idle cut the config writes (``@IDLE_TIMEOUT@`` and ``@SCALED:N@``), seconds."""

@@ -139,8 +139,6 @@ class LocalProxy(ThreadedEngine):
         self.listen_port = port
         self.time_scale = time_scale
         self.profile: Profile = (catalogue or Catalogue()).get(config.models)
-        # What the harness rewrote in a team's own config (real.adapt), for the user to read.
-        self.changes: list[Change] = []
         self.workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._binary = ""
@@ -159,6 +157,12 @@ class LocalProxy(ThreadedEngine):
         """The process the proxy was started as, leader of its own session (every worker it
         forks belongs to that session); ``None`` when it is not running, or runs in a container."""
         return None if self._process is None else self._process.pid
+
+    @property
+    def changes(self) -> list[Change]:
+        """What the harness rewrote in a team's own config (``real_proxy(config=...)``), line
+        by line; empty for a config of ``proxies/real/``."""
+        return list(self.config.changes)
 
     @property
     def records(self) -> list[ProxyRecord]:

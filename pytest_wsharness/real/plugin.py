@@ -22,7 +22,6 @@ from ..runtime.require import skip_or_fail
 if TYPE_CHECKING:
     from ..profiles import Catalogue
     from ..runtime.sync import SyncCMS
-    from .adapt import Change
     from .configs import RealCatalogue, RealConfig
     from .local import LocalProxy
 
@@ -79,7 +78,7 @@ def real_proxy(
         models: str | None = None,
     ) -> LocalProxy:
         try:
-            chosen, changes = _config(wsharness_real_catalogue, name, config, software, models)
+            chosen = _config(wsharness_real_catalogue, name, config, software, models)
             if backend not in BACKENDS:
                 raise UnknownChoiceError("real proxy backend", backend, BACKENDS)
             wsharness_catalogue.get(chosen.models)
@@ -92,7 +91,6 @@ def real_proxy(
                 wsharness_catalogue,
                 time_scale=wsharness_time_scale,
             )
-            proxy.changes = changes
             proxy.start()
         except TimeScaleUnsupported as unsupported:
             pytest.skip(str(unsupported))
@@ -111,8 +109,8 @@ def _config(
     path: str | Path | None,
     software: str | None,
     models: str | None,
-) -> tuple[RealConfig, list[Change]]:
-    """The config ``real_proxy`` was asked for, and what was rewritten in a team's own.
+) -> RealConfig:
+    """The config ``real_proxy`` was asked for (a team's own carries what was rewritten).
 
     Raises:
         UsageError: neither or both of ``name`` and ``config``, ``software`` or ``models``
@@ -127,7 +125,7 @@ def _config(
         if software is not None or models is not None:
             raise UsageError("real_proxy: software= and models= go with config=PATH")
         assert name is not None
-        return catalogue.get(name), []
+        return catalogue.get(name)
     if models is None:
         raise UsageError(
             f"real_proxy(config={str(path)!r}) needs models=PROFILE: the profile it should "
@@ -136,5 +134,4 @@ def _config(
         )
     from .adapt import load_own
 
-    own = load_own(path, software, models)
-    return own.config, own.changes
+    return load_own(path, software, models).config

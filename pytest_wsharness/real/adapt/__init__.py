@@ -74,13 +74,16 @@ class OwnConfig:
 
     Attributes:
         config: the config, with placeholders, as the real proxies of ``proxies/real/`` are.
-        changes: what the harness rewrote or left out, line by line.
         modelled: whether the user named the profile it should behave like (``models``).
     """
 
     config: RealConfig
-    changes: list[Change]
     modelled: bool
+
+    @property
+    def changes(self) -> list[Change]:
+        """What the harness rewrote or left out, line by line (the config's)."""
+        return list(self.config.changes)
 
 
 def adapter(software: str) -> Adapter:
@@ -141,7 +144,7 @@ def load_own(path: str | Path, software: str | None = None, models: str | None =
         config = load_real(path)
         if models:
             config = replace(config, models=models)
-        return OwnConfig(config, [], True)
+        return OwnConfig(config, True)
     if software is not None and software not in SOFTWARE:
         raise UnknownChoiceError("software of --config", software, SOFTWARE)
     software = software or detect(path, text)
@@ -161,5 +164,6 @@ def load_own(path: str | Path, software: str | None = None, models: str | None =
         config=adapted.text,
         idle_timeout=None,
         path=path,
+        changes=tuple(adapted.changes),
     )
-    return OwnConfig(config, adapted.changes, bool(models))
+    return OwnConfig(config, bool(models))
